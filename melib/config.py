@@ -1,0 +1,209 @@
+"""Paths, run profiles, notebook-parameter validation and config hashing, resolved in one place.
+
+Roots come from environment variables, else defaults under the repository (git-ignored):
+
+========================  =====================  ==========================================
+variable                  default                holds
+========================  =====================  ==========================================
+``MELIB_DATA``            ``<repo>/data``        datasets (the synthetic one is generated here)
+``MELIB_CACHE``           ``<repo>/cache``       preprocessing cache, landmarks, trained helpers
+``MELIB_OUTPUTS``         ``<repo>/outputs``     executed notebooks, runs, checkpoints, figures
+``MELIB_PROFILE``         (unset)                what ``profile="auto"`` resolves to
+========================  =====================  ==========================================
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+PROFILES = ("fast", "full")
+DATASETS = ("synthetic", "casme2", "samm", "smic", "casme3a")
+
+
+def repo_root() -> Path:
+    """The repository checkout that holds the ``melib`` package."""
+    return Path(__file__).resolve().parents[1]
+
+
+def _root(env: str, default: str) -> Path:
+    value = os.environ.get(env, "").strip()
+    return Path(value).expanduser().resolve() if value else repo_root() / default
+
+
+def data_root() -> Path:
+    """Root for datasets (``MELIB_DATA``)."""
+    return _root("MELIB_DATA", "data")
+
+
+def cache_root() -> Path:
+    """Root for on-disk caches (``MELIB_CACHE``)."""
+    return _root("MELIB_CACHE", "cache")
+
+
+def outputs_root() -> Path:
+    """Root for outputs: executed notebooks, runs, figures (``MELIB_OUTPUTS``)."""
+    return _root("MELIB_OUTPUTS", "outputs")
+
+
+def figures_root() -> Path:
+    """Where :func:`melib.viz.save_figure` writes PNG + PDF files."""
+    return outputs_root() / "figures"
+
+
+def cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a hard dependency
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def resolve_profile(profile: str = "auto") -> str:
+    """Turn ``"auto" | "fast" | "full"`` into ``"fast"`` or ``"full"``.
+
+    ``auto`` takes ``MELIB_PROFILE`` when set, else ``full`` on CUDA and ``fast`` otherwise.
+    """
+    if profile not in ("auto",) + PROFILES:
+        raise ValueError(f"profile must be one of 'auto', 'fast', 'full'; got {profile!r}")
+    if profile != "auto":
+        return profile
+    env = os.environ.get("MELIB_PROFILE", "").strip()
+    if env:
+        if env not in PROFILES:
+            raise ValueError(f"MELIB_PROFILE must be 'fast' or 'full'; got {env!r}")
+        return env
+    return "full" if cuda_available() else "fast"
+
+
+def _profile_reason(profile: str) -> str:
+    if profile != "auto":
+        return "asked for"
+    if os.environ.get("MELIB_PROFILE", "").strip():
+        return f"auto, MELIB_PROFILE={os.environ['MELIB_PROFILE'].strip()}"
+    return "auto, CUDA found" if cuda_available() else "auto, no CUDA"
+
+
+def config_hash(config: Any, length: int = 12) -> str:
+    """Stable hex digest of a config (dataclass, mapping, list or scalar) for cache/checkpoint names."""
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        config = dataclasses.asdict(config)
+    text = json.dumps(config, sort_keys=True, default=_json_default, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj)
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if dataclasses.is_dataclass(obj):
+        return dataclasses.asdict(obj)
+    raise TypeError(f"cannot hash config value of type {type(obj).__name__}: {obj!r}")
+
+
+class Params(Mapping):
+    """Frozen, validated notebook parameters with attribute access (``params.fold``)."""
+
+    def __init__(self, values: Mapping[str, Any]):
+        object.__setattr__(self, "_values", dict(values))
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("Params are frozen; change them in the parameters cell or with papermill -p")
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        body = ", ".join(f"{k}={v!r}" for k, v in self._values.items())
+        return f"Params({body})"
+
+
+_IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+_LITERALS = (str, int, float, bool, type(None), list, tuple, dict)
+
+
+def notebook_params(namespace: Mapping[str, Any], spec: Mapping[str, Any], verbose: bool = True) -> Params:
+    """Validate a notebook's parameters and freeze them.
+
+    Call it in the cell right after the ``parameters`` cell with ``globals()``. ``spec`` maps each
+    parameter to its rule: a type (``int``), a tuple of allowed values, or a ``(type, check)`` pair
+    where ``check(value)`` returns an error message or ``None``. Any other plain-literal global
+    (a papermill ``-p`` typo such as ``flod``) is an error, as is a wrong type or value.
+    ``profile`` is resolved (``auto`` -> ``fast``/``full``) and stored as ``profile``; the value
+    asked for is kept as ``profile_requested``.
+    """
+    errors: list[str] = []
+    unknown = [
+        k for k, v in namespace.items()
+        if not k.startswith("_") and k not in _IPYTHON_NAMES and k not in spec and isinstance(v, _LITERALS)
+    ]
+    for name in unknown:
+        close = difflib.get_close_matches(name, list(spec), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        errors.append(f"unknown parameter {name!r}{hint}; known: {', '.join(spec)}")
+    values: dict[str, Any] = {}
+    for name, rule in spec.items():
+        if name not in namespace:
+            errors.append(f"parameter {name!r} is missing from the parameters cell")
+            continue
+        value = namespace[name]
+        message = _check(name, value, rule)
+        if message:
+            errors.append(message)
+        values[name] = value
+    if errors:
+        raise ValueError("invalid notebook parameters:\n  - " + "\n  - ".join(errors))
+    if "profile" in values:
+        values["profile_requested"] = values["profile"]
+        values["profile"] = resolve_profile(values["profile"])
+    params = Params(values)
+    if verbose:
+        print(describe_run(params))
+    return params
+
+
+def _check(name: str, value: Any, rule: Any) -> str | None:
+    if isinstance(rule, tuple) and len(rule) == 2 and isinstance(rule[0], type) and callable(rule[1]):
+        kind, check = rule
+        message = _check(name, value, kind)
+        return message or (f"parameter {name!r}: {check(value)}" if check(value) else None)
+    if isinstance(rule, tuple):
+        return None if value in rule else f"parameter {name!r} must be one of {rule}; got {value!r}"
+    if isinstance(rule, type):
+        ok = isinstance(value, rule) and not (rule is int and isinstance(value, bool))
+        if rule is float and isinstance(value, int) and not isinstance(value, bool):
+            ok = True
+        return None if ok else f"parameter {name!r} must be {rule.__name__}; got {type(value).__name__} {value!r}"
+    raise TypeError(f"bad rule for parameter {name!r}: {rule!r}")
+
+
+def describe_run(params: Mapping[str, Any] | None = None) -> str:
+    """One line naming the profile, device and roots, printed at the top of every notebook."""
+    from . import __version__
+
+    device = "cuda" if cuda_available() else "cpu"
+    parts = [f"melib {__version__}"]
+    if params is not None and "profile" in params:
+        parts.append(f"profile={params['profile']} ({_profile_reason(params.get('profile_requested', 'auto'))})")
+    parts += [f"device={device}", f"data={data_root()}", f"outputs={outputs_root()}"]
+    return " | ".join(parts)

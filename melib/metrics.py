@@ -1,0 +1,117 @@
+"""Evaluation metrics, computed once on predictions accumulated over all folds.
+
+- AU detection (IICL, Micro-AU CLIP): per-AU F1 and accuracy on (N, n_AUs) 0/1 arrays, and their means.
+- Emotion recognition (annotation mimic, SelfME; MEGC protocol): accuracy, UF1 (macro F1 over classes)
+  and UAR (mean per-class recall), each from counts accumulated over all folds.
+
+Accumulate first, then compute: averaging per-fold F1 over LOSO folds is a different (and, with one
+subject per fold, unstable) quantity; every paper reproduced here reports the accumulated one.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+
+def _binary_2d(name: str, y: np.ndarray) -> np.ndarray:
+    arr = np.asarray(y)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be (N, n_AUs); got shape {arr.shape}")
+    if not np.isin(arr, (0, 1)).all():
+        raise ValueError(f"{name} must hold only 0/1 values (threshold scores first)")
+    return arr.astype(np.int64)
+
+
+def _au_counts(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    t, p = _binary_2d("y_true", y_true), _binary_2d("y_pred", y_pred)
+    if t.shape != p.shape:
+        raise ValueError(f"y_true {t.shape} and y_pred {p.shape} differ in shape")
+    tp = (t & p).sum(0)
+    fp = ((1 - t) & p).sum(0)
+    fn = (t & (1 - p)).sum(0)
+    tn = ((1 - t) & (1 - p)).sum(0)
+    return tp, fp, fn, tn
+
+
+def _safe_div(num: np.ndarray, den: np.ndarray, zero_division: float) -> np.ndarray:
+    num, den = np.asarray(num, float), np.asarray(den, float)
+    out = np.full(np.broadcast(num, den).shape, float(zero_division))
+    np.divide(num, den, out=out, where=den > 0)
+    return out
+
+
+def au_f1(y_true: np.ndarray, y_pred: np.ndarray, zero_division: float = 0.0) -> np.ndarray:
+    """Per-AU F1 = 2TP / (2TP + FP + FN) over (N, n_AUs) 0/1 arrays; ``zero_division`` when undefined."""
+    tp, fp, fn, _ = _au_counts(y_true, y_pred)
+    return _safe_div(2 * tp, 2 * tp + fp + fn, zero_division)
+
+
+def au_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """Per-AU accuracy (TP + TN) / N."""
+    tp, fp, fn, tn = _au_counts(y_true, y_pred)
+    return (tp + tn) / np.maximum(tp + fp + fn + tn, 1)
+
+
+def au_report(y_true: np.ndarray, y_pred: np.ndarray, au_names: Sequence[str]) -> pd.DataFrame:
+    """Table with rows ``F1``, ``Acc``, ``Number`` (positives) and one column per AU plus ``AVG``."""
+    f1, acc = au_f1(y_true, y_pred), au_accuracy(y_true, y_pred)
+    if len(au_names) != len(f1):
+        raise ValueError(f"{len(au_names)} AU names for {len(f1)} AU columns")
+    positives = _binary_2d("y_true", y_true).sum(0)
+    table = pd.DataFrame([f1, acc, positives.astype(float)], index=["F1", "Acc", "Number"], columns=list(au_names))
+    table["AVG"] = [f1.mean(), acc.mean(), np.nan]
+    return table
+
+
+def _labels_1d(name: str, y: Sequence) -> np.ndarray:
+    arr = np.asarray(y)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D class labels; got shape {arr.shape}")
+    return arr
+
+
+def confusion(y_true: Sequence, y_pred: Sequence, labels: Sequence | None = None) -> tuple[np.ndarray, list]:
+    """Confusion counts ``C[i, j]`` = #(true = labels[i], predicted = labels[j]) and the label order."""
+    t, p = _labels_1d("y_true", y_true), _labels_1d("y_pred", y_pred)
+    if len(t) != len(p):
+        raise ValueError(f"y_true has {len(t)} labels, y_pred {len(p)}")
+    if labels is None:
+        labels = sorted(set(t.tolist()) | set(p.tolist()))
+    labels = list(labels)
+    index = {label: i for i, label in enumerate(labels)}
+    unknown = sorted({str(v) for v in np.concatenate([t, p]).tolist() if v not in index})
+    if unknown:
+        raise ValueError(f"labels not in the class list {labels}: {unknown}")
+    counts = np.zeros((len(labels), len(labels)), dtype=np.int64)
+    np.add.at(counts, ([index[v] for v in t.tolist()], [index[v] for v in p.tolist()]), 1)
+    return counts, labels
+
+
+def accuracy(y_true: Sequence, y_pred: Sequence) -> float:
+    """Fraction of clips whose predicted class equals the true class."""
+    counts, _ = confusion(y_true, y_pred)
+    return float(np.trace(counts) / max(counts.sum(), 1))
+
+
+def uf1(y_true: Sequence, y_pred: Sequence, labels: Sequence | None = None) -> float:
+    """Unweighted F1 (MEGC): mean over classes of 2TP_c / (2TP_c + FP_c + FN_c), from accumulated counts.
+
+    Classes with no true and no predicted sample are left out of the mean (their F1 is undefined).
+    """
+    counts, _ = confusion(y_true, y_pred, labels)
+    tp = np.diag(counts).astype(float)
+    fp, fn = counts.sum(0) - tp, counts.sum(1) - tp
+    present = (2 * tp + fp + fn) > 0
+    return float(np.mean(2 * tp[present] / (2 * tp + fp + fn)[present]))
+
+
+def uar(y_true: Sequence, y_pred: Sequence, labels: Sequence | None = None) -> float:
+    """Unweighted average recall (MEGC): mean over classes present in ``y_true`` of TP_c / N_c."""
+    counts, _ = confusion(y_true, y_pred, labels)
+    n = counts.sum(1)
+    present = n > 0
+    return float(np.mean(np.diag(counts)[present] / n[present]))

@@ -1,0 +1,312 @@
+"""The fold-wise training harness every method uses.
+
+A method hands the harness four things (see :class:`Method`): a model factory, a dataset factory,
+a training step that returns its losses, and a prediction step. The harness owns everything else:
+
+- subject-independent folds from :mod:`melib.splits` (``fold = -1`` runs them all);
+- a fixed schedule (SGD or Adam, step decay). The final-epoch model is evaluated; no epoch or
+  checkpoint is ever chosen by looking at the held-out subjects;
+- seeds fixed per (fold, epoch), so an interrupted run that resumes ends with the same weights as
+  one that never stopped; AMP (bf16) and channels_last on CUDA only;
+- load-or-train: ``<run>/fold<k>/model.pt`` exists -> load, else train (resuming from
+  ``last.pt``, written atomically every epoch) and save;
+- per-fold predictions in ``predictions.npz``, so metrics accumulated over all folds come from disk;
+- ``run.json`` (config, machine), ``fold<k>/result.json`` (timings, losses) and, once every fold is
+  done, ``results.json`` (the method's metrics on the accumulated predictions).
+
+A run lives in ``<outputs>/runs/<method>/<run key>/`` where the key hashes the method's config,
+the schedule, the protocol and the data fingerprint: change any of them and a new run starts.
+"""
+from __future__ import annotations
+
+import dataclasses
+import platform
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from . import __version__, splits
+from .cache import dataset_fingerprint
+from .config import config_hash, outputs_root
+from .io import atomic_path, load_json, load_npz, save_json, save_npz
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Optimisation schedule: ``lr`` divided by ``1/lr_gamma`` every ``lr_step`` epochs."""
+
+    epochs: int = 80
+    batch_size: int = 32
+    lr: float = 0.01
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    lr_step: int = 40
+    lr_gamma: float = 0.1
+    seed: int = 0
+    num_workers: int = 0
+    amp: bool = True
+    channels_last: bool = True
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in ("sgd", "adam", "adamw"):
+            raise ValueError(f"optimizer must be 'sgd', 'adam' or 'adamw'; got {self.optimizer!r}")
+        if self.epochs < 1 or self.batch_size < 1 or self.lr_step < 1:
+            raise ValueError(f"epochs, batch_size and lr_step must be >= 1: {self}")
+
+
+class Method(Protocol):
+    """What a method gives the harness. Batches are dicts; tensors arrive on the right device.
+
+    ``datasets`` receives row subsets of the manifest; each item must carry ``"index"``, the row's
+    index label, so predictions can be matched to clips and subjects.
+    """
+
+    name: str
+
+    def config(self) -> dict[str, Any]: ...                  # hashed into the run key
+    def build_model(self) -> nn.Module: ...
+    def datasets(self, train: pd.DataFrame, test: pd.DataFrame) -> tuple[Dataset, Dataset]: ...
+    def training_step(self, model: nn.Module, batch: dict) -> dict[str, torch.Tensor]: ...  # has "loss"
+    def predict_step(self, model: nn.Module, batch: dict) -> tuple[torch.Tensor, torch.Tensor]: ...
+    def evaluate(self, predictions: dict[str, np.ndarray]) -> dict[str, Any]: ...
+
+
+@dataclass
+class Run:
+    """A run folder: what is done and the accumulated predictions once every fold is."""
+
+    dir: Path
+    n_folds: int
+
+    def fold_dir(self, fold: int) -> Path:
+        return self.dir / f"fold{fold}"
+
+    def done_folds(self) -> list[int]:
+        return [f for f in range(self.n_folds) if (self.fold_dir(f) / "predictions.npz").is_file()]
+
+    @property
+    def complete(self) -> bool:
+        return len(self.done_folds()) == self.n_folds
+
+    def predictions(self) -> dict[str, np.ndarray]:
+        """Predictions of every fold, concatenated (the accumulated protocol)."""
+        missing = sorted(set(range(self.n_folds)) - set(self.done_folds()))
+        if missing:
+            raise FileNotFoundError(f"{self.dir}: folds {missing} have no predictions yet; run them "
+                                    f"(fold=<k>, or fold=-1 for all)")
+        parts = [load_npz(self.fold_dir(f) / "predictions.npz") for f in range(self.n_folds)]
+        return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+
+    def results(self) -> dict[str, Any] | None:
+        path = self.dir / "results.json"
+        return load_json(path) if path.is_file() else None
+
+    def fold_results(self) -> list[dict[str, Any]]:
+        return [load_json(self.fold_dir(f) / "result.json") for f in self.done_folds()]
+
+
+def device_default() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def run_key(method: Method, schedule: Schedule, manifest: pd.DataFrame, protocol: str, k: int,
+            split_seed: int) -> str:
+    return config_hash({"method": method.name, "config": method.config(), "schedule": dataclasses.asdict(schedule),
+                        "protocol": protocol, "k": k, "split_seed": split_seed,
+                        "data": dataset_fingerprint(manifest)})
+
+
+def run_folds(method: Method, manifest: pd.DataFrame, schedule: Schedule, fold: int = -1,
+              protocol: str = "kfold", k: int = 4, split_seed: int = 0, out_dir: str | Path | None = None,
+              device: str | torch.device | None = None, progress: bool = True,
+              on_epoch_end: Callable[[int, int, dict], None] | None = None) -> Run:
+    """Train (or load) and predict the selected fold(s) of ``method`` on ``manifest``.
+
+    Parameters
+    ----------
+    fold
+        One fold index, or -1 for all. Out-of-range values raise before any work.
+    out_dir
+        Run folder; default ``<outputs>/runs/<method>/<run key>``.
+    on_epoch_end
+        Called as ``on_epoch_end(fold, epoch, logs)`` after each epoch's checkpoint is written.
+    """
+    folds = splits.make_splits(manifest, protocol, k=k, seed=split_seed)
+    selected = splits.select_folds(folds, fold)
+    device = torch.device(device) if device is not None else device_default()
+    key = run_key(method, schedule, manifest, protocol, k, split_seed)
+    run = Run(Path(out_dir) if out_dir else outputs_root() / "runs" / method.name / key, len(folds))
+    save_json(run.dir / "run.json", {
+        "method": method.name, "run_key": key, "config": method.config(), "schedule": dataclasses.asdict(schedule),
+        "protocol": protocol, "k": len(folds), "split_seed": split_seed, "n_clips": len(manifest),
+        "folds": [{"fold": s.fold, "test_subjects": list(s.test_subjects)} for s in folds],
+        "machine": machine_info(device), "melib": __version__})
+    for split in selected:
+        _run_fold(method, manifest.reset_index(drop=True), split, schedule, run, key, device, progress, on_epoch_end)
+    if run.complete:
+        save_json(run.dir / "results.json", {"run_key": key, "method": method.name,
+                                             "metrics": method.evaluate(run.predictions())})
+    return run
+
+
+def _run_fold(method: Method, manifest: pd.DataFrame, split: splits.Split, schedule: Schedule, run: Run,
+              key: str, device: torch.device, progress: bool, on_epoch_end: Callable | None) -> None:
+    fold_dir = run.fold_dir(split.fold)
+    final = fold_dir / "model.pt"
+    if final.is_file() and (fold_dir / "predictions.npz").is_file():
+        if progress:
+            print(f"[{method.name}] fold {split.fold}: done already ({fold_dir})")
+        return
+    train_rows, test_rows = split.frames(manifest)
+    train_set, test_set = method.datasets(train_rows, test_rows)
+    model = method.build_model().to(device)
+    if device.type == "cuda" and schedule.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if final.is_file():
+        state = torch.load(final, map_location=device, weights_only=True)
+        if state.get("run_key") != key:
+            raise RuntimeError(f"{final} belongs to run {state.get('run_key')}, not {key}; remove it")
+        model.load_state_dict(state["model"])
+        if progress:
+            print(f"[{method.name}] fold {split.fold}: loaded {final} (training skipped)")
+    else:
+        history = _train(method, model, train_set, schedule, fold_dir, split.fold, key, device, progress, on_epoch_end)
+        with atomic_path(final) as tmp:
+            torch.save({"model": model.state_dict(), "run_key": key, "fold": split.fold}, tmp)
+        (fold_dir / "last.pt").unlink(missing_ok=True)
+        save_json(fold_dir / "result.json", {
+            "fold": split.fold, "n_train": len(train_rows), "n_test": len(test_rows),
+            "test_subjects": list(split.test_subjects), "epochs": schedule.epochs,
+            "seconds_per_epoch": float(np.mean([h["seconds"] for h in history])),
+            "final_losses": {k: v for k, v in history[-1].items() if k not in ("epoch", "seconds", "lr")},
+            "history": history})
+    if not (fold_dir / "predictions.npz").is_file():
+        scores, targets, index = _predict(method, model, test_set, schedule, device)
+        rows = manifest.loc[index]
+        save_npz(fold_dir / "predictions.npz", index=index, scores=scores, targets=targets,
+                 fold=np.full(len(index), split.fold), subject=rows["subject"].to_numpy(dtype=str),
+                 clip=rows["clip"].to_numpy(dtype=str))
+
+
+def _seed_everything(seed: int) -> torch.Generator:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def _make_optimizer(model: nn.Module, s: Schedule) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if s.optimizer == "sgd":
+        opt: torch.optim.Optimizer = torch.optim.SGD(params, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
+    elif s.optimizer == "adam":
+        opt = torch.optim.Adam(params, lr=s.lr, weight_decay=s.weight_decay)
+    else:
+        opt = torch.optim.AdamW(params, lr=s.lr, weight_decay=s.weight_decay)
+    return opt, torch.optim.lr_scheduler.StepLR(opt, step_size=s.lr_step, gamma=s.lr_gamma)
+
+
+def _to_device(batch: Mapping[str, Any], device: torch.device, channels_last: bool) -> dict[str, Any]:
+    out = {}
+    for key, value in batch.items():
+        if isinstance(value, torch.Tensor):
+            value = value.to(device, non_blocking=True)
+            if channels_last and value.ndim == 4 and value.is_floating_point():
+                value = value.contiguous(memory_format=torch.channels_last)
+        out[key] = value
+    return out
+
+
+def _autocast(device: torch.device, schedule: Schedule):
+    enabled = device.type == "cuda" and schedule.amp
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def _train(method: Method, model: nn.Module, train_set: Dataset, s: Schedule, fold_dir: Path, fold: int, key: str,
+           device: torch.device, progress: bool, on_epoch_end: Callable | None) -> list[dict]:
+    optimizer, scheduler = _make_optimizer(model, s)
+    resume = fold_dir / "last.pt"
+    start, history = 0, []
+    if resume.is_file():
+        state = torch.load(resume, map_location=device, weights_only=True)
+        if state.get("run_key") == key:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            start, history = int(state["epoch"]) + 1, list(state["history"])
+            if progress:
+                print(f"[{method.name}] fold {fold}: resuming after epoch {start}/{s.epochs}")
+    channels_last = device.type == "cuda" and s.channels_last
+    epochs = tqdm(range(start, s.epochs), desc=f"{method.name} fold {fold}", initial=start, total=s.epochs,
+                  disable=not progress)
+    for epoch in epochs:
+        generator = _seed_everything(s.seed * 100_003 + fold * 1_009 + epoch)
+        loader = DataLoader(train_set, batch_size=s.batch_size, shuffle=True, drop_last=len(train_set) > s.batch_size,
+                            num_workers=s.num_workers, generator=generator, pin_memory=device.type == "cuda")
+        model.train()
+        sums: dict[str, float] = {}
+        n, tic = 0, time.perf_counter()
+        for batch in loader:
+            batch = _to_device(batch, device, channels_last)
+            with _autocast(device, s):
+                losses = method.training_step(model, batch)
+            optimizer.zero_grad(set_to_none=True)
+            losses["loss"].backward()
+            optimizer.step()
+            size = len(batch["index"])
+            for name, value in losses.items():
+                sums[name] = sums.get(name, 0.0) + float(value.detach()) * size
+            n += size
+        logs = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - tic,
+                **{name: total / max(n, 1) for name, total in sums.items()}}
+        scheduler.step()
+        history.append(logs)
+        with atomic_path(resume) as tmp:
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(), "epoch": epoch, "history": history,
+                        "run_key": key}, tmp)
+        epochs.set_postfix(loss=f"{logs.get('loss', float('nan')):.4f}")
+        if on_epoch_end is not None:
+            on_epoch_end(fold, epoch, logs)
+    return history
+
+
+@torch.no_grad()
+def _predict(method: Method, model: nn.Module, test_set: Dataset, s: Schedule,
+             device: torch.device) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    model.eval()
+    loader = DataLoader(test_set, batch_size=s.batch_size, shuffle=False, num_workers=s.num_workers)
+    scores, targets, index = [], [], []
+    for batch in loader:
+        batch = _to_device(batch, device, device.type == "cuda" and s.channels_last)
+        with _autocast(device, s):
+            score, target = method.predict_step(model, batch)
+        scores.append(score.float().cpu().numpy())
+        targets.append(target.cpu().numpy())
+        index.append(batch["index"].cpu().numpy())
+    if not scores:
+        return np.zeros((0,)), np.zeros((0,)), np.zeros((0,), dtype=np.int64)
+    return np.concatenate(scores), np.concatenate(targets), np.concatenate(index)
+
+
+def machine_info(device: torch.device | None = None) -> dict[str, Any]:
+    """What a results table needs to say about where it ran."""
+    import os
+
+    info = {"python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
+            "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "device": str(device or device_default())}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info

@@ -1,0 +1,93 @@
+"""Paths, profiles, notebook parameter validation, config hashing, atomic writes, figure saving."""
+import dataclasses
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import pytest
+
+from melib import config, io, viz
+
+SPEC = {"dataset": config.DATASETS, "root": str, "profile": ("auto", "fast", "full"), "fold": int, "alpha": float}
+
+
+def namespace(**overrides):
+    ns = {"dataset": "synthetic", "root": "", "profile": "fast", "fold": -1, "alpha": 10.0, "In": [], "np": plt}
+    ns.update(overrides)
+    return ns
+
+
+def test_roots_follow_environment_variables(monkeypatch, tmp_path):
+    monkeypatch.delenv("MELIB_DATA", raising=False)
+    assert config.data_root() == config.repo_root() / "data"
+    monkeypatch.setenv("MELIB_DATA", str(tmp_path / "d"))
+    monkeypatch.setenv("MELIB_OUTPUTS", str(tmp_path / "o"))
+    assert config.data_root() == tmp_path / "d"
+    assert config.figures_root() == tmp_path / "o" / "figures"
+
+
+def test_profile_resolution(monkeypatch):
+    monkeypatch.setenv("MELIB_PROFILE", "full")
+    assert config.resolve_profile("auto") == "full"
+    assert config.resolve_profile("fast") == "fast"  # explicit beats the environment
+    monkeypatch.delenv("MELIB_PROFILE")
+    assert config.resolve_profile("auto") == ("full" if config.cuda_available() else "fast")
+    monkeypatch.setenv("MELIB_PROFILE", "quick")
+    with pytest.raises(ValueError, match="MELIB_PROFILE"):
+        config.resolve_profile("auto")
+    with pytest.raises(ValueError, match="profile must be"):
+        config.resolve_profile("fastest")
+
+
+def test_notebook_params_validate_and_freeze(capsys):
+    params = config.notebook_params(namespace(fold=3, alpha=6), SPEC)
+    assert params.fold == 3 and params.alpha == 6 and params.profile == "fast"
+    assert "profile=fast" in capsys.readouterr().out
+    with pytest.raises(AttributeError, match="frozen"):
+        params.fold = 2
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"flod": 3}, "unknown parameter 'flod' .did you mean 'fold'"),
+    ({"fold": "3"}, "'fold' must be int"),
+    ({"fold": True}, "'fold' must be int"),
+    ({"dataset": "casme"}, "'dataset' must be one of"),
+    ({"profile": "gpu"}, "'profile' must be one of"),
+])
+def test_notebook_params_fail_loudly(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        config.notebook_params(namespace(**overrides), SPEC, verbose=False)
+
+
+def test_config_hash_is_stable_and_sensitive():
+    @dataclasses.dataclass
+    class C:
+        a: int = 1
+        b: tuple = (1, 2)
+
+    assert config.config_hash(C()) == config.config_hash({"b": [1, 2], "a": 1})
+    assert config.config_hash(C()) != config.config_hash(C(a=2))
+    assert len(config.config_hash(C())) == 12
+
+
+def test_atomic_path_keeps_old_file_on_error(tmp_path):
+    target = tmp_path / "x.json"
+    io.save_json(target, {"v": 1})
+    with pytest.raises(RuntimeError):
+        with io.atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed")
+    assert io.load_json(target) == {"v": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+def test_save_figure_writes_png_and_pdf(monkeypatch, tmp_path):
+    monkeypatch.setenv("MELIB_OUTPUTS", str(tmp_path))
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    paths = viz.save_figure(fig, "line", folder="t")
+    assert [p.name for p in paths] == ["line.png", "line.pdf"] and all(p.stat().st_size > 500 for p in paths)
+    with pytest.raises(ValueError):
+        viz.save_figure(fig, "bad name")
+    plt.close(fig)

@@ -1,0 +1,135 @@
+"""The fold harness on a toy method: end to end, load-or-train, resume, determinism, fold errors."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from melib import metrics, train
+
+
+class ToyDataset(torch.utils.data.Dataset):
+    def __init__(self, rows: pd.DataFrame):
+        self.rows = rows
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, i):
+        row = self.rows.iloc[i]
+        x = torch.tensor(row[["x0", "x1", "x2"]].to_numpy(dtype=np.float32))
+        x = x + 0.05 * torch.randn(3)  # augmentation draws from the seeded global RNG
+        return {"index": int(self.rows.index[i]), "x": x, "y": torch.tensor([row["AU1"], row["AU2"]], dtype=torch.float32)}
+
+
+class ToyMethod:
+    name = "toy"
+
+    def __init__(self):
+        self.steps = 0
+
+    def config(self):
+        return {"hidden": 8}
+
+    def build_model(self):
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2))
+
+    def datasets(self, train_rows, test_rows):
+        return ToyDataset(train_rows), ToyDataset(test_rows)
+
+    def training_step(self, model, batch):
+        self.steps += 1
+        loss = nn.functional.binary_cross_entropy_with_logits(model(batch["x"]), batch["y"])
+        return {"loss": loss, "bce": loss}
+
+    def predict_step(self, model, batch):
+        return torch.sigmoid(model(batch["x"])), batch["y"]
+
+    def evaluate(self, predictions):
+        return {"f1": metrics.au_f1(predictions["targets"].astype(int), (predictions["scores"] > 0.5).astype(int)).tolist()}
+
+
+def toy_manifest(n_subjects=6, per_subject=8, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s in range(n_subjects):
+        for c in range(per_subject):
+            x = rng.normal(size=3)
+            rows.append({"dataset": "toy", "subject": f"sub{s:02d}", "clip": f"c{c}", "onset": 0, "apex": 1,
+                         "offset": 2, "x0": x[0], "x1": x[1], "x2": x[2], "AU1": int(x[0] > 0), "AU2": int(x[1] > 0.5)})
+    return pd.DataFrame(rows)
+
+
+SCHEDULE = train.Schedule(epochs=4, batch_size=8, lr=0.1, lr_step=2)
+
+
+def test_two_fold_end_to_end_writes_predictions_and_results(tmp_path):
+    manifest = toy_manifest()
+    run = train.run_folds(ToyMethod(), manifest, SCHEDULE, fold=-1, k=2, out_dir=tmp_path, progress=False)
+    assert run.complete and run.done_folds() == [0, 1]
+    pred = run.predictions()
+    assert sorted(pred["index"].tolist()) == list(range(len(manifest)))  # every clip predicted once
+    assert set(pred["subject"]) == set(manifest["subject"])
+    for f, result in enumerate(run.fold_results()):
+        assert result["n_train"] + result["n_test"] == len(manifest)
+        assert [h["lr"] for h in result["history"]] == pytest.approx([0.1, 0.1, 0.01, 0.01])
+    f1 = run.results()["metrics"]["f1"]
+    assert len(f1) == 2 and f1[0] > 0.6  # AU1 = [x0 > 0] is learnable
+    np.testing.assert_array_equal(pred["targets"], manifest.loc[pred["index"], ["AU1", "AU2"]].to_numpy())
+
+
+def test_single_fold_leaves_run_incomplete_and_says_which_folds_are_missing(tmp_path):
+    run = train.run_folds(ToyMethod(), toy_manifest(), SCHEDULE, fold=1, k=2, out_dir=tmp_path, progress=False)
+    assert run.done_folds() == [1] and not run.complete and run.results() is None
+    with pytest.raises(FileNotFoundError, match=r"folds \[0\]"):
+        run.predictions()
+
+
+def test_load_or_train_skips_training_on_second_call(tmp_path):
+    manifest, method = toy_manifest(), ToyMethod()
+    train.run_folds(method, manifest, SCHEDULE, fold=0, k=2, out_dir=tmp_path, progress=False)
+    assert method.steps > 0
+    (tmp_path / "fold0" / "predictions.npz").unlink()  # force the load path, not the skip path
+    method.steps = 0
+    train.run_folds(method, manifest, SCHEDULE, fold=0, k=2, out_dir=tmp_path, progress=False)
+    assert method.steps == 0 and (tmp_path / "fold0" / "predictions.npz").is_file()
+
+
+def test_resume_after_interruption_matches_uninterrupted_run(tmp_path):
+    manifest = toy_manifest()
+    straight = train.run_folds(ToyMethod(), manifest, SCHEDULE, fold=0, k=2, out_dir=tmp_path / "a", progress=False)
+
+    def crash(fold, epoch, logs):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train.run_folds(ToyMethod(), manifest, SCHEDULE, fold=0, k=2, out_dir=tmp_path / "b", progress=False,
+                        on_epoch_end=crash)
+    assert (tmp_path / "b" / "fold0" / "last.pt").is_file() and not (tmp_path / "b" / "fold0" / "model.pt").exists()
+    method = ToyMethod()
+    resumed = train.run_folds(method, manifest, SCHEDULE, fold=0, k=2, out_dir=tmp_path / "b", progress=False)
+    assert method.steps == 2 * 3  # two remaining epochs of 24 clips / batch 8
+    a = torch.load(straight.fold_dir(0) / "model.pt", weights_only=True)["model"]
+    b = torch.load(resumed.fold_dir(0) / "model.pt", weights_only=True)["model"]
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=0)
+    assert not (tmp_path / "b" / "fold0" / "last.pt").exists()
+
+
+def test_same_command_same_numbers_and_run_key_tracks_config(tmp_path):
+    manifest = toy_manifest()
+    a = train.run_folds(ToyMethod(), manifest, SCHEDULE, k=2, out_dir=tmp_path / "a", progress=False)
+    b = train.run_folds(ToyMethod(), manifest, SCHEDULE, k=2, out_dir=tmp_path / "b", progress=False)
+    np.testing.assert_array_equal(a.predictions()["scores"], b.predictions()["scores"])
+    key = train.run_key(ToyMethod(), SCHEDULE, manifest, "kfold", 2, 0)
+    assert key != train.run_key(ToyMethod(), train.Schedule(epochs=5), manifest, "kfold", 2, 0)
+    assert key != train.run_key(ToyMethod(), SCHEDULE, toy_manifest(per_subject=7), "kfold", 2, 0)
+
+
+def test_out_of_range_fold_fails_before_any_work(tmp_path):
+    method = ToyMethod()
+    with pytest.raises(ValueError, match="fold 2 is out of range"):
+        train.run_folds(method, toy_manifest(), SCHEDULE, fold=2, k=2, out_dir=tmp_path, progress=False)
+    assert method.steps == 0 and not (tmp_path / "fold2").exists()
