@@ -57,7 +57,7 @@ def _dlib_models():
 
 
 def as_uint8_image(image: np.ndarray) -> np.ndarray:
-    """Contiguous ``uint8`` gray ``(H, W)`` or RGB ``(H, W, 3)`` copy (values taken as 0..255, alpha dropped)."""
+    """The image as contiguous ``uint8`` gray ``(H, W)`` or RGB ``(H, W, 3)`` (clipped to 0..255, no alpha)."""
     img = np.asarray(image)
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[..., 0]

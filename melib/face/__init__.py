@@ -1,0 +1,24 @@
+"""Face detection, 68 landmarks (dlib default, mediapipe FaceMesh mapped to 68) and clip alignment.
+
+Modules: ``detect`` (dlib, the one call ``landmarks(image, backend=...)``), ``facemesh`` (mediapipe
+mapped to dlib's 68 indices), ``align`` (similarity alignment of a whole clip), ``clip_cache``
+(landmarks per frame, cached on disk), ``template`` (the canonical 68-point shape).
+"""
+from .align import (AlignedClip, align_clip, align_image, derive_template, mirror_landmarks, similarity_to_template,
+                    template_points, umeyama, warp_landmarks)
+from .clip_cache import ClipLandmarks, cache_path, clip_landmark_record, clip_landmarks, select_frames
+from .facemesh import FACEMESH_TO_DLIB68, close_face_meshes, facemesh_points, mediapipe_landmarks
+from .detect import (BACKENDS, LANDMARK_GROUPS, FaceNotFoundError, as_uint8_image, detect_faces, dlib_landmarks,
+                        group_distances, inter_ocular_distance, landmarks, landmarks_and_box, points_box,
+                        predictor_path)
+from .template import MIRROR_68, STABLE_POINTS, TEMPLATE_68
+
+__all__ = [
+    "AlignedClip", "align_clip", "align_image", "derive_template", "mirror_landmarks", "similarity_to_template",
+    "template_points", "umeyama", "warp_landmarks",
+    "ClipLandmarks", "cache_path", "clip_landmark_record", "clip_landmarks", "select_frames",
+    "FACEMESH_TO_DLIB68", "close_face_meshes", "facemesh_points", "mediapipe_landmarks",
+    "BACKENDS", "LANDMARK_GROUPS", "FaceNotFoundError", "as_uint8_image", "detect_faces", "dlib_landmarks",
+    "group_distances", "inter_ocular_distance", "landmarks", "landmarks_and_box", "points_box", "predictor_path",
+    "MIRROR_68", "STABLE_POINTS", "TEMPLATE_68",
+]
