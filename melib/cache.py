@@ -1,6 +1,6 @@
 """A per-clip on-disk cache keyed by a hash of every setting that produced it.
 
-Layout: ``<cache_root>/<name>/<key>/<dataset>/<subject>/<clip>.npz`` plus ``<key>/settings.json``
+Layout: ``<cache_root>/<name>/<key>/<dataset>/<subject>/<clip>@<onset>.npz`` plus ``<key>/settings.json``
 naming the settings behind the key, so a person can tell what a folder holds. Each entry is written
 through an atomic rename: a run killed at any moment leaves complete entries and no half-written one,
 and the next run computes only what is missing (idempotent, resumable).
@@ -74,7 +74,11 @@ class ClipCache:
         return f"ClipCache({self.name!r}, key={self.key}, dir={self.dir})"
 
     def path(self, row: Mapping[str, Any]) -> Path:
-        return self.dir / str(row["dataset"]) / str(row["subject"]) / f"{row['clip']}.npz"
+        """Entry of a clip; the onset frame is part of the name because in CAS(ME)^3 one recording
+        (``clip``) holds several clips, told apart by their onsets."""
+        onset = row.get("onset")
+        name = f"{row['clip']}" if onset is None else f"{row['clip']}@{int(onset)}"
+        return self.dir / str(row["dataset"]) / str(row["subject"]) / f"{name}.npz"
 
     def has(self, row: Mapping[str, Any]) -> bool:
         return self.path(row).is_file()

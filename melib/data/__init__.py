@@ -1,0 +1,29 @@
+"""Dataset readers, AU parsing, class mappings and frame I/O.
+
+``read_annotations(name, root)`` turns a dataset's sheet and frame folders into a manifest DataFrame
+(one row per clip, multi-hot ``AU<n>`` columns); ``load_frame``/``load_clip`` read its frames.
+The synthetic dataset generator is imported on its own: ``import melib.data.synthetic``.
+"""
+from .aus import format_aus, parse_aus
+from .frames import FrameReadError, available_frames, frame_path, load_clip, load_frame
+from .mappings import (
+    CASME2_AUS,
+    OBJECTIVE_CLASS_EMOTIONS,
+    OBJECTIVE_CLASS_RULES,
+    OBJECTIVE_CLASSES,
+    SAMM_AUS,
+    au_region,
+    au_set,
+    emotion_classes,
+    map_emotion,
+    objective_class,
+    split_regions,
+)
+from .readers import DATASETS, AnnotationError, AnnotationWarning, read_annotations
+
+__all__ = [
+    "AnnotationError", "AnnotationWarning", "CASME2_AUS", "DATASETS", "FrameReadError", "OBJECTIVE_CLASSES",
+    "OBJECTIVE_CLASS_EMOTIONS", "OBJECTIVE_CLASS_RULES", "SAMM_AUS", "au_region", "au_set",
+    "available_frames", "emotion_classes", "format_aus", "frame_path", "load_clip", "load_frame",
+    "map_emotion", "objective_class", "parse_aus", "read_annotations", "split_regions",
+]

@@ -1,0 +1,8 @@
+"""Networks, one module per method, plus shared backbones.
+
+- :mod:`melib.models.backbones`  timm backbones with an explicit weights source (none/imagenet/file)
+- :mod:`melib.models.iicl`       IICL (Li & Zhao 2021): IICLNet, SeqNet, the Table 1-2 variants
+
+Import the module you need (``from melib.models.iicl import build_model``); this package imports
+nothing eagerly so that one method's heavy dependencies never load for another.
+"""
