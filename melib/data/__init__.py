@@ -1,6 +1,6 @@
 """Dataset readers, AU parsing, class mappings and frame I/O.
 
-``read_annotations(name, root)`` turns a dataset's sheet and frame folders into a manifest DataFrame
+``load_manifest(name)`` (defaults resolved) or ``read_annotations(name, root)`` turns a dataset's sheet and frame folders into a manifest DataFrame
 (one row per clip, multi-hot ``AU<n>`` columns); ``load_frame``/``load_clip`` read its frames.
 The synthetic dataset generator is imported on its own: ``import melib.data.synthetic``.
 """
@@ -19,11 +19,13 @@ from .mappings import (
     objective_class,
     split_regions,
 )
+from .manifest import dataset_root, load_manifest, subset_subjects
 from .readers import DATASETS, AnnotationError, AnnotationWarning, read_annotations
 
 __all__ = [
     "AnnotationError", "AnnotationWarning", "CASME2_AUS", "DATASETS", "FrameReadError", "OBJECTIVE_CLASSES",
     "OBJECTIVE_CLASS_EMOTIONS", "OBJECTIVE_CLASS_RULES", "SAMM_AUS", "au_region", "au_set",
-    "available_frames", "emotion_classes", "format_aus", "frame_path", "load_clip", "load_frame",
-    "map_emotion", "objective_class", "parse_aus", "read_annotations", "split_regions",
+    "available_frames", "dataset_root", "emotion_classes", "format_aus", "frame_path", "load_clip", "load_frame",
+    "load_manifest", "map_emotion", "objective_class", "parse_aus", "read_annotations", "split_regions",
+    "subset_subjects",
 ]

@@ -1,0 +1,47 @@
+"""One call from a dataset name to its manifest, with the default locations resolved in one place."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ..config import data_root
+from .readers import DATASETS, read_annotations
+
+#: Where each licensed dataset is looked for when no root is given (under MELIB_DATA).
+DEFAULT_FOLDERS = {"casme2": "CASME2", "samm": "SAMM", "smic": "SMIC", "casme3a": "CASME3"}
+
+
+def dataset_root(name: str, root: str | Path = "") -> Path:
+    """``root`` if given, else the default: generated ``<MELIB_DATA>/synthetic`` or ``<MELIB_DATA>/<NAME>``."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+    if str(root):
+        return Path(root).expanduser()
+    if name == "synthetic":
+        from . import synthetic
+
+        return synthetic.ensure()
+    path = data_root() / DEFAULT_FOLDERS[name]
+    if not path.is_dir():
+        raise FileNotFoundError(f"{name} is licensed and not shipped: put it at {path} (or set MELIB_DATA, "
+                                f"or pass root=...); README.md says which files go where")
+    return path
+
+
+def load_manifest(name: str, root: str | Path = "", subjects: int | None = None, **kwargs) -> pd.DataFrame:
+    """Read a dataset's manifest (see :func:`read_annotations`); ``subjects`` keeps the n subjects
+    with the most clips (ties by name), the fast profiles' smaller stand-in for the whole dataset."""
+    manifest = read_annotations(name, dataset_root(name, root), **kwargs)
+    return subset_subjects(manifest, subjects) if subjects else manifest
+
+
+def subset_subjects(manifest: pd.DataFrame, n: int) -> pd.DataFrame:
+    """The clips of the ``n`` subjects with the most clips (deterministic; index reset, attrs kept)."""
+    counts = manifest.groupby("subject").size()
+    if not 1 <= n:
+        raise ValueError(f"subjects must be >= 1; got {n}")
+    keep = sorted(counts.index, key=lambda s: (-counts[s], s))[:n]
+    subset = manifest[manifest["subject"].isin(keep)].reset_index(drop=True)
+    subset.attrs = dict(manifest.attrs)
+    return subset

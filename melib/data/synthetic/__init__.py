@@ -1,0 +1,37 @@
+"""A synthetic micro-expression dataset in the CASME II layout, with known true motion.
+
+One reader serves real and synthetic data (``melib.data.read_annotations("casme2", root)``), and the
+ground truth (flow onset -> apex, per-frame landmarks, head motion) lets notebooks measure how well
+optical flow or motion magnification recovers a movement of a fraction of a pixel.
+
+Pieces, in the order a frame is made:
+
+- :mod:`.plan`   clips, AU combinations (CASME II-like counts), emotions, durations, distractors
+- :mod:`.faces`  subjects from the public-domain portraits shipped in skimage / matplotlib
+- :mod:`.fields` one smooth landmark-anchored displacement field per FACS AU (:func:`au_displacement`)
+- :mod:`.render` temporal profile, head motion, blinks, lighting drift, noise, ground truth
+- :mod:`.dataset` files on disk: :func:`generate`, :func:`ensure`, :func:`load_groundtruth`
+
+Typical use::
+
+    from melib.data import synthetic
+    root = synthetic.ensure()            # generates data/synthetic once (about 250 clips)
+    gt = synthetic.load_groundtruth(root, "sub01", "EP02_01f")
+"""
+from .dataset import (GENERATOR_VERSION, SHEET_NAME, TINY_SETTINGS, dataset_info, default_root, ensure, generate,
+                      is_complete, load_groundtruth, settings, subject_dir)
+from .faces import BaseFace, Subject, base_faces, make_subject
+from .fields import (AU_SPECS, AUSpec, RBFField, au_anchors, au_displacement, au_field, expression_displacement,
+                     face_frame, landmark_displacement)
+from .plan import (CASME2_AU_COUNTS, CASME2_CLIPS, EMOTIONS, TEMPLATES, ClipSpec, annotation_frame,
+                   plan_dataset)
+from .render import RenderedClip, blink_field, blink_profile, expression_profile, render_clip
+
+__all__ = [
+    "GENERATOR_VERSION", "SHEET_NAME", "TINY_SETTINGS", "dataset_info", "default_root", "ensure", "generate",
+    "is_complete", "load_groundtruth", "settings", "subject_dir", "BaseFace", "Subject", "base_faces",
+    "make_subject", "AU_SPECS", "AUSpec", "RBFField", "au_anchors", "au_displacement", "au_field",
+    "expression_displacement", "face_frame", "landmark_displacement", "CASME2_AU_COUNTS", "CASME2_CLIPS",
+    "EMOTIONS", "TEMPLATES", "ClipSpec", "annotation_frame", "plan_dataset", "RenderedClip", "blink_field",
+    "blink_profile", "expression_profile", "render_clip",
+]

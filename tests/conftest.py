@@ -1,0 +1,19 @@
+"""Shared pytest fixtures."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def tiny_synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Root of a tiny synthetic dataset (4 subjects x 2 clips, seed 0; CASME II layout), made once.
+
+    Generated in this process (one worker) in a few seconds. Treat it as read-only: every test
+    of the session shares it.
+    """
+    from melib.data import synthetic
+
+    root = tmp_path_factory.mktemp("synthetic") / "tiny"
+    return synthetic.generate(root, seed=0, workers=1, progress=False, **synthetic.TINY_SETTINGS)
