@@ -10,7 +10,14 @@ from ..config import figures_root
 from ..io import atomic_path
 
 
-def save_figure(fig: Figure, name: str, folder: str | None = None, dpi: int = 150) -> list[Path]:
+class SavedFigure(list):
+    """The written paths; shown in a notebook as one short line."""
+
+    def __repr__(self) -> str:
+        return "saved " + ", ".join(str(p) for p in self)
+
+
+def save_figure(fig: Figure, name: str, folder: str | None = None, dpi: int = 150) -> SavedFigure:
     """Save ``fig`` as ``<figures>/[folder/]<name>.png`` and ``.pdf`` (tight bounding box).
 
     Names are restricted to letters, digits, ``-`` and ``_`` so figure files stay portable.
@@ -19,7 +26,7 @@ def save_figure(fig: Figure, name: str, folder: str | None = None, dpi: int = 15
     if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
         raise ValueError(f"figure name {name!r}: use letters, digits, '-' and '_' only")
     root = figures_root() / folder if folder else figures_root()
-    paths = []
+    paths = SavedFigure()
     for ext in ("png", "pdf"):
         path = root / f"{name}.{ext}"
         with atomic_path(path) as tmp:

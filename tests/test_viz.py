@@ -1,0 +1,50 @@
+"""Plots of a manifest and the clip viewer, on the tiny synthetic dataset."""
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np
+import pytest
+
+from melib import data
+from melib.viz import data as vdata
+from melib.viz import widgets
+
+
+@pytest.fixture(scope="module")
+def manifest(tiny_synthetic):
+    return data.read_annotations("synthetic", tiny_synthetic)
+
+
+def test_statistics_plots_reflect_the_manifest(manifest):
+    fig = vdata.au_frequency(manifest, highlight=data.CASME2_AUS)
+    bars = fig.axes[0].patches
+    assert [b.get_height() for b in bars] == manifest[vdata.au_columns(manifest)].sum().tolist()
+    table = vdata.emotion_au_table(manifest)
+    assert table["clips"].sum() == len(manifest)
+    durations = vdata.phase_durations(manifest)
+    assert (durations["onset->offset"] == durations["onset->apex"] + durations["apex->offset"]).all()
+    assert durations.iloc[0]["onset->apex"] == (manifest.iloc[0]["apex"] - manifest.iloc[0]["onset"]) * 5.0
+    heat = vdata.au_cooccurrence(manifest)
+    values = heat.axes[0].collections[0].get_array().reshape(len(vdata.au_columns(manifest)), -1)
+    assert np.allclose(np.diag(values), 1.0)  # P(AU | AU) = 1
+
+
+def test_difference_image_is_grey_at_rest_and_signed():
+    a = np.full((4, 4), 100, np.uint8)
+    assert np.allclose(vdata.difference_image(a, a), 0.5)
+    b = a.copy()
+    b[0, 0] = 110
+    d = vdata.difference_image(a, b, gain=1)
+    assert d[0, 0] > 0.5 and d[1, 1] == 0.5
+
+
+def test_clip_viewer_redraws_when_the_slider_moves(manifest):
+    row = manifest.iloc[0]
+    viewer = widgets.clip_viewer(row)
+    slider, image = viewer.children
+    assert slider.value == row["apex"] and image.value[:4] == b"\x89PNG"
+    before = image.value
+    slider.value = int(row["onset"])
+    assert image.value != before
+    with pytest.raises(KeyError):
+        vdata.au_columns(manifest, aus=[99])
