@@ -1,0 +1,255 @@
+"""IICL as the harness runs it: presets, the torch Dataset over the front-end cache, the Method,
+and the paper's Tables 1-3 for comparison.
+
+Protocol (IICL Sec. 3.3): magnified x10 onset, apex and close-to-apex frames (the three before and
+after the apex), resized to 256 and randomly cropped to 224 for training; subject-independent
+4-fold cross-validation; testing on the apex alone (centre crop); F1 per AU on the predictions of
+all folds together. The network and losses live in :mod:`melib.models.iicl` and :mod:`melib.losses`.
+
+Choices the paper leaves open, each a field of :class:`IICLConfig`:
+the same random crop is applied to the three frames of a sample (so the contrastive terms compare
+faces, not crops); one close-to-apex frame is drawn uniformly per sample and epoch (the sequence
+baselines test on apex+1); a clip's AU is positive at probability > ``threshold`` (0.5).
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset
+
+from .. import metrics, train
+from ..cache import ClipCache
+from ..data import au_set
+from ..models.iicl import VARIANTS, build_model, get_variant, variant_loss
+from ..preprocess import FrontEnd, preprocess
+
+#: ImageNet statistics (timm's defaults for SE-ResNet/ResNet), used whatever the weights source.
+MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+#: Row labels of the paper's tables, by variant.
+LABELS = {"senet": "Baseline", "seseq": "SEseq", "resnet": "RESnet", "resseq": "RESseq", "cl": "CL", "tl": "TL",
+          "intracl": "IntraCL", "intercl": "InterCL", "iicl": "IICL"}
+
+#: The paper's F1 scores on REAL data (Tables 1-3), for side-by-side display only.
+PAPER_F1: dict[str, dict[str, dict[str, float]]] = {
+    "casme2": {  # Tables 1 and 2 (CASME II; the Baseline/IICL rows are shared by both tables)
+        "senet": dict(AU1=.43, AU2=.48, AU4=.89, AU7=.20, AU12=.60, AU14=.59, AU15=.20, AU17=.17, AVG=.45),
+        "intracl": dict(AU1=.85, AU2=.66, AU4=.90, AU7=.26, AU12=.63, AU14=.49, AU15=.20, AU17=.25, AVG=.53),
+        "intercl": dict(AU1=.70, AU2=.58, AU4=.90, AU7=.22, AU12=.48, AU14=.48, AU15=.15, AU17=.43, AVG=.49),
+        "seseq": dict(AU1=.47, AU2=.41, AU4=.91, AU7=.20, AU12=.36, AU14=.60, AU15=.26, AU17=.13, AVG=.42),
+        "resnet": dict(AU1=.51, AU2=.35, AU4=.90, AU7=.11, AU12=.62, AU14=.51, AU15=.22, AU17=.00, AVG=.40),
+        "resseq": dict(AU1=.24, AU2=.21, AU4=.86, AU7=.09, AU12=.43, AU14=.49, AU15=.20, AU17=.27, AVG=.35),
+        "cl": dict(AU1=.65, AU2=.58, AU4=.90, AU7=.30, AU12=.56, AU14=.50, AU15=.20, AU17=.25, AVG=.49),
+        "tl": dict(AU1=.71, AU2=.62, AU4=.88, AU7=.28, AU12=.50, AU14=.54, AU15=.32, AU17=.32, AVG=.52),
+        "iicl": dict(AU1=.78, AU2=.67, AU4=.89, AU7=.30, AU12=.56, AU14=.53, AU15=.33, AU17=.33, AVG=.55),
+    },
+    "samm": {  # Table 3
+        "senet": dict(AU2=.23, AU4=.37, AU7=.40, AU12=.35, AVG=.34),
+        "seseq": dict(AU2=.24, AU4=.31, AU7=.45, AU12=.41, AVG=.35),
+        "resnet": dict(AU2=.21, AU4=.37, AU7=.32, AU12=.37, AVG=.32),
+        "resseq": dict(AU2=.27, AU4=.36, AU7=.42, AU12=.30, AVG=.34),
+        "cl": dict(AU2=.28, AU4=.30, AU7=.42, AU12=.38, AVG=.35),
+        "tl": dict(AU2=.30, AU4=.35, AU7=.47, AU12=.39, AVG=.38),
+        "iicl": dict(AU2=.34, AU4=.40, AU7=.42, AU12=.45, AVG=.40),
+    },
+}
+
+
+@dataclass(frozen=True)
+class IICLConfig:
+    """Everything that defines an IICL run besides the schedule (hashed into the run key)."""
+
+    variant: str = "iicl"
+    aus: tuple[int, ...] = (1, 2, 4, 7, 12, 14, 15, 17)
+    backbone_size: str = "50"
+    weights: str = "none"
+    image_size: int = 256
+    crop_size: int = 224
+    alpha: float = 10.0
+    magnify: str = "eulerian"
+    align: str = "none"
+    close: int = 3
+    lam: float = 0.1
+    margin: float = 1.0
+    threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        get_variant(self.variant)
+        if not 0 < self.crop_size <= self.image_size:
+            raise ValueError(f"crop_size must be in (0, image_size]; got {self.crop_size} > {self.image_size}")
+
+    def front_end(self) -> FrontEnd:
+        return FrontEnd(frames="iicl", close=self.close, align=self.align, size=self.image_size,
+                        magnify=self.magnify, alpha=self.alpha)
+
+
+#: Profiles: ``full`` is the paper's setting; ``fast`` is a CPU/CI stand-in (say so when reporting).
+PRESETS: dict[str, dict[str, Any]] = {
+    "full": {"config": {}, "schedule": dict(epochs=80, batch_size=32, lr=0.01, lr_step=40), "subjects": None},
+    "fast": {"config": dict(backbone_size="18", image_size=128, crop_size=112),
+             "schedule": dict(epochs=4, batch_size=16, lr=0.01, lr_step=3), "subjects": 8},
+}
+
+
+def preset(profile: str, dataset: str = "synthetic", **overrides: Any) -> tuple[IICLConfig, train.Schedule, int | None]:
+    """``(config, schedule, n_subjects)`` of a profile; ``overrides`` set config or schedule fields
+    (``None`` values are ignored, so notebook parameters can default to the profile)."""
+    if profile not in PRESETS:
+        raise ValueError(f"profile must be 'fast' or 'full' (resolve 'auto' first); got {profile!r}")
+    base = PRESETS[profile]
+    cfg = {"aus": tuple(au_set("casme2" if dataset == "synthetic" else dataset)), **base["config"]}
+    sched = dict(base["schedule"])
+    subjects = base["subjects"]
+    config_fields = {f.name for f in dataclasses.fields(IICLConfig)}
+    schedule_fields = {f.name for f in dataclasses.fields(train.Schedule)}
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key == "subjects":
+            subjects = value
+        elif key in config_fields:
+            cfg[key] = value
+        elif key in schedule_fields:
+            sched[key] = value
+        else:
+            raise ValueError(f"unknown IICL setting {key!r}")
+    if "epochs" in overrides and overrides["epochs"] is not None and "lr_step" not in overrides:
+        sched["lr_step"] = max(1, sched["epochs"] // 2)  # the paper's 80/40: decay once, halfway
+    return IICLConfig(**cfg), train.Schedule(**sched), subjects
+
+
+class IICLDataset(Dataset):
+    """Onset, apex and one close-to-apex frame per clip from the front-end cache (IICL Sec. 3.3)."""
+
+    def __init__(self, rows: pd.DataFrame, cache: ClipCache, config: IICLConfig, training: bool):
+        self.rows, self.cache, self.config, self.training = rows, cache, config, training
+        self.labels = au_matrix(rows, config.aus)
+        self.centre = config.close + 1  # entry layout: onset, apex-close .. apex .. apex+close
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        frames = self.cache.load(self.rows.iloc[i])["frames"]
+        if self.training:
+            others = [k for k in range(1, len(frames)) if k != self.centre] or [self.centre]
+            close = others[int(torch.randint(len(others), (1,)))]
+            span = self.config.image_size - self.config.crop_size
+            top, left = (int(v) for v in torch.randint(span + 1, (2,)))
+        else:
+            close = min(self.centre + 1, len(frames) - 1)
+            top = left = (self.config.image_size - self.config.crop_size) // 2
+        crop = slice(top, top + self.config.crop_size), slice(left, left + self.config.crop_size)
+        picked = {"onset": frames[0], "apex": frames[self.centre], "close": frames[close]}
+        sample = {name: _to_tensor(image[crop]) for name, image in picked.items()}
+        sample["aus"] = torch.from_numpy(self.labels[i])
+        sample["index"] = int(self.rows.index[i])
+        return sample
+
+
+def _to_tensor(image: np.ndarray) -> torch.Tensor:
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=2)
+    return torch.from_numpy(((image.astype(np.float32) / 255.0 - MEAN) / STD).transpose(2, 0, 1).copy())
+
+
+def au_matrix(rows: pd.DataFrame, aus: Sequence[int]) -> np.ndarray:
+    """(N, M) float32 multi-hot labels for ``aus``; an AU no clip carries is an all-zero column."""
+    cols = [rows[f"AU{a}"].to_numpy(dtype=np.float32) if f"AU{a}" in rows else np.zeros(len(rows), np.float32)
+            for a in aus]
+    return np.stack(cols, axis=1) if cols else np.zeros((len(rows), 0), np.float32)
+
+
+class IICLMethod:
+    """The harness's view of one IICL variant (see :class:`melib.train.Method`)."""
+
+    def __init__(self, config: IICLConfig, cache: ClipCache):
+        self.cfg, self.cache = config, cache
+        self.variant = get_variant(config.variant)
+        self.name = f"iicl-{config.variant}"
+
+    def config(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self.cfg), "front_end": self.cache.key}
+
+    def build_model(self) -> torch.nn.Module:
+        return build_model(self.variant, len(self.cfg.aus), self.cfg.backbone_size, self.cfg.weights)
+
+    def datasets(self, train_rows: pd.DataFrame, test_rows: pd.DataFrame) -> tuple[Dataset, Dataset]:
+        return (IICLDataset(train_rows, self.cache, self.cfg, training=True),
+                IICLDataset(test_rows, self.cache, self.cfg, training=False))
+
+    def training_step(self, model: torch.nn.Module, batch: dict) -> dict[str, torch.Tensor]:
+        outputs = model.forward_frames({k: batch[k] for k in self.variant.inputs})
+        losses = variant_loss(self.variant, outputs, batch["aus"], lam=self.cfg.lam, margin=self.cfg.margin)
+        return {"loss": losses.pop("total"), **losses}
+
+    def predict_step(self, model: torch.nn.Module, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        return model.predict_frames({k: batch[k] for k in self.variant.test_inputs}), batch["aus"]
+
+    def evaluate(self, predictions: Mapping[str, np.ndarray]) -> dict[str, Any]:
+        """Per-AU F1 and accuracy on the predictions of all folds together."""
+        y_true = predictions["targets"].astype(int)
+        y_pred = (predictions["scores"] > self.cfg.threshold).astype(int)
+        f1, acc = metrics.au_f1(y_true, y_pred), metrics.au_accuracy(y_true, y_pred)
+        return {"aus": [f"AU{a}" for a in self.cfg.aus], "f1": f1.tolist(), "acc": acc.tolist(),
+                "f1_avg": float(f1.mean()), "acc_avg": float(acc.mean()), "n_clips": int(len(y_true)),
+                "positives": y_true.sum(0).tolist()}
+
+
+def run(manifest: pd.DataFrame, config: IICLConfig, schedule: train.Schedule, fold: int = -1, k: int = 4,
+        workers: int | None = None, progress: bool = True, **kwargs: Any) -> train.Run:
+    """Preprocess (cached) and train/evaluate the selected fold(s) of one variant."""
+    cache = preprocess(manifest, config.front_end(), workers=workers, progress=progress)
+    return train.run_folds(IICLMethod(config, cache), manifest, schedule, fold=fold, protocol="kfold", k=k,
+                           progress=progress, **kwargs)
+
+
+def f1_table(runs: Mapping[str, train.Run], dataset: str = "casme2") -> pd.DataFrame:
+    """Per-AU F1 in the layout of Tables 1-2: one row per (method, source), ``ours`` beside ``paper``.
+
+    Only complete runs give an ``ours`` row; ``paper`` rows are the published numbers on real data.
+    """
+    rows, index = [], []
+    for variant, run in runs.items():
+        results = run.results()
+        if results is not None:
+            m = results["metrics"]
+            rows.append({**dict(zip(m["aus"], m["f1"])), "AVG": m["f1_avg"]})
+            index.append((LABELS[variant], "ours"))
+        paper = PAPER_F1.get(dataset, {}).get(variant)
+        if paper:
+            rows.append(dict(paper))
+            index.append((LABELS[variant], f"paper ({dataset}, real)"))
+    table = pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["method", "source"]))
+    au_cols = sorted((c for c in table.columns if c != "AVG"), key=lambda c: int(c[2:]))
+    return table[au_cols + ["AVG"]]
+
+
+def f1_by_amplitude(run: train.Run, amplitude: Mapping[tuple[str, str], float], aus: Sequence[str],
+                    bins: Sequence[float] = (0.0, 0.6, 1.2, np.inf), threshold: float = 0.5) -> pd.DataFrame:
+    """Average F1 of a complete run within bins of the true motion amplitude (synthetic data only).
+
+    ``amplitude`` maps (subject, clip) to the clip's amplitude in pixels (from the ground truth).
+    """
+    pred = run.predictions()
+    amp = np.array([amplitude[(s, c)] for s, c in zip(pred["subject"], pred["clip"])])
+    which = np.digitize(amp, bins[1:-1])
+    rows = []
+    for b in range(len(bins) - 1):
+        mask = which == b
+        y_true = pred["targets"][mask].astype(int)
+        f1 = metrics.au_f1(y_true, (pred["scores"][mask] > threshold).astype(int))
+        rows.append({"amplitude (px)": f"[{bins[b]:.1f}, {bins[b + 1]:.1f})", "clips": int(mask.sum()),
+                     **dict(zip(aus, f1)), "AVG": float(f1.mean()) if mask.any() else np.nan})
+    return pd.DataFrame(rows).set_index("amplitude (px)")
+
+
+__all__ = ["IICLConfig", "IICLDataset", "IICLMethod", "LABELS", "PAPER_F1", "PRESETS", "VARIANTS", "au_matrix",
+           "f1_by_amplitude", "f1_table", "preset", "run"]

@@ -1,0 +1,157 @@
+"""The shared motion front end, computed once per clip and cached: frames a method needs, aligned,
+magnified, resized, plus optional onset->apex optical flow.
+
+Every method in ``shared/papers`` starts here. A :class:`FrontEnd` names what to compute; all its
+fields, the data fingerprint and the dataset root make the cache key, so changing any setting (or
+regenerating the synthetic dataset) computes a fresh entry and never reuses a stale one.
+
+Frame sets (``frames``):
+
+- ``"iicl"``: onset, then apex-``close`` .. apex+``close`` (IICL: the apex and the three frames before
+  and after it, "close-to-apex"). Frame numbers are clipped to the frames on disk inside
+  [onset, offset], so a short clip repeats its edge frames and every entry has the same length.
+- ``"pair"``: onset, apex (two-frame magnification: annotation mimic, Micro-AU CLIP).
+- ``"triplet"``: onset, apex, offset (annotation mimic's flow input).
+
+Magnification is two-frame, each frame against the onset (:func:`melib.motion.magnify.magnify_pair`
+for ``"eulerian"``, the learned magnifier for ``"learned"``), at the frames' own resolution before
+resizing to ``size``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from .cache import ClipCache, dataset_fingerprint
+from .data import available_frames, load_frame
+
+FRAME_SETS = ("iicl", "pair", "triplet")
+ALIGNERS = ("none", "dlib", "mediapipe")
+MAGNIFIERS = ("none", "eulerian", "learned")
+FLOWS = ("none", "tvl1", "farneback", "dis")
+
+
+@dataclass(frozen=True)
+class FrontEnd:
+    """What the front end computes per clip; every field is part of the cache key."""
+
+    frames: str = "iicl"
+    close: int = 3
+    align: str = "none"          # "none": the dataset's own cropped faces (CASME II Cropped, synthetic)
+    size: int = 256
+    magnify: str = "eulerian"
+    alpha: float = 10.0          # EVM convention: in-band displacement becomes (1 + alpha) times larger
+    lambda_c: float = 16.0       # EVM spatial cut-off wavelength (px)
+    learned_checkpoint: str = ""  # learned magnifier weights; "" = melib's self-trained model
+    learned_profile: str = "fast"
+    flow: str = "none"           # onset->apex flow of the aligned, unmagnified frames
+    color: str = "rgb"
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("frames", FRAME_SETS), ("align", ALIGNERS), ("magnify", MAGNIFIERS),
+                              ("flow", FLOWS), ("color", ("rgb", "gray"))):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"FrontEnd.{name} must be one of {allowed}; got {getattr(self, name)!r}")
+        if self.size < 16 or self.close < 0 or self.alpha < 0:
+            raise ValueError(f"FrontEnd: size >= 16, close >= 0 and alpha >= 0 required; got {self}")
+
+
+def frame_numbers(row: Mapping[str, Any], front: FrontEnd) -> list[int]:
+    """The frame numbers an entry holds, in order (see the module docstring)."""
+    onset, apex, offset = int(row["onset"]), int(row["apex"]), int(row["offset"])
+    if front.frames == "pair":
+        return [onset, apex]
+    if front.frames == "triplet":
+        return [onset, apex, offset]
+    present = [n for n in available_frames(row) if onset <= n <= offset]
+    if not present:
+        raise FileNotFoundError(f"{row['subject']}/{row['clip']}: no frames between onset {onset} and offset {offset}")
+    lo, hi = present[0], present[-1]
+    return [onset] + [min(max(apex + k, lo), hi) for k in range(-front.close, front.close + 1)]
+
+
+def cache_for(manifest: pd.DataFrame, front: FrontEnd, root: str | None = None) -> ClipCache:
+    """The cache holding ``front``'s entries for ``manifest``'s dataset."""
+    settings = {"front_end": dataclasses.asdict(front), "data": dataset_fingerprint(manifest),
+                "dataset_root": str(manifest.attrs.get("root", ""))}
+    return ClipCache("frontend", settings, root=root)
+
+
+def compute_clip(row: Mapping[str, Any], front: FrontEnd) -> dict[str, np.ndarray]:
+    """One clip's entry: ``frames`` (K, S, S[, 3]) uint8, ``frame_numbers`` (K,), ``matrix`` (2, 3)
+    alignment (identity when ``align="none"``), and ``flow`` (S, S, 2) float32 when asked for."""
+    numbers = frame_numbers(row, front)
+    unique = sorted(set(numbers))
+    raw = {n: load_frame(row, n, color=front.color) for n in unique}
+    onset = raw[numbers[0]]
+    matrix = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    if front.align != "none":
+        from .face import align_clip
+
+        aligned = align_clip(np.stack([raw[n] for n in unique]), size=front.size, backend=front.align)
+        raw = dict(zip(unique, aligned.frames))
+        onset, matrix = raw[numbers[0]], aligned.matrix
+    out_frames = [_resize(onset, front.size)]
+    for n in numbers[1:]:
+        out_frames.append(_resize(_magnify(onset, raw[n], front), front.size))
+    entry = {"frames": np.stack(out_frames).astype(np.uint8), "frame_numbers": np.asarray(numbers),
+             "matrix": matrix.astype(np.float64)}
+    if front.flow != "none":
+        from .motion.flow import optical_flow
+
+        apex = raw[int(row["apex"])] if int(row["apex"]) in raw else load_frame(row, int(row["apex"]), front.color)
+        scale = front.size / onset.shape[1]
+        flow = optical_flow(_resize(onset, front.size), _resize(apex, front.size), method=front.flow)
+        entry["flow"] = flow.astype(np.float32)
+        entry["flow_scale"] = np.float64(scale)
+    return entry
+
+
+def _resize(image: np.ndarray, size: int) -> np.ndarray:
+    if image.shape[0] == size and image.shape[1] == size:
+        return image
+    shrink = image.shape[0] > size
+    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+
+
+def _magnify(onset: np.ndarray, frame: np.ndarray, front: FrontEnd) -> np.ndarray:
+    if front.magnify == "none" or front.alpha == 0:
+        return frame
+    if front.magnify == "eulerian":
+        from .motion.magnify import magnify_pair
+
+        return magnify_pair(onset, frame, front.alpha, lambda_c=front.lambda_c)
+    from .motion import learned
+
+    model = _learned_model(front.learned_checkpoint, front.learned_profile)
+    return learned.magnify_pair(model, onset, frame, front.alpha)
+
+
+@functools.lru_cache(maxsize=2)
+def _learned_model(checkpoint: str, profile: str):
+    from .motion import learned
+
+    return learned.load_or_train(checkpoint=checkpoint or None, profile=profile)
+
+
+def preprocess(manifest: pd.DataFrame, front: FrontEnd, workers: int | None = None, progress: bool = True,
+               strict: bool = False, root: str | None = None) -> ClipCache:
+    """Compute every missing entry of ``front`` for ``manifest`` (parallel, resumable) and return the cache.
+
+    Clips that fail are listed with their reasons; ``strict=True`` raises once the rest are done.
+    """
+    cache = cache_for(manifest, front, root)
+    if front.magnify == "learned":
+        _learned_model(front.learned_checkpoint, front.learned_profile)  # train once, before forking
+    report = cache.build(manifest, functools.partial(compute_clip, front=front), workers=workers,
+                         progress=progress, strict=strict)
+    if progress or report.failed:
+        print(f"front end {cache.key} ({cache.dir}): {report}")
+    return cache
