@@ -48,3 +48,14 @@ def test_clip_viewer_redraws_when_the_slider_moves(manifest):
     assert image.value != before
     with pytest.raises(KeyError):
         vdata.au_columns(manifest, aus=[99])
+
+
+def test_markdown_table_formats_multiindex_rows_and_nan():
+    import pandas as pd
+
+    from melib.viz.tables import markdown_table
+
+    table = pd.DataFrame({"AU1": [0.5, np.nan], "AVG": [0.25, 0.125]},
+                         index=pd.MultiIndex.from_tuples([("IICL", "ours"), ("IICL", "paper")], names=["method", "source"]))
+    assert markdown_table(table).splitlines() == [
+        "| method / source | AU1 | AVG |", "|---|---:|---:|", "| IICL / ours | 0.50 | 0.25 |", "| IICL / paper | - | 0.12 |"]

@@ -26,6 +26,7 @@ from torch.utils.data import Dataset
 from .. import metrics, train
 from ..cache import ClipCache
 from ..data import au_set
+from ..models.backbones import report_weights
 from ..models.iicl import VARIANTS, build_model, get_variant, variant_loss
 from ..preprocess import FrontEnd, preprocess
 
@@ -93,8 +94,8 @@ class IICLConfig:
 #: Profiles: ``full`` is the paper's setting; ``fast`` is a CPU/CI stand-in (say so when reporting).
 PRESETS: dict[str, dict[str, Any]] = {
     "full": {"config": {}, "schedule": dict(epochs=80, batch_size=32, lr=0.01, lr_step=40), "subjects": None},
-    "fast": {"config": dict(backbone_size="18", image_size=128, crop_size=112),
-             "schedule": dict(epochs=4, batch_size=16, lr=0.01, lr_step=3), "subjects": 8},
+    "fast": {"config": dict(backbone_size="18", image_size=72, crop_size=64),
+             "schedule": dict(epochs=3, batch_size=16, lr=0.01, lr_step=2), "subjects": 6},
 }
 
 
@@ -207,8 +208,10 @@ def run(manifest: pd.DataFrame, config: IICLConfig, schedule: train.Schedule, fo
         workers: int | None = None, progress: bool = True, **kwargs: Any) -> train.Run:
     """Preprocess (cached) and train/evaluate the selected fold(s) of one variant."""
     cache = preprocess(manifest, config.front_end(), workers=workers, progress=progress)
-    return train.run_folds(IICLMethod(config, cache), manifest, schedule, fold=fold, protocol="kfold", k=k,
-                           progress=progress, **kwargs)
+    method = IICLMethod(config, cache)
+    if progress:
+        report_weights(method.build_model())
+    return train.run_folds(method, manifest, schedule, fold=fold, protocol="kfold", k=k, progress=progress, **kwargs)
 
 
 def f1_table(runs: Mapping[str, train.Run], dataset: str = "casme2") -> pd.DataFrame:
@@ -232,20 +235,20 @@ def f1_table(runs: Mapping[str, train.Run], dataset: str = "casme2") -> pd.DataF
     return table[au_cols + ["AVG"]]
 
 
-def f1_by_amplitude(run: train.Run, amplitude: Mapping[tuple[str, str], float], aus: Sequence[str],
+def f1_by_amplitude(run: train.Run, clips: pd.DataFrame, aus: Sequence[str],
                     bins: Sequence[float] = (0.0, 0.6, 1.2, np.inf), threshold: float = 0.5) -> pd.DataFrame:
-    """Average F1 of a complete run within bins of the true motion amplitude (synthetic data only).
+    """F1 of a complete run within bins of the true motion amplitude (synthetic data only).
 
-    ``amplitude`` maps (subject, clip) to the clip's amplitude in pixels (from the ground truth).
+    ``clips`` has columns ``subject, clip, amplitude`` (px at apex), e.g. ``synthetic.clip_table(root)``.
     """
     pred = run.predictions()
-    amp = np.array([amplitude[(s, c)] for s, c in zip(pred["subject"], pred["clip"])])
+    lookup = clips.set_index(["subject", "clip"])["amplitude"]
+    amp = lookup.loc[list(zip(pred["subject"], pred["clip"]))].to_numpy()
     which = np.digitize(amp, bins[1:-1])
     rows = []
     for b in range(len(bins) - 1):
         mask = which == b
-        y_true = pred["targets"][mask].astype(int)
-        f1 = metrics.au_f1(y_true, (pred["scores"][mask] > threshold).astype(int))
+        f1 = metrics.au_f1(pred["targets"][mask].astype(int), (pred["scores"][mask] > threshold).astype(int))
         rows.append({"amplitude (px)": f"[{bins[b]:.1f}, {bins[b + 1]:.1f})", "clips": int(mask.sum()),
                      **dict(zip(aus, f1)), "AVG": float(f1.mean()) if mask.any() else np.nan})
     return pd.DataFrame(rows).set_index("amplitude (px)")

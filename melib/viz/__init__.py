@@ -1,8 +1,9 @@
 """Figures: every plot function returns a matplotlib Figure; :func:`save_figure` writes it to disk.
 
-Modules: ``data`` (manifest statistics, one clip's motion), ``widgets`` (interactive viewers).
+Modules: ``data`` (manifest statistics, one clip's motion), ``results`` (training curves, F1 tables),
+``tables`` (Markdown), ``widgets`` (interactive viewers).
 """
-from . import data, widgets
+from . import data, results, tables, widgets
 from .figures import save_figure
 
-__all__ = ["data", "save_figure", "widgets"]
+__all__ = ["data", "results", "save_figure", "tables", "widgets"]

@@ -18,7 +18,7 @@ Typical use::
     root = synthetic.ensure()            # generates data/synthetic once (about 250 clips)
     gt = synthetic.load_groundtruth(root, "sub01", "EP02_01f")
 """
-from .dataset import (GENERATOR_VERSION, SHEET_NAME, TINY_SETTINGS, dataset_info, default_root, ensure, generate,
+from .dataset import (GENERATOR_VERSION, SHEET_NAME, TINY_SETTINGS, clip_table, dataset_info, default_root, ensure, generate,
                       is_complete, load_groundtruth, settings, subject_dir)
 from .faces import BaseFace, Subject, base_faces, make_subject
 from .fields import (AU_SPECS, AUSpec, RBFField, au_anchors, au_displacement, au_field, expression_displacement,
@@ -28,7 +28,7 @@ from .plan import (CASME2_AU_COUNTS, CASME2_CLIPS, EMOTIONS, TEMPLATES, ClipSpec
 from .render import RenderedClip, blink_field, blink_profile, expression_profile, render_clip
 
 __all__ = [
-    "GENERATOR_VERSION", "SHEET_NAME", "TINY_SETTINGS", "dataset_info", "default_root", "ensure", "generate",
+    "GENERATOR_VERSION", "SHEET_NAME", "clip_table", "TINY_SETTINGS", "dataset_info", "default_root", "ensure", "generate",
     "is_complete", "load_groundtruth", "settings", "subject_dir", "BaseFace", "Subject", "base_faces",
     "make_subject", "AU_SPECS", "AUSpec", "RBFField", "au_anchors", "au_displacement", "au_field",
     "expression_displacement", "face_frame", "landmark_displacement", "CASME2_AU_COUNTS", "CASME2_CLIPS",

@@ -26,6 +26,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import pandas as pd
 
 from melib.config import data_root
 from melib.io import load_json, save_json, write_bytes
@@ -253,6 +254,15 @@ def dataset_info(root: str | os.PathLike) -> dict[str, Any]:
     if not meta.is_file():
         raise FileNotFoundError(f"{meta} is missing: {root} is not a complete synthetic dataset")
     return load_json(meta)
+
+
+def clip_table(root: str | os.PathLike) -> pd.DataFrame:
+    """Per-clip ground-truth summary indexed like a manifest: ``subject`` ("sub01"), ``clip``,
+    ``amplitude`` (px at apex), ``base_face``, ``mirrored``, ``blink`` (True when the clip blinks)."""
+    rows = [{"subject": subject_dir(c["subject"]), "clip": c["filename"], "amplitude": float(c["amplitude"]),
+             "base_face": c["base_face"], "mirrored": bool(c["mirrored"]), "blink": c["blink"] is not None}
+            for c in dataset_info(root)["clips"]]
+    return pd.DataFrame(rows)
 
 
 def is_complete(root: str | os.PathLike, **wanted: Any) -> bool:

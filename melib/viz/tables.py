@@ -1,0 +1,21 @@
+"""Tables as Markdown, for README results and run summaries (no extra dependency)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def markdown_table(table: pd.DataFrame, digits: int = 2) -> str:
+    """GitHub Markdown for ``table``; a MultiIndex row label is joined with " / ", NaN prints as "-"."""
+    def cell(value: object) -> str:
+        if isinstance(value, (float, np.floating)):
+            return "-" if np.isnan(value) else f"{value:.{digits}f}"
+        return str(value)
+
+    names = [n for n in (table.index.names or []) if n] or [""]
+    header = [" / ".join(names)] + [str(c) for c in table.columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * len(table.columns)) + "|"]
+    for label, row in table.iterrows():
+        label = " / ".join(map(str, label)) if isinstance(label, tuple) else str(label)
+        lines.append("| " + " | ".join([label] + [cell(v) for v in row.tolist()]) + " |")
+    return "\n".join(lines)
