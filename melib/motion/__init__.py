@@ -1,4 +1,6 @@
-"""Motion front end: Eulerian magnification (``magnify``) and optical flow / strain (``flow``)."""
+"""Motion front end: Eulerian magnification (``magnify``), learning-based magnification (``learned``,
+Oh et al. 2018; imported on its own: ``from melib.motion import learned``) and optical flow / strain
+(``flow``)."""
 from .flow import (
     endpoint_error,
     flow_magnitude,

@@ -1,0 +1,488 @@
+"""Measuring magnification and optical flow against known motion (melib's synthetic dataset).
+
+Magnification. An ideal magnifier moves every onset pixel ``p`` to ``p + F t(p)``, with ``t`` the true
+onset -> apex displacement and ``F`` the factor asked for (``1 + alpha`` for EVM, ``alpha`` for Oh et al.).
+:func:`ideal_magnified` renders that frame from the ground truth. :func:`fit_motion_factor` is the
+instrument: the factor ``k`` for which the magnified frame, sampled at ``p + k t(p)``, correlates best
+with the onset over the moving pixels. It reads 1.00 on the unmagnified apex and ``F`` on ideal frames
+(checked per clip by :func:`magnification_measurements`), so unlike a flow method it has no sub-pixel
+bias to calibrate away; what it reports is the *effective* factor along the true motion pattern.
+
+Optical flow. End-point error (EPE) binned by the true displacement length (:func:`binned_epe`),
+with and without magnification (flow on magnified frames divided by ``F``); mean optical strain in
+landmark regions (:func:`region_masks`). Per-clip pipelines return plain arrays so a
+:class:`melib.cache.ClipCache` can store them; ``*_table`` functions turn cached arrays into tables.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import cv2
+import numpy as np
+import pandas as pd
+from scipy.ndimage import map_coordinates
+from scipy.optimize import minimize_scalar
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from ..data.synthetic.warp import invert_displacement
+from .flow import flow_magnitude, to_gray
+
+#: dlib 68-point indices of the regions where mean strain is reported (0-based, see LANDMARK_GROUPS).
+REGION_POINTS: dict[str, tuple[int, ...]] = {
+    "brows": tuple(range(17, 27)), "eyes": tuple(range(36, 48)),
+    "nose": tuple(range(27, 36)), "mouth": tuple(range(48, 60)),
+}
+#: Edges (px) of the true-displacement bins used for EPE: sub-pixel bins, then larger motion.
+EPE_EDGES: tuple[float, ...] = (0.05, 0.25, 0.5, 1.0, 2.0, 4.0)
+
+
+# --------------------------------------------------------------------------- masks and regions
+def motion_mask(flow: np.ndarray, fraction: float = 0.3, within: np.ndarray | None = None) -> np.ndarray:
+    """Pixels whose displacement length is at least ``fraction`` of the largest (inside ``within``)."""
+    length = flow_magnitude(flow)
+    inside = np.ones(length.shape, bool) if within is None else np.asarray(within, bool)
+    peak = float(length[inside].max()) if inside.any() else 0.0
+    if peak <= 0:
+        raise ValueError("the flow is zero everywhere (inside the mask): no motion to measure")
+    return inside & (length >= fraction * peak)
+
+
+def mask_box(mask: np.ndarray, margin: int = 0) -> tuple[slice, slice]:
+    """Bounding box ``(rows, cols)`` of a non-empty mask, grown by ``margin`` and clipped to the image."""
+    rows, cols = np.nonzero(mask)
+    if len(rows) == 0:
+        raise ValueError("mask selects no pixel")
+    h, w = mask.shape
+    return (slice(max(rows.min() - margin, 0), min(rows.max() + 1 + margin, h)),
+            slice(max(cols.min() - margin, 0), min(cols.max() + 1 + margin, w)))
+
+
+def _hull_mask(points: np.ndarray, shape: tuple[int, int], grow: float) -> np.ndarray:
+    canvas = np.zeros(shape, np.uint8)
+    cv2.fillConvexPoly(canvas, cv2.convexHull(np.rint(points).astype(np.int32)), 1)
+    if grow >= 1:
+        size = 2 * int(round(grow)) + 1
+        canvas = cv2.dilate(canvas, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
+    return canvas.astype(bool)
+
+
+def _inter_ocular(landmarks: np.ndarray) -> float:
+    return float(np.linalg.norm(landmarks[36:42].mean(0) - landmarks[42:48].mean(0)))
+
+
+def face_mask(landmarks: np.ndarray, shape: tuple[int, int], grow: float = 0.1) -> np.ndarray:
+    """Convex hull of the 68 landmarks plus the forehead (brows lifted by half the inter-ocular
+    distance), dilated by ``grow`` x that distance."""
+    lm = np.asarray(landmarks, np.float64)
+    iod = _inter_ocular(lm)
+    forehead = lm[17:27] - [0.0, 0.5 * iod]
+    return _hull_mask(np.vstack([lm, forehead]), shape, grow * iod)
+
+
+def region_masks(landmarks: np.ndarray, shape: tuple[int, int], grow: float = 0.12) -> dict[str, np.ndarray]:
+    """Masks of :data:`REGION_POINTS`: the hull of each group's landmarks dilated by ``grow`` x the
+    inter-ocular distance; the brow region also reaches a quarter of that distance above the brows
+    (where AU1/2 lift the skin) and the two eyes are separate hulls."""
+    lm = np.asarray(landmarks, np.float64)
+    iod = _inter_ocular(lm)
+    out = {}
+    for name, idx in REGION_POINTS.items():
+        pts = lm[list(idx)]
+        if name == "brows":
+            out[name] = _hull_mask(np.vstack([pts, pts - [0.0, 0.25 * iod]]), shape, grow * iod)
+        elif name == "eyes":
+            out[name] = _hull_mask(lm[36:42], shape, grow * iod) | _hull_mask(lm[42:48], shape, grow * iod)
+        else:
+            out[name] = _hull_mask(pts, shape, grow * iod)
+    return out
+
+
+def region_means(values: np.ndarray, masks: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """Mean of a (H, W) map inside each mask."""
+    return {name: float(np.asarray(values)[m].mean()) for name, m in masks.items()}
+
+
+# --------------------------------------------------------------------------- magnification
+def ideal_magnified(apex: np.ndarray, flow: np.ndarray, factor: float) -> np.ndarray:
+    """What a perfect magnifier returns: ``apex`` with its content moved on, so that every onset pixel
+    ``p`` lands at ``p + factor * flow(p)`` (``flow`` = true onset -> apex motion, onset coordinates).
+
+    The apex pixel ``y = p + flow(p)`` moves by ``(factor - 1) flow(p)``, with ``p`` found by inverting
+    the flow; bicubic resampling. Starting from the apex keeps its lighting and its own sensor noise
+    (independent of the onset's, as in a real recording). Same shape and dtype as ``apex``.
+    """
+    img = np.asarray(apex)
+    motion = np.ascontiguousarray(flow, dtype=np.float32)
+    source_x, source_y = invert_displacement(motion)  # p(y) with p + flow(p) = y
+    onward = np.float32(factor - 1.0) * cv2.remap(motion, source_x, source_y, cv2.INTER_LINEAR,
+                                                  borderMode=cv2.BORDER_REPLICATE)
+    mapx, mapy = invert_displacement(onward)
+    out = cv2.remap(img.astype(np.float32), mapx, mapy, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT101)
+    if img.dtype == np.uint8:
+        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    return out.astype(img.dtype)
+
+
+def min_jacobian(flow: np.ndarray, factor: float) -> float:
+    """Smallest determinant of the map ``p -> p + factor * flow(p)``; <= 0 means the motion folds
+    the image over itself, so no magnifier (and no ideal frame) can be right there."""
+    f = np.asarray(flow, np.float64) * factor
+    du_dy, du_dx = np.gradient(f[..., 0])
+    dv_dy, dv_dx = np.gradient(f[..., 1])
+    return float(((1 + du_dx) * (1 + dv_dy) - du_dy * dv_dx).min())
+
+
+def fit_motion_factor(reference: np.ndarray, moved: np.ndarray, pattern: np.ndarray, mask: np.ndarray,
+                      max_factor: float, step_px: float = 0.4) -> tuple[float, float]:
+    """Factor ``k`` of the motion ``pattern`` that carries ``reference`` onto ``moved``, and the correlation.
+
+    Maximises the correlation of ``reference(p)`` with ``moved(p + k pattern(p))`` over the ``mask``
+    pixels (grey, cubic-spline sampling; correlation ignores a change of brightness or contrast).
+    A grid over ``[0, max_factor]`` whose neighbours move the fastest pixel by ``step_px`` finds the
+    peak, a bounded scalar search refines it. Returns ``(k, correlation)``.
+    """
+    m = np.asarray(mask, bool)
+    if not m.any():
+        raise ValueError("mask selects no pixel")
+    ref, mov = to_gray(reference, "reference"), to_gray(moved, "moved").astype(np.float64)
+    ys, xs = np.nonzero(m)
+    px, py = pattern[ys, xs, 0].astype(np.float64), pattern[ys, xs, 1].astype(np.float64)
+    fastest = float(np.hypot(px, py).max())
+    if fastest <= 0:
+        raise ValueError("the motion pattern is zero on the mask")
+    r = ref[ys, xs].astype(np.float64)
+
+    def correlation(k: float) -> float:
+        sampled = map_coordinates(mov, [ys + k * py, xs + k * px], order=3, mode="nearest")
+        return float(np.corrcoef(sampled, r)[0, 1])
+
+    step = step_px / fastest
+    grid = np.arange(0.0, max_factor + step, step)
+    scores = np.array([correlation(k) for k in grid])
+    best = grid[int(np.nanargmax(scores))]
+    found = minimize_scalar(lambda k: -correlation(k), bounds=(max(best - step, 0.0), best + step),
+                            method="bounded", options={"xatol": 1e-3})
+    return float(found.x), float(-found.fun)
+
+
+def projected_factor(flow: np.ndarray, pattern: np.ndarray, mask: np.ndarray) -> float:
+    """Least-squares factor of a measured flow along a pattern, ``<f, t> / <t, t>`` over the mask:
+    what a flow method "reads" as the magnification (1.0 = the pattern exactly)."""
+    m = np.asarray(mask, bool)
+    f, t = np.asarray(flow, np.float64)[m], np.asarray(pattern, np.float64)[m]
+    return float((f * t).sum() / (t * t).sum())
+
+
+def image_quality(image: np.ndarray, reference: np.ndarray, box: tuple[slice, slice] | None = None
+                  ) -> tuple[float, float]:
+    """PSNR (dB) and SSIM of ``image`` against ``reference`` on grey levels 0-255, inside ``box``."""
+    a = to_gray(image, "image") * 255.0
+    b = to_gray(reference, "reference") * 255.0
+    if box is not None:
+        a, b = a[box], b[box]
+    return (float(peak_signal_noise_ratio(b, a, data_range=255.0)),
+            float(structural_similarity(b, a, data_range=255.0)))
+
+
+# --------------------------------------------------------------------------- optical flow
+def binned_epe(flow: np.ndarray, truth: np.ndarray, mask: np.ndarray,
+               edges: Sequence[float] = EPE_EDGES) -> tuple[np.ndarray, np.ndarray]:
+    """Sum of end-point errors and pixel count per bin of the true displacement length, inside ``mask``.
+
+    Bin ``i`` holds ``edges[i] <= |truth| < edges[i+1]``. Sums (not means) so clips can be pooled.
+    """
+    error = np.hypot(*(np.asarray(flow, np.float64) - np.asarray(truth, np.float64)).transpose(2, 0, 1))
+    length = flow_magnitude(truth)
+    which = np.digitize(length, edges) - 1  # -1 below the first edge, len(edges)-1 above the last
+    keep = np.asarray(mask, bool) & (which >= 0) & (which < len(edges) - 1)
+    n_bins = len(edges) - 1
+    sums = np.bincount(which[keep], weights=error[keep], minlength=n_bins)
+    counts = np.bincount(which[keep], minlength=n_bins)
+    return sums, counts
+
+
+def timed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, float]:
+    """``fn(*args, **kwargs)`` and its wall-clock time in seconds."""
+    began = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return result, time.perf_counter() - began
+
+
+def model_fingerprint(model: Any) -> str:
+    """12-hex digest of a torch module's parameters (names a learned magnifier in cache keys)."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().numpy().tobytes())
+    return digest.hexdigest()[:12]
+
+
+# --------------------------------------------------------------------------- per-clip pipelines
+#: Frame rates of the datasets (CASME II and SAMM 200 fps, SMIC-HS 100 fps, CAS(ME)^3 30 fps).
+DATASET_FPS: dict[str, float] = {"synthetic": 200.0, "casme2": 200.0, "samm": 200.0, "smic": 100.0, "casme3a": 30.0}
+#: Magnifiers compared in notebook 02: EVM on (onset, apex), EVM on the whole clip, Oh et al.'s network.
+MAGNIFIERS: tuple[str, ...] = ("evm_pair", "evm_clip", "learned")
+
+
+def clip_truth(row: Mapping[str, Any], root: str | None) -> dict[str, Any] | None:
+    """Ground truth of a synthetic clip (see ``melib.data.synthetic.load_groundtruth``); None otherwise."""
+    if row.get("dataset") != "synthetic" or not root:
+        return None
+    from ..data.synthetic import load_groundtruth
+
+    return load_groundtruth(root, row["subject"], row["clip"])
+
+
+def _clip_frames(row: Mapping[str, Any]) -> tuple[np.ndarray, int]:
+    """Frames onset..offset on disk and the apex's index among them."""
+    from ..data import available_frames, load_clip
+
+    numbers = [n for n in available_frames(row) if int(row["onset"]) <= n <= int(row["offset"])]
+    if int(row["apex"]) not in numbers:
+        raise ValueError(f"{row['subject']}/{row['clip']}: apex frame {row['apex']} is not on disk")
+    return load_clip(row), numbers.index(int(row["apex"]))
+
+
+def _pattern_and_mask(onset: np.ndarray, apex: np.ndarray, truth: dict[str, Any] | None, fraction: float
+                      ) -> tuple[np.ndarray, np.ndarray, tuple[slice, slice]]:
+    """Motion pattern, the pixels to measure on and the face box: from the truth, else estimated
+    (Farneback flow inside a dlib face mask)."""
+    if truth is not None:
+        face = face_mask(truth["landmarks"][0], onset.shape[:2])
+        return truth["flow_onset_apex"], motion_mask(truth["au_flow_onset_apex"], fraction), mask_box(face)
+    from ..face import landmarks
+    from .flow import optical_flow
+
+    face = face_mask(landmarks(onset), onset.shape[:2])
+    pattern = optical_flow(onset, apex, "farneback")
+    return pattern, motion_mask(pattern, fraction, within=face), mask_box(face)
+
+
+def magnification_measurements(row: Mapping[str, Any], alphas: Sequence[float], root: str | None = None,
+                               model: Any = None, band: Sequence[float] = (0.5, 20.0), lambda_c: float = 16.0,
+                               instruments: Sequence[str] = ("farneback", "dis"),
+                               mask_fraction: float = 0.3) -> dict[str, np.ndarray]:
+    """Effective magnification factor, artefacts and timing of each magnifier on one clip.
+
+    For each EVM ``alpha`` the factor asked for is ``F = 1 + alpha``; the learned model (if given) is
+    called with ``F`` (Oh et al.'s alpha multiplies the displacement). ``evm_clip`` runs EVM on the
+    whole clip with the temporal ``band`` (Hz) and is measured from the magnified onset to the
+    magnified apex. PSNR/SSIM compare with :func:`ideal_magnified` and need the truth (else NaN).
+    ``instruments``: flow methods whose reading (:func:`projected_factor`) on the apex and on ideal
+    frames shows their bias. Returns arrays for a :class:`melib.cache.ClipCache`.
+    """
+    from ..data import load_frame
+    from . import learned as learned_api
+    from .flow import optical_flow
+    from .magnify import magnify_clip_frames, magnify_pair
+
+    onset, apex = load_frame(row, int(row["onset"])), load_frame(row, int(row["apex"]))
+    truth = clip_truth(row, root)
+    pattern, mask, box = _pattern_and_mask(onset, apex, truth, mask_fraction)
+    frames, apex_i = _clip_frames(row)
+    fps = float(truth["fps"]) if truth is not None else DATASET_FPS[str(row["dataset"])]
+    names = [m for m in MAGNIFIERS if m != "learned" or model is not None]
+    shape = (len(names), len(alphas))
+    out = {k: np.full(shape, np.nan) for k in ("factor", "correlation", "psnr", "ssim", "seconds")}
+    out.update(ideal_factor=np.full(len(alphas), np.nan), min_jacobian=np.full(len(alphas), np.nan),
+               instrument_ideal=np.full((len(instruments), len(alphas)), np.nan))
+    for j, alpha in enumerate(alphas):
+        factor = 1.0 + alpha
+        ideal = ideal_magnified(apex, pattern, factor) if truth is not None else None
+        runs = {"evm_pair": lambda: (onset, magnify_pair(onset, apex, alpha, lambda_c=lambda_c)),
+                "evm_clip": lambda: tuple(magnify_clip_frames(frames, [0, apex_i], alpha, band[0], band[1], fps,
+                                                              lambda_c=lambda_c)),
+                "learned": lambda: (onset, learned_api.magnify_pair(model, onset, apex, factor))}
+        for i, name in enumerate(names):
+            (reference, magnified), out["seconds"][i, j] = timed(runs[name])
+            out["factor"][i, j], out["correlation"][i, j] = fit_motion_factor(
+                reference, magnified, pattern, mask, 2 * factor + 1)
+            if ideal is not None and name != "evm_clip":  # the clip mode also moves the onset: no common ideal
+                out["psnr"][i, j], out["ssim"][i, j] = image_quality(magnified, ideal, box)
+        if ideal is not None:
+            out["ideal_factor"][j] = fit_motion_factor(onset, ideal, pattern, mask, 2 * factor + 1)[0]
+            out["min_jacobian"][j] = min_jacobian(pattern, factor)
+            for k, method in enumerate(instruments):
+                out["instrument_ideal"][k, j] = projected_factor(optical_flow(onset, ideal, method), pattern, mask)
+    apex_fit = fit_motion_factor(onset, apex, pattern, mask, 3.0)[0]
+    return {**out, "magnifiers": np.array(names), "alphas": np.asarray(alphas, np.float64),
+            "instruments": np.array(list(instruments)),
+            "instrument_apex": np.array([projected_factor(optical_flow(onset, apex, m), pattern, mask)
+                                         for m in instruments]),
+            "apex_factor": np.float64(apex_fit), "truth": np.bool_(truth is not None),
+            "amplitude": np.float64(flow_magnitude(pattern)[mask].mean())}
+
+
+def magnification_table(results: Mapping[tuple[str, str], Mapping[str, np.ndarray]]) -> pd.DataFrame:
+    """One row per clip, magnifier and alpha from ``{(subject, clip): magnification_measurements(...)}``.
+
+    Adds ``target`` (1 + alpha), ``amplitude`` (mean true motion on the measured pixels, px),
+    ``target_amplitude`` and ``measured_amplitude`` (px), and ``folds`` (the ideal motion would fold
+    the image: ``min_jacobian <= 0``).
+    """
+    rows = []
+    for (subject, clip), r in results.items():
+        for i, name in enumerate(r["magnifiers"]):
+            for j, alpha in enumerate(r["alphas"]):
+                factor = 1.0 + float(alpha)
+                rows.append({"subject": subject, "clip": clip, "magnifier": str(name), "alpha": float(alpha),
+                             "target": factor, "factor": r["factor"][i, j], "correlation": r["correlation"][i, j],
+                             "psnr": r["psnr"][i, j], "ssim": r["ssim"][i, j], "seconds": r["seconds"][i, j],
+                             "amplitude": float(r["amplitude"]), "target_amplitude": factor * float(r["amplitude"]),
+                             "measured_amplitude": r["factor"][i, j] * float(r["amplitude"]),
+                             "ideal_factor": r["ideal_factor"][j], "folds": bool(r["min_jacobian"][j] <= 0)})
+    return pd.DataFrame(rows)
+
+
+def calibration_table(results: Mapping[tuple[str, str], Mapping[str, np.ndarray]]) -> pd.DataFrame:
+    """What each instrument reads where the answer is known: the unmagnified apex (target 1) and the
+    ideal frames (target 1 + alpha). Instruments: ``"pattern fit"`` (:func:`fit_motion_factor`) and
+    the flow methods (:func:`projected_factor`)."""
+    rows = []
+    for (subject, clip), r in results.items():
+        base = {"subject": subject, "clip": clip}
+        rows.append({**base, "instrument": "pattern fit", "frame": "apex", "target": 1.0,
+                     "reading": float(r["apex_factor"])})
+        for k, method in enumerate(r["instruments"]):
+            rows.append({**base, "instrument": str(method), "frame": "apex", "target": 1.0,
+                         "reading": float(r["instrument_apex"][k])})
+        for j, alpha in enumerate(r["alphas"]):
+            if r["min_jacobian"][j] <= 0 or not bool(r["truth"]):
+                continue
+            rows.append({**base, "instrument": "pattern fit", "frame": "ideal", "target": 1.0 + float(alpha),
+                         "reading": float(r["ideal_factor"][j])})
+            for k, method in enumerate(r["instruments"]):
+                rows.append({**base, "instrument": str(method), "frame": "ideal", "target": 1.0 + float(alpha),
+                             "reading": float(r["instrument_ideal"][k, j])})
+    return pd.DataFrame(rows)
+
+
+def flow_measurements(row: Mapping[str, Any], methods: Sequence[str], alpha: float, root: str | None = None,
+                      edges: Sequence[float] = EPE_EDGES, strain_method: str = "tvl1",
+                      lambda_c: float = 16.0) -> dict[str, np.ndarray]:
+    """EPE by true displacement, time per pair and regional strain of each flow method on one clip.
+
+    Conditions: ``"none"`` (onset -> apex), ``"evm"`` (onset -> EVM two-frame apex at ``alpha``) and,
+    with truth, ``"ideal"`` (onset -> :func:`ideal_magnified` at ``1 + alpha``); a magnified flow is
+    divided by ``1 + alpha`` before it is compared with the truth. EPE is pooled inside the face mask
+    (dlib landmarks of the onset, as on real data). Strain: :func:`optical_strain` of the
+    ``strain_method`` flow (unmagnified) averaged in :func:`region_masks`; ``strain_true`` from the truth.
+    """
+    from ..data import load_frame
+    from ..face import landmarks
+    from .flow import optical_flow, optical_strain
+    from .magnify import magnify_pair
+
+    onset, apex = load_frame(row, int(row["onset"])), load_frame(row, int(row["apex"]))
+    truth = clip_truth(row, root)
+    points = landmarks(onset)
+    face, regions = face_mask(points, onset.shape[:2]), region_masks(points, onset.shape[:2])
+    targets = {"none": (apex, 1.0), "evm": (magnify_pair(onset, apex, alpha, lambda_c=lambda_c), 1.0 + alpha)}
+    if truth is not None:
+        targets["ideal"] = (ideal_magnified(apex, truth["flow_onset_apex"], 1.0 + alpha), 1.0 + alpha)
+    n_m, n_c, n_b = len(methods), len(targets), len(edges) - 1
+    out = {"epe_sum": np.zeros((n_m, n_c, n_b)), "epe_count": np.zeros(n_b), "epe_face": np.full((n_m, n_c), np.nan),
+           "seconds": np.zeros((n_m, n_c)), "strain": np.full(len(regions), np.nan),
+           "strain_true": np.full(len(regions), np.nan)}
+    for i, method in enumerate(methods):
+        for j, (condition, (target, factor)) in enumerate(targets.items()):
+            flow, out["seconds"][i, j] = timed(optical_flow, onset, target, method)
+            flow = flow / np.float32(factor)
+            if truth is not None:
+                out["epe_sum"][i, j], out["epe_count"] = binned_epe(flow, truth["flow_onset_apex"], face, edges)
+                error = np.hypot(*(flow - truth["flow_onset_apex"]).transpose(2, 0, 1))
+                out["epe_face"][i, j] = float(error[face].mean())
+            if method == strain_method and condition == "none":
+                out["strain"] = np.array(list(region_means(optical_strain(flow), regions).values()))
+    if truth is not None:
+        out["strain_true"] = np.array(list(region_means(optical_strain(truth["flow_onset_apex"]), regions).values()))
+    return {**out, "methods": np.array(list(methods)), "conditions": np.array(list(targets)),
+            "regions": np.array(list(regions)), "edges": np.asarray(edges, np.float64),
+            "amplitude": np.float64(truth["amplitude"] if truth is not None else np.nan)}
+
+
+def epe_table(results: Mapping[tuple[str, str], Mapping[str, np.ndarray]]) -> pd.DataFrame:
+    """Mean EPE per method, condition and true-displacement bin, pooled over the pixels of all clips."""
+    first = next(iter(results.values()))
+    sums = sum(r["epe_sum"] for r in results.values())
+    counts = sum(r["epe_count"] for r in results.values())
+    edges = first["edges"]
+    rows = []
+    for i, method in enumerate(first["methods"]):
+        for j, condition in enumerate(first["conditions"]):
+            for b in range(len(edges) - 1):
+                rows.append({"method": str(method), "condition": str(condition), "lo": edges[b], "hi": edges[b + 1],
+                             "bin": f"{edges[b]:g}-{edges[b + 1]:g}", "pixels": int(counts[b]),
+                             "epe": sums[i, j, b] / counts[b] if counts[b] else np.nan})
+    return pd.DataFrame(rows)
+
+
+def flow_clip_table(results: Mapping[tuple[str, str], Mapping[str, np.ndarray]]) -> pd.DataFrame:
+    """One row per clip, method and condition: face EPE, seconds per pair and the clip's amplitude."""
+    rows = []
+    for (subject, clip), r in results.items():
+        for i, method in enumerate(r["methods"]):
+            for j, condition in enumerate(r["conditions"]):
+                rows.append({"subject": subject, "clip": clip, "method": str(method), "condition": str(condition),
+                             "epe": r["epe_face"][i, j], "seconds": r["seconds"][i, j],
+                             "amplitude": float(r["amplitude"])})
+    return pd.DataFrame(rows)
+
+
+def strain_table(results: Mapping[tuple[str, str], Mapping[str, np.ndarray]], manifest: pd.DataFrame,
+                 groups: Sequence[int] = (4, 12)) -> pd.DataFrame:
+    """Mean strain per region for clips that show exactly one AU of ``groups`` (e.g. AU4 and not AU12).
+
+    Columns: subject, clip, group (``"AU4"``), region, strain (from flow), strain_true (NaN on real data).
+    """
+    aus = {(r["subject"], r["clip"]): set(r["aus"]) for _, r in manifest.iterrows()}
+    rows = []
+    for key, r in results.items():
+        present = [au for au in groups if au in aus.get(key, set())]
+        if len(present) != 1:
+            continue
+        for k, region in enumerate(r["regions"]):
+            rows.append({"subject": key[0], "clip": key[1], "group": f"AU{present[0]}", "region": str(region),
+                         "strain": r["strain"][k], "strain_true": r["strain_true"][k]})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- clip selection and caching
+def select_clips(manifest: pd.DataFrame, n: int, aus: Sequence[int] = ()) -> pd.DataFrame:
+    """``n`` clips spread evenly over the manifest (all if ``n <= 0``); with ``aus``, an equal share
+    of clips showing each listed AU and none of the others (e.g. AU4-only and AU12-only clips)."""
+    if n <= 0 or n >= len(manifest):
+        return manifest
+    if not aus:
+        return manifest.iloc[np.linspace(0, len(manifest) - 1, n).round().astype(int)]
+    parts = []
+    for k, au in enumerate(aus):
+        others = [a for a in aus if a != au]
+        pool = manifest[manifest["aus"].apply(lambda s: au in s and not any(a in s for a in others))]
+        share = n // len(aus) + (1 if k < n % len(aus) else 0)
+        if len(pool) and share:
+            parts.append(pool.iloc[np.linspace(0, len(pool) - 1, min(share, len(pool))).round().astype(int)])
+    if not parts:
+        raise ValueError(f"no clip shows exactly one of the AUs {list(aus)}")
+    selected = pd.concat(parts)
+    selected.attrs = dict(manifest.attrs)
+    return selected
+
+
+def cached_measurements(name: str, clips: pd.DataFrame, compute: Callable[[dict[str, Any]], dict[str, np.ndarray]],
+                        settings: Mapping[str, Any], progress: bool = True
+                        ) -> dict[tuple[str, str], dict[str, np.ndarray]]:
+    """Run ``compute(row)`` on every clip not yet in the :class:`melib.cache.ClipCache` ``name`` (keyed by
+    ``settings`` and the clips' data fingerprint) and return ``{(subject, clip): arrays}``.
+
+    In this process (``compute`` may hold a model); a clip that fails is reported and left out.
+    """
+    from ..cache import ClipCache, dataset_fingerprint
+
+    cache = ClipCache(name, {**dict(settings), "data": dataset_fingerprint(clips)})
+    report = cache.build(clips, compute, workers=1, progress=progress)
+    print(f"{name}: {report}")
+    return {(r["subject"], r["clip"]): cache.load(r) for _, r in clips.iterrows() if cache.has(r)}
