@@ -1,0 +1,74 @@
+"""IICL training throughput: samples (clips) per second for one optimisation step, AMP off and on.
+
+A sample is one clip: the baseline (senet) sees its apex, IICL its onset, close-to-apex and apex.
+Synthetic random tensors stand in for the cached frames, so only the network and losses are timed.
+On CPU "AMP" is torch.autocast(bfloat16); on CUDA, bfloat16 autocast plus channels_last (as the harness).
+
+Run:  python benchmarks/bench_iicl_train.py [--steps 5] [--device cpu|cuda]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import torch
+
+from melib.models.iicl import build_model, get_variant, variant_loss
+
+SETTINGS = {"fast (SE-ResNet-18, 64 px)": ("18", 64, 16), "full (SE-ResNet-50, 224 px)": ("50", 224, 32)}
+
+
+def samples_per_second(variant: str, size: str, crop: int, batch: int, amp: bool, device: torch.device,
+                       steps: int) -> float:
+    torch.manual_seed(0)
+    v = get_variant(variant)
+    model = build_model(v, 8, backbone_size=size).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    frames = {k: torch.randn(batch, 3, crop, crop, device=device) for k in v.inputs}
+    labels = (torch.rand(batch, 8, device=device) > 0.7).float()
+    dtype = torch.bfloat16
+
+    def step() -> None:
+        with torch.autocast(device.type, dtype=dtype, enabled=amp):
+            loss = variant_loss(v, model.forward_frames(frames), labels)["total"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    step()  # warm-up
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return batch * steps / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    name = torch.cuda.get_device_name(0) if device.type == "cuda" else f"{platform.processor() or platform.machine()}"
+    print(f"machine: {platform.platform()}, {name}, cpu_count={os.cpu_count()}, torch {torch.__version__}, "
+          f"threads={torch.get_num_threads()}, device={device}")
+    print("| setting | variant | batch | AMP off (samples/s) | AMP on (samples/s) |")
+    print("|---|---|---:|---:|---:|")
+    for label in args.settings:
+        size, crop, batch = SETTINGS[label]
+        for variant in ("senet", "iicl"):
+            off = samples_per_second(variant, size, crop, batch, False, device, args.steps)
+            on = samples_per_second(variant, size, crop, batch, True, device, args.steps)
+            print(f"| {label} | {variant} | {batch} | {off:.1f} | {on:.1f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
