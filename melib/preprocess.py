@@ -47,7 +47,7 @@ class FrontEnd:
     align: str = "none"          # "none": the dataset's own cropped faces (CASME II Cropped, synthetic)
     size: int = 256
     magnify: str = "eulerian"
-    alpha: float = 10.0          # EVM convention: in-band displacement becomes (1 + alpha) times larger
+    alpha: float = 10.0          # EVM convention for both magnifiers: displacement becomes (1 + alpha) times larger
     lambda_c: float = 16.0       # EVM spatial cut-off wavelength (px)
     learned_checkpoint: str = ""  # learned magnifier weights; "" = melib's self-trained model
     learned_profile: str = "fast"
@@ -131,7 +131,7 @@ def _magnify(onset: np.ndarray, frame: np.ndarray, front: FrontEnd) -> np.ndarra
     from .motion import learned
 
     model = _learned_model(front.learned_checkpoint, front.learned_profile)
-    return learned.magnify_pair(model, onset, frame, front.alpha)
+    return learned.magnify_pair(model, onset, frame, 1.0 + front.alpha)  # Oh et al.'s alpha is the total factor
 
 
 @functools.lru_cache(maxsize=2)

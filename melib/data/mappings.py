@@ -166,3 +166,7 @@ def split_regions(aus: Iterable[int]) -> dict[str, tuple[int, ...]]:
         if region is not None:
             out[region].append(au)
     return {k: tuple(v) for k, v in out.items()}
+
+
+#: Recording frame rates (frames per second) of each dataset; SMIC-HS is the 100 fps high-speed set.
+FRAME_RATES: dict[str, float] = {"synthetic": 200.0, "casme2": 200.0, "samm": 200.0, "smic": 100.0, "casme3a": 30.0}

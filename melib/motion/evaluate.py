@@ -4,9 +4,9 @@ Magnification. An ideal magnifier moves every onset pixel ``p`` to ``p + F t(p)`
 onset -> apex displacement and ``F`` the factor asked for (``1 + alpha`` for EVM, ``alpha`` for Oh et al.).
 :func:`ideal_magnified` renders that frame from the ground truth. :func:`fit_motion_factor` is the
 instrument: the factor ``k`` for which the magnified frame, sampled at ``p + k t(p)``, correlates best
-with the onset over the moving pixels. It reads 1.00 on the unmagnified apex and ``F`` on ideal frames
-(checked per clip by :func:`magnification_measurements`), so unlike a flow method it has no sub-pixel
-bias to calibrate away; what it reports is the *effective* factor along the true motion pattern.
+with the onset over the moving pixels. :func:`magnification_measurements` checks it on every clip where
+the answer is known (the unmagnified apex: 1; ideal frames: ``F``), beside the readings of flow methods,
+which carry a sub-pixel bias. What it reports is the *effective* factor along the true motion pattern.
 
 Optical flow. End-point error (EPE) binned by the true displacement length (:func:`binned_epe`),
 with and without magnification (flow on magnified frames divided by ``F``); mean optical strain in
@@ -15,9 +15,11 @@ landmark regions (:func:`region_masks`). Per-clip pipelines return plain arrays 
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -27,7 +29,10 @@ from scipy.ndimage import map_coordinates
 from scipy.optimize import minimize_scalar
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from ..config import outputs_root
+from ..data.mappings import FRAME_RATES
 from ..data.synthetic.warp import invert_displacement
+from ..io import atomic_path
 from .flow import flow_magnitude, to_gray
 
 #: dlib 68-point indices of the regions where mean strain is reported (0-based, see LANDMARK_GROUPS).
@@ -111,7 +116,7 @@ def ideal_magnified(apex: np.ndarray, flow: np.ndarray, factor: float) -> np.nda
     ``p`` lands at ``p + factor * flow(p)`` (``flow`` = true onset -> apex motion, onset coordinates).
 
     The apex pixel ``y = p + flow(p)`` moves by ``(factor - 1) flow(p)``, with ``p`` found by inverting
-    the flow; bicubic resampling. Starting from the apex keeps its lighting and its own sensor noise
+    the flow; cubic-spline resampling. Starting from the apex keeps its lighting and its own sensor noise
     (independent of the onset's, as in a real recording). Same shape and dtype as ``apex``.
     """
     img = np.asarray(apex)
@@ -120,7 +125,10 @@ def ideal_magnified(apex: np.ndarray, flow: np.ndarray, factor: float) -> np.nda
     onward = np.float32(factor - 1.0) * cv2.remap(motion, source_x, source_y, cv2.INTER_LINEAR,
                                                   borderMode=cv2.BORDER_REPLICATE)
     mapx, mapy = invert_displacement(onward)
-    out = cv2.remap(img.astype(np.float32), mapx, mapy, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT101)
+    # cubic splines at exact positions (cv2.remap rounds them to 1/32 px, a bias at this scale)
+    channels = img.reshape(*img.shape[:2], -1).astype(np.float64)
+    out = np.stack([map_coordinates(channels[..., c], [mapy, mapx], order=3, mode="mirror")
+                    for c in range(channels.shape[2])], axis=-1).reshape(img.shape)
     if img.dtype == np.uint8:
         return np.clip(np.rint(out), 0, 255).astype(np.uint8)
     return out.astype(img.dtype)
@@ -183,8 +191,22 @@ def image_quality(image: np.ndarray, reference: np.ndarray, box: tuple[slice, sl
     b = to_gray(reference, "reference") * 255.0
     if box is not None:
         a, b = a[box], b[box]
-    return (float(peak_signal_noise_ratio(b, a, data_range=255.0)),
-            float(structural_similarity(b, a, data_range=255.0)))
+    with np.errstate(divide="ignore"):  # identical images: PSNR = inf
+        psnr = float(peak_signal_noise_ratio(b, a, data_range=255.0))
+    return psnr, float(structural_similarity(b, a, data_range=255.0))
+
+
+def apex_likeness(frames: np.ndarray, apex_index: int, mask: np.ndarray | None = None) -> np.ndarray:
+    """How far each frame has moved from the onset towards the apex: ``<I_t - I_0, D> / <D, D>`` with
+    ``D = I_apex - I_0`` (grey, inside ``mask``): 0 at the onset, 1 at the apex. Linear in the frames,
+    so band-passing this signal shows what EVM's temporal filter does to the movement."""
+    grey = np.stack([to_gray(f, "frame") for f in frames]).astype(np.float64)
+    inside = np.ones(grey.shape[1:], bool) if mask is None else np.asarray(mask, bool)
+    change = grey[:, inside] - grey[0, inside]
+    direction = change[apex_index]
+    if not np.any(direction):
+        raise ValueError("apex and onset frames are identical")
+    return change @ direction / (direction @ direction)
 
 
 # --------------------------------------------------------------------------- optical flow
@@ -222,7 +244,6 @@ def model_fingerprint(model: Any) -> str:
 
 # --------------------------------------------------------------------------- per-clip pipelines
 #: Frame rates of the datasets (CASME II and SAMM 200 fps, SMIC-HS 100 fps, CAS(ME)^3 30 fps).
-DATASET_FPS: dict[str, float] = {"synthetic": 200.0, "casme2": 200.0, "samm": 200.0, "smic": 100.0, "casme3a": 30.0}
 #: Magnifiers compared in notebook 02: EVM on (onset, apex), EVM on the whole clip, Oh et al.'s network.
 MAGNIFIERS: tuple[str, ...] = ("evm_pair", "evm_clip", "learned")
 
@@ -236,8 +257,8 @@ def clip_truth(row: Mapping[str, Any], root: str | None) -> dict[str, Any] | Non
     return load_groundtruth(root, row["subject"], row["clip"])
 
 
-def _clip_frames(row: Mapping[str, Any]) -> tuple[np.ndarray, int]:
-    """Frames onset..offset on disk and the apex's index among them."""
+def clip_frames(row: Mapping[str, Any]) -> tuple[np.ndarray, int]:
+    """Frames onset..offset on disk (RGB) and the apex's index among them."""
     from ..data import available_frames, load_clip
 
     numbers = [n for n in available_frames(row) if int(row["onset"]) <= n <= int(row["offset"])]
@@ -282,8 +303,8 @@ def magnification_measurements(row: Mapping[str, Any], alphas: Sequence[float], 
     onset, apex = load_frame(row, int(row["onset"])), load_frame(row, int(row["apex"]))
     truth = clip_truth(row, root)
     pattern, mask, box = _pattern_and_mask(onset, apex, truth, mask_fraction)
-    frames, apex_i = _clip_frames(row)
-    fps = float(truth["fps"]) if truth is not None else DATASET_FPS[str(row["dataset"])]
+    frames, apex_i = clip_frames(row)
+    fps = float(truth["fps"]) if truth is not None else FRAME_RATES[str(row["dataset"])]
     names = [m for m in MAGNIFIERS if m != "learned" or model is not None]
     shape = (len(names), len(alphas))
     out = {k: np.full(shape, np.nan) for k in ("factor", "correlation", "psnr", "ssim", "seconds")}
@@ -399,24 +420,31 @@ def flow_measurements(row: Mapping[str, Any], methods: Sequence[str], alpha: flo
                 out["strain"] = np.array(list(region_means(optical_strain(flow), regions).values()))
     if truth is not None:
         out["strain_true"] = np.array(list(region_means(optical_strain(truth["flow_onset_apex"]), regions).values()))
+        out["zero_sum"] = binned_epe(np.zeros_like(truth["flow_onset_apex"]), truth["flow_onset_apex"], face, edges)[0]
     return {**out, "methods": np.array(list(methods)), "conditions": np.array(list(targets)),
             "regions": np.array(list(regions)), "edges": np.asarray(edges, np.float64),
             "amplitude": np.float64(truth["amplitude"] if truth is not None else np.nan)}
 
 
 def epe_table(results: Mapping[tuple[str, str], Mapping[str, np.ndarray]]) -> pd.DataFrame:
-    """Mean EPE per method, condition and true-displacement bin, pooled over the pixels of all clips."""
+    """Mean EPE per method, condition and true-displacement bin, pooled over the pixels of all clips
+    (clips with ground truth only); ``"zero flow"`` rows are the error of predicting no motion."""
+    results = {k: r for k, r in results.items() if "zero_sum" in r}
+    if not results:
+        raise ValueError("no clip has ground truth: EPE needs the synthetic dataset")
     first = next(iter(results.values()))
     sums = sum(r["epe_sum"] for r in results.values())
     counts = sum(r["epe_count"] for r in results.values())
     edges = first["edges"]
+    zero = sum(r["zero_sum"] for r in results.values())  # EPE of a zero flow = the true length
     rows = []
-    for i, method in enumerate(first["methods"]):
-        for j, condition in enumerate(first["conditions"]):
+    for j, condition in enumerate(first["conditions"]):
+        per_method = [(str(m), sums[i, j]) for i, m in enumerate(first["methods"])] + [("zero flow", zero)]
+        for method, method_sums in per_method:
             for b in range(len(edges) - 1):
-                rows.append({"method": str(method), "condition": str(condition), "lo": edges[b], "hi": edges[b + 1],
+                rows.append({"method": method, "condition": str(condition), "lo": edges[b], "hi": edges[b + 1],
                              "bin": f"{edges[b]:g}-{edges[b + 1]:g}", "pixels": int(counts[b]),
-                             "epe": sums[i, j, b] / counts[b] if counts[b] else np.nan})
+                             "epe": method_sums[b] / counts[b] if counts[b] else np.nan})
     return pd.DataFrame(rows)
 
 
@@ -451,25 +479,38 @@ def strain_table(results: Mapping[tuple[str, str], Mapping[str, np.ndarray]], ma
 
 
 # --------------------------------------------------------------------------- clip selection and caching
-def select_clips(manifest: pd.DataFrame, n: int, aus: Sequence[int] = ()) -> pd.DataFrame:
-    """``n`` clips spread evenly over the manifest (all if ``n <= 0``); with ``aus``, an equal share
-    of clips showing each listed AU and none of the others (e.g. AU4-only and AU12-only clips)."""
-    if n <= 0 or n >= len(manifest):
-        return manifest
+def select_clips(manifest: pd.DataFrame, n: int, aus: Sequence[int] = (), by: str | None = None) -> pd.DataFrame:
+    """``n`` clips spread evenly over the manifest (all if ``n <= 0``), ordered by column ``by`` if given
+    (e.g. ``"amplitude"``: from the smallest to the largest motion). With ``aus``, an equal share of
+    clips showing each listed AU and none of the others (e.g. AU4-only and AU12-only clips)."""
+    ordered = manifest.sort_values(by, kind="stable") if by else manifest
+
+    def spread(pool: pd.DataFrame, k: int) -> pd.DataFrame:
+        return pool if k >= len(pool) else pool.iloc[np.linspace(0, len(pool) - 1, k).round().astype(int)]
+
     if not aus:
-        return manifest.iloc[np.linspace(0, len(manifest) - 1, n).round().astype(int)]
-    parts = []
-    for k, au in enumerate(aus):
-        others = [a for a in aus if a != au]
-        pool = manifest[manifest["aus"].apply(lambda s: au in s and not any(a in s for a in others))]
-        share = n // len(aus) + (1 if k < n % len(aus) else 0)
-        if len(pool) and share:
-            parts.append(pool.iloc[np.linspace(0, len(pool) - 1, min(share, len(pool))).round().astype(int)])
-    if not parts:
-        raise ValueError(f"no clip shows exactly one of the AUs {list(aus)}")
-    selected = pd.concat(parts)
+        selected = ordered if n <= 0 else spread(ordered, n)
+    else:
+        parts = []
+        for k, au in enumerate(aus):
+            others = [a for a in aus if a != au]
+            pool = ordered[ordered["aus"].apply(lambda s: au in s and not any(a in s for a in others))]
+            share = len(pool) if n <= 0 else n // len(aus) + (1 if k < n % len(aus) else 0)
+            parts.append(spread(pool, share))
+        selected = pd.concat(parts)
+        if selected.empty:
+            raise ValueError(f"no clip shows exactly one of the AUs {list(aus)}")
+    selected = selected.copy()
     selected.attrs = dict(manifest.attrs)
     return selected
+
+
+def save_table(table: pd.DataFrame, name: str, folder: str) -> Path:
+    """Write ``table`` to ``<outputs>/tables/<folder>/<name>.csv`` (atomic) and return the path."""
+    path = outputs_root() / "tables" / folder / f"{name}.csv"
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False)
+    return path
 
 
 def cached_measurements(name: str, clips: pd.DataFrame, compute: Callable[[dict[str, Any]], dict[str, np.ndarray]],
@@ -485,4 +526,34 @@ def cached_measurements(name: str, clips: pd.DataFrame, compute: Callable[[dict[
     cache = ClipCache(name, {**dict(settings), "data": dataset_fingerprint(clips)})
     report = cache.build(clips, compute, workers=1, progress=progress)
     print(f"{name}: {report}")
-    return {(r["subject"], r["clip"]): cache.load(r) for _, r in clips.iterrows() if cache.has(r)}
+    results = {(r["subject"], r["clip"]): cache.load(r) for _, r in clips.iterrows() if cache.has(r)}
+    if not results:
+        raise RuntimeError(f"{name}: every clip failed:\n{report}")
+    return results
+
+
+#: Bump when a pipeline's numbers change meaning without a setting changing (part of the cache key).
+EVALUATE_VERSION = 1
+
+
+def magnification_results(clips: pd.DataFrame, alphas: Sequence[float], root: str | None = None, model: Any = None,
+                          band: Sequence[float] = (0.5, 20.0), lambda_c: float = 16.0, progress: bool = True
+                          ) -> dict[tuple[str, str], dict[str, np.ndarray]]:
+    """:func:`magnification_measurements` of every clip, cached under a key of all its settings."""
+    settings = {"pipeline": "magnification", "version": EVALUATE_VERSION, "alphas": [float(a) for a in alphas],
+                "truth": bool(root), "model": model_fingerprint(model) if model is not None else None,
+                "band": [float(b) for b in band], "lambda_c": float(lambda_c)}
+    compute = functools.partial(magnification_measurements, alphas=list(alphas), root=root, model=model,
+                                band=tuple(band), lambda_c=lambda_c)
+    return cached_measurements("magnification_eval", clips, compute, settings, progress)
+
+
+def flow_results(clips: pd.DataFrame, methods: Sequence[str], alpha: float, root: str | None = None,
+                 strain_method: str = "tvl1", lambda_c: float = 16.0, progress: bool = True
+                 ) -> dict[tuple[str, str], dict[str, np.ndarray]]:
+    """:func:`flow_measurements` of every clip, cached under a key of all its settings."""
+    settings = {"pipeline": "flow", "version": EVALUATE_VERSION, "methods": list(methods), "alpha": float(alpha),
+                "truth": bool(root), "strain_method": strain_method, "lambda_c": float(lambda_c)}
+    compute = functools.partial(flow_measurements, methods=list(methods), alpha=alpha, root=root,
+                                strain_method=strain_method, lambda_c=lambda_c)
+    return cached_measurements("flow_eval", clips, compute, settings, progress)

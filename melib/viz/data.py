@@ -9,7 +9,8 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-FPS = {"casme2": 200, "synthetic": 200, "samm": 200, "smic": 100, "casme3a": 30}
+from ..data.mappings import FRAME_RATES
+
 
 
 def au_columns(manifest: pd.DataFrame, aus: Sequence[int] | None = None) -> list[str]:
@@ -65,7 +66,7 @@ def emotion_au_table(manifest: pd.DataFrame, aus: Sequence[int] | None = None) -
 
 def phase_durations(manifest: pd.DataFrame, fps: float | None = None) -> pd.DataFrame:
     """Onset->apex, apex->offset and onset->offset durations in milliseconds, one row per clip."""
-    fps = fps or FPS.get(str(manifest["dataset"].iloc[0]), 200)
+    fps = fps or FRAME_RATES[str(manifest["dataset"].iloc[0])]
     ms = 1000.0 / fps
     return pd.DataFrame({"onset->apex": (manifest["apex"] - manifest["onset"]) * ms,
                          "apex->offset": (manifest["offset"] - manifest["apex"]) * ms,

@@ -7,7 +7,7 @@ widget: no ``clear_output`` races with headless executors, and the first frame i
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import ipywidgets as widgets
@@ -60,4 +60,23 @@ def clip_viewer(row: Mapping[str, Any], gain: float = 8.0) -> widgets.Widget:
     slider = widgets.SelectionSlider(options=[(f"{n}{marks.get(n, '')}", n) for n in numbers],
                                      value=int(row["apex"]), description="frame", continuous_update=False,
                                      layout=widgets.Layout(width="480px"))
+    return image_viewer(slider, draw)
+
+
+def magnification_viewer(onset: np.ndarray, magnify: Callable[[float], Mapping[str, np.ndarray]],
+                         alphas: Sequence[float], gain: float = 4.0, box: tuple[slice, slice] | None = None
+                         ) -> widgets.Widget:
+    """Slider over ``alphas``: ``magnify(alpha)`` returns ``{label: magnified apex}``, drawn above each
+    frame's difference from the onset (x ``gain``); results are kept, so going back is instant."""
+    from .motion import magnified_grid
+
+    done: dict[float, Mapping[str, np.ndarray]] = {}
+
+    def draw(alpha: float) -> Figure:
+        if alpha not in done:
+            done[alpha] = magnify(alpha)
+        return magnified_grid(onset, done[alpha], gain, box, title=f"alpha = {alpha:g}")
+
+    slider = widgets.SelectionSlider(options=[(f"{a:g}", a) for a in alphas], value=alphas[len(alphas) // 2],
+                                     description="alpha", continuous_update=False, layout=widgets.Layout(width="420px"))
     return image_viewer(slider, draw)
