@@ -55,6 +55,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    parser.add_argument("--amp", choices=("both", "off"), default="both",
+                        help="'off' skips AMP (bf16 autocast is very slow on CPUs without bf16 units)")
     args = parser.parse_args()
     device = torch.device(args.device)
     name = torch.cuda.get_device_name(0) if device.type == "cuda" else f"{platform.processor() or platform.machine()}"
@@ -66,8 +68,8 @@ def main() -> None:
         size, crop, batch = SETTINGS[label]
         for variant in ("senet", "iicl"):
             off = samples_per_second(variant, size, crop, batch, False, device, args.steps)
-            on = samples_per_second(variant, size, crop, batch, True, device, args.steps)
-            print(f"| {label} | {variant} | {batch} | {off:.1f} | {on:.1f} |", flush=True)
+            on = samples_per_second(variant, size, crop, batch, True, device, args.steps) if args.amp == "both" else None
+            print(f"| {label} | {variant} | {batch} | {off:.1f} | {'-' if on is None else f'{on:.1f}'} |", flush=True)
 
 
 if __name__ == "__main__":

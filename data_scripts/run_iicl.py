@@ -15,7 +15,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without `pip install -e`
+import pandas as pd  # noqa: E402
+
 from melib import config, data, io  # noqa: E402
+from melib.data import synthetic  # noqa: E402
 from melib.methods import iicl  # noqa: E402
 from melib.viz.tables import markdown_table  # noqa: E402
 
@@ -54,10 +57,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{variant}: {time.perf_counter() - start:.0f} s, {per_epoch:.1f} s/epoch, run {runs[variant].dir}")
     table = iicl.f1_table(runs, "samm" if args.dataset == "samm" else "casme2")
     text = markdown_table(table)
+    complete = [v for v, run in runs.items() if run.complete]
+    if complete:
+        aus = [f"AU{a}" for a in cfg.aus]
+        checks = pd.concat({iicl.LABELS[v]: iicl.diagnostics(runs[v], manifest, cfg.aus).iloc[0] for v in complete},
+                           axis=1).T
+        text += "\n\nWhat the networks learned (pooled over folds):\n\n" + markdown_table(checks)
+        if args.dataset == "synthetic":
+            clips = synthetic.clip_table(manifest.attrs["root"])
+            by_amp = pd.DataFrame({iicl.LABELS[v]: iicl.f1_by_amplitude(runs[v], clips, aus)["AVG"] for v in complete})
+            counts = iicl.f1_by_amplitude(runs[complete[0]], clips, aus)["clips"]
+            text += "\n\nAverage F1 by true motion amplitude:\n\n" + markdown_table(by_amp.assign(clips=counts))
     print(text)
     out = config.outputs_root() / "iicl" / f"f1_table_{args.dataset}_{profile}.md"
     io.write_text(out, text + "\n")
-    print(f"table written to {out}")
+    print(f"tables written to {out}")
     return 0
 
 

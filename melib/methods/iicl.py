@@ -254,5 +254,29 @@ def f1_by_amplitude(run: train.Run, clips: pd.DataFrame, aus: Sequence[str],
     return pd.DataFrame(rows).set_index("amplitude (px)")
 
 
+def diagnostics(run: train.Run, manifest: pd.DataFrame, aus: Sequence[int]) -> pd.DataFrame:
+    """What a complete run learned beyond the label frequencies, per fold-pooled AU.
+
+    ``AUC`` is the threshold-free ROC area of the pooled scores (0.5 = no ranking of clips at all);
+    ``train BCE / prior`` divides each fold's last-epoch apex BCE by the BCE of always predicting the
+    training folds' AU frequencies (1.0 = the network learned only how often each AU occurs).
+    """
+    from sklearn.metrics import roc_auc_score
+
+    pred = run.predictions()
+    auc = [roc_auc_score(pred["targets"][:, j], pred["scores"][:, j]) if 0 < pred["targets"][:, j].sum() < len(pred["targets"])
+           else np.nan for j in range(len(aus))]
+    ratios = []
+    for fold in run.fold_results():
+        train_rows = manifest[~manifest["subject"].isin(fold["test_subjects"])]
+        p = np.clip(au_matrix(train_rows, aus).mean(0), 1e-6, 1 - 1e-6)
+        prior = float(np.mean(-(p * np.log(p) + (1 - p) * np.log(1 - p))))
+        ratios.append(fold["history"][-1]["bce_apex" if "bce_apex" in fold["history"][-1] else "loss"] / prior)
+    table = pd.DataFrame([auc], index=["AUC"], columns=[f"AU{a}" for a in aus])
+    table["AVG"] = np.nanmean(auc)
+    table["train BCE / prior"] = float(np.mean(ratios))
+    return table
+
+
 __all__ = ["IICLConfig", "IICLDataset", "IICLMethod", "LABELS", "PAPER_F1", "PRESETS", "VARIANTS", "au_matrix",
-           "f1_by_amplitude", "f1_table", "preset", "run"]
+           "diagnostics", "f1_by_amplitude", "f1_table", "preset", "run"]

@@ -15,7 +15,7 @@ def markdown_table(table: pd.DataFrame, digits: int = 2) -> str:
     names = [n for n in (table.index.names or []) if n] or [""]
     header = [" / ".join(names)] + [str(c) for c in table.columns]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * len(table.columns)) + "|"]
-    for label, row in table.iterrows():
+    for label, row in table.astype(object).iterrows():
         label = " / ".join(map(str, label)) if isinstance(label, tuple) else str(label)
         lines.append("| " + " | ".join([label] + [cell(v) for v in row.tolist()]) + " |")
     return "\n".join(lines)
