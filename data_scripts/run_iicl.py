@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         aus = [f"AU{a}" for a in cfg.aus]
         checks = pd.concat({iicl.LABELS[v]: iicl.diagnostics(runs[v], manifest, cfg.aus).iloc[0] for v in complete},
                            axis=1).T
-        text += "\n\nWhat the networks learned (pooled over folds):\n\n" + markdown_table(checks)
+        text += "\n\nWhat the networks learned (pooled over folds; the AU columns are ROC-AUC):\n\n" + markdown_table(checks)
         if args.dataset == "synthetic":
             clips = synthetic.clip_table(manifest.attrs["root"])
             by_amp = pd.DataFrame({iicl.LABELS[v]: iicl.f1_by_amplitude(runs[v], clips, aus)["AVG"] for v in complete})
