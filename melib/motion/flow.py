@@ -226,13 +226,14 @@ def endpoint_error(flow: np.ndarray, true_flow: np.ndarray, mask: np.ndarray | N
 
 
 def global_translation(a: np.ndarray, b: np.ndarray, iterations: int = 10,
-                       margin: int = 8) -> np.ndarray:
+                       margin: int = 8, start: np.ndarray | None = None) -> np.ndarray:
     """One sub-pixel shift d = (dx, dy) with ``a(x) ~ b(x + d)``: Lucas-Kanade over the whole image.
 
     Gauss-Newton on sum (a(x) - b(x + d))^2 over pixels at least ``margin`` px from the border; b is
     resampled with cubic splines (``scipy.ndimage.map_coordinates``; OpenCV's remap rounds
     positions to 1/32 px, too coarse here). Accurate to ~1e-3 px on smooth textures, used to
-    measure magnification. Inputs are grey arrays of any numeric dtype and scale.
+    measure magnification. Inputs are grey arrays of any numeric dtype and scale. ``start`` is an
+    initial (dx, dy), needed for shifts beyond about a pixel (e.g. from phase correlation).
     """
     fa, fb = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if fa.shape != fb.shape or fa.ndim != 2:
@@ -241,7 +242,7 @@ def global_translation(a: np.ndarray, b: np.ndarray, iterations: int = 10,
         raise ValueError(f"image {fa.shape} too small for margin={margin}")
     inner = (slice(margin, -margin), slice(margin, -margin))
     yy, xx = np.mgrid[0:fa.shape[0], 0:fa.shape[1]].astype(np.float64)
-    d = np.zeros(2)
+    d = np.zeros(2) if start is None else np.asarray(start, np.float64).copy()
     for _ in range(iterations):
         warped = map_coordinates(fb, [yy + d[1], xx + d[0]], order=3, mode="nearest")
         gy, gx = (g[inner].ravel() for g in np.gradient(warped))

@@ -7,9 +7,9 @@ import dataclasses
 
 import numpy as np
 import torch
-from scipy import ndimage
 from skimage.registration import phase_cross_correlation
 
+from ..flow import global_translation
 from .synthetic import SyntheticConfig, make_batch
 
 
@@ -17,7 +17,7 @@ def estimate_shift(reference: np.ndarray, moved: np.ndarray, border: int = 6, it
     """Global translation ``(dx, dy)`` in pixels that carries ``reference`` onto ``moved``.
 
     Phase correlation (1/100 px upsampling) gives the start; Lucas-Kanade iterations on the
-    whole image (``border`` pixels ignored) refine it, which removes the bias phase correlation has
+    whole image (:func:`melib.motion.flow.global_translation`, ``border`` pixels ignored) refine it, which removes the bias phase correlation has
     towards zero for shifts below a pixel. Colour images are averaged to grey.
     """
     ref, mov = (np.asarray(im, dtype=np.float64) for im in (reference, moved))
@@ -26,19 +26,7 @@ def estimate_shift(reference: np.ndarray, moved: np.ndarray, border: int = 6, it
     if ref.ndim == 3:
         ref, mov = ref.mean(axis=2), mov.mean(axis=2)
     start, _, _ = phase_cross_correlation(ref, mov, upsample_factor=100)
-    shift = -np.asarray(start, dtype=np.float64)  # (dy, dx) that moves ref onto mov
-    inner = (slice(border, -border), slice(border, -border))
-    for _ in range(iterations):
-        warped = ndimage.shift(ref, shift, order=3, mode="nearest")
-        gy, gx = np.gradient(warped)
-        gy, gx, diff = gy[inner], gx[inner], (mov - warped)[inner]
-        # mov ~ warped + J d with J = -grad (content moves by d): solve the 2x2 normal equations
-        jac = -np.stack([gy.ravel(), gx.ravel()], axis=1)
-        step, *_ = np.linalg.lstsq(jac, diff.ravel(), rcond=None)
-        shift += step
-        if np.abs(step).max() < 1e-4:
-            break
-    return np.array([shift[1], shift[0]])
+    return global_translation(ref, mov, iterations=iterations, margin=border, start=-np.asarray(start)[::-1])
 
 
 def measure_magnification(magnify, alphas: list[float], n_pairs: int = 16, seed: int = 12345,
