@@ -2,6 +2,12 @@
 
     python data_scripts/make_synthetic.py                       # default root, 26 subjects, seed 0
     python data_scripts/make_synthetic.py --out /tmp/syn --subjects 4 --clips-per-subject 2
+    python data_scripts/make_synthetic.py --out data/synthetic_motion --appearance 0      # motion only
+    python data_scripts/make_synthetic.py --out data/synthetic_easy --easy                # for teaching
+
+Knobs, recorded in synthetic.json and so in every cache key: ``--appearance`` (FACS appearance
+changes; 0 = motion only), ``--amplitude-scale`` (multiplies the 0.3-2 px motion range),
+``--clips-per-subject``. ``--easy`` = stronger appearance, twice the motion, 15 clips per subject.
 
 An existing complete dataset with the same settings is kept unless ``--force`` is given.
 """
@@ -25,13 +31,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=256, help="frame size in pixels (default 256)")
     parser.add_argument("--clips-per-subject", type=int, default=None,
                         help="clips per subject (default: 3-20 per subject, like CASME II)")
+    parser.add_argument("--appearance", type=float, default=None,
+                        help=f"strength of the FACS appearance changes (0 = motion only; default "
+                             f"{synthetic.DEFAULT_APPEARANCE}, the calibrated realistic strength)")
+    parser.add_argument("--amplitude-scale", type=float, default=None,
+                        help="multiplies the 0.3-2 px motion amplitude range (default 1)")
+    parser.add_argument("--easy", action="store_true",
+                        help=f"teaching setting {synthetic.EASY_SETTINGS} (explicit flags override it)")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: CPU count, at most 8)")
     parser.add_argument("--force", action="store_true", help="regenerate even if a matching dataset exists")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
 
     out = (args.out or synthetic.default_root()).expanduser().resolve()
-    wanted = dict(subjects=args.subjects, seed=args.seed, size=args.size, clips_per_subject=args.clips_per_subject)
+    knobs = dict(synthetic.EASY_SETTINGS) if args.easy else {}
+    for name in ("appearance", "amplitude_scale", "clips_per_subject"):
+        if getattr(args, name) is not None:
+            knobs[name] = getattr(args, name)
+    wanted = dict(subjects=args.subjects, seed=args.seed, size=args.size, clips_per_subject=knobs.get("clips_per_subject"),
+                  appearance=knobs.get("appearance", synthetic.DEFAULT_APPEARANCE),
+                  amplitude_scale=knobs.get("amplitude_scale", 1.0))
     start = time.perf_counter()
     if not args.force and synthetic.is_complete(out, **wanted):
         status = "up to date, kept"
@@ -40,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         status = "generated"
     info = synthetic.dataset_info(out)
     print(f"synthetic dataset {status}: {out}\n  {info['n_clips']} clips, {info['n_frames']} frames, "
-          f"{args.subjects} subjects, seed {args.seed}; {time.perf_counter() - start:.1f} s")
+          f"{args.subjects} subjects, seed {args.seed}, appearance {wanted['appearance']}, "
+          f"amplitude scale {wanted['amplitude_scale']}; {time.perf_counter() - start:.1f} s")
     return 0
 
 

@@ -31,7 +31,9 @@ def dataset_fingerprint(manifest: pd.DataFrame) -> str:
     """Identity of the data behind a manifest: its sources' bytes (annotation sheets) and clip list.
 
     Part of every cache key, so regenerating the synthetic dataset with another seed at the same path,
-    or pointing at another copy of a dataset, never reuses stale entries.
+    or pointing at another copy of a dataset, never reuses stale entries. A synthetic dataset's
+    ``synthetic.json`` (its version and knobs, such as ``appearance``) beside a sheet counts too:
+    those change the frames without changing the sheet.
     """
     digest = hashlib.sha256()
     sources = sorted({str(s) for s in manifest.get("source", pd.Series(dtype=str)).dropna()})
@@ -40,6 +42,9 @@ def dataset_fingerprint(manifest: pd.DataFrame) -> str:
         digest.update(source.encode())
         if path.is_file():
             digest.update(path.read_bytes())
+            meta = path.parent / "synthetic.json"
+            if meta.is_file():
+                digest.update(meta.read_bytes())
     for row in manifest[["subject", "clip", "onset", "apex", "offset"]].astype(str).itertuples(index=False):
         digest.update("|".join(row).encode())
     return digest.hexdigest()[:12]

@@ -56,6 +56,22 @@ def au_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     return (tp + tn) / np.maximum(tp + fp + fn + tn, 1)
 
 
+def au_auc(y_true: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Per-AU ROC-AUC of continuous ``scores`` (N, n_AUs) against 0/1 ``y_true``, on pooled predictions.
+
+    NaN for an AU whose labels hold a single class (AUC is undefined there).
+    """
+    from sklearn.metrics import roc_auc_score
+
+    t = _binary_2d("y_true", y_true)
+    s = np.asarray(scores, dtype=np.float64)
+    s = s[:, None] if s.ndim == 1 else s
+    if s.shape != t.shape:
+        raise ValueError(f"y_true {t.shape} and scores {s.shape} differ in shape")
+    return np.array([roc_auc_score(t[:, j], s[:, j]) if 0 < t[:, j].sum() < len(t) else np.nan
+                     for j in range(t.shape[1])])
+
+
 def au_report(y_true: np.ndarray, y_pred: np.ndarray, au_names: Sequence[str]) -> pd.DataFrame:
     """Table with rows ``F1``, ``Acc``, ``Number`` (positives) and one column per AU plus ``AVG``."""
     f1, acc = au_f1(y_true, y_pred), au_accuracy(y_true, y_pred)

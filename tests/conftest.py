@@ -17,3 +17,12 @@ def tiny_synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     root = tmp_path_factory.mktemp("synthetic") / "tiny"
     return synthetic.generate(root, seed=0, workers=1, progress=False, **synthetic.TINY_SETTINGS)
+
+
+@pytest.fixture(scope="session")
+def tiny_synthetic_motion(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny dataset of :func:`tiny_synthetic` with ``appearance=0``: motion-only clips."""
+    from melib.data import synthetic
+
+    root = tmp_path_factory.mktemp("synthetic") / "tiny_motion"
+    return synthetic.generate(root, seed=0, workers=1, progress=False, appearance=0.0, **synthetic.TINY_SETTINGS)

@@ -195,7 +195,7 @@ def test_au12_field_on_the_pixel_grid_and_lateral_codes():
 def test_rendered_motion_matches_the_groundtruth_flow(codes, amplitude):
     """Warp the onset frame by s * GT flow: the apex frame is matched best at s = 1 (within 5%)."""
     spec = _still_spec(codes, amplitude, subject=2, head_drift=(0.3, -0.2))
-    clip = syn.render_clip(syn.make_subject(2, 0), spec, seed=0, noise=False)
+    clip = syn.render_clip(syn.make_subject(2, 0), spec, seed=0, noise=False, appearance=0.0)
     onset, apex = clip.frames[0].astype(np.float32), clip.frames[spec.apex - spec.onset].astype(np.float32)
     moving = np.linalg.norm(clip.au_flow_onset_apex, axis=-1) > 0.1 * amplitude
     scales = np.round(np.arange(0.8, 1.21, 0.05), 2)

@@ -270,10 +270,19 @@ def clip_frames(row: Mapping[str, Any]) -> tuple[np.ndarray, int]:
 def _pattern_and_mask(onset: np.ndarray, apex: np.ndarray, truth: dict[str, Any] | None, fraction: float
                       ) -> tuple[np.ndarray, np.ndarray, tuple[slice, slice]]:
     """Motion pattern, the pixels to measure on and the face box: from the truth, else estimated
-    (Farneback flow inside a dlib face mask)."""
+    (Farneback flow inside a dlib face mask).
+
+    With the truth, pixels whose brightness the AUs' appearance changes (synthetic ground truth
+    ``appearance_apex``, grown by 3 px) are left out: a motion instrument assumes brightness constancy.
+    """
     if truth is not None:
         face = face_mask(truth["landmarks"][0], onset.shape[:2])
-        return truth["flow_onset_apex"], motion_mask(truth["au_flow_onset_apex"], fraction), mask_box(face)
+        mask = motion_mask(truth["au_flow_onset_apex"], fraction)
+        if "appearance_apex" in truth:
+            shaded = (np.abs(np.asarray(truth["appearance_apex"], np.float32)) > 0.01).astype(np.uint8)
+            unchanged = cv2.dilate(shaded, np.ones((5, 5), np.uint8)) == 0
+            mask = mask & unchanged if (mask & unchanged).sum() >= 50 else mask
+        return truth["flow_onset_apex"], mask, mask_box(face)
     from ..face import landmarks
     from .flow import optical_flow
 

@@ -130,6 +130,27 @@ def motion_overlay(image: np.ndarray, flow: np.ndarray, step: int = 12, scale: f
     return fig
 
 
+def appearance_figure(onset: np.ndarray, apex: np.ndarray, change: np.ndarray, gain: float = 8.0,
+                      title: str = "") -> Figure:
+    """Apex, apex - onset (x ``gain``) and the true relative appearance change at apex (synthetic
+    ground truth ``appearance_apex``; blue = darker), side by side."""
+    fig, axes = plt.subplots(1, 3, figsize=(9, 3.3))
+    axes[0].imshow(apex, cmap="gray" if np.asarray(apex).ndim == 2 else None)
+    axes[0].set_title("apex", fontsize=9)
+    axes[1].imshow(difference_image(onset, apex, gain), cmap="RdBu_r", vmin=0, vmax=1)
+    axes[1].set_title(f"apex - onset (x{gain:g})", fontsize=9)
+    change = np.asarray(change, dtype=np.float32)
+    limit = max(float(np.abs(change).max()), 1e-3)
+    im = axes[2].imshow(change, cmap="RdBu_r", vmin=-limit, vmax=limit)
+    axes[2].set_title("true appearance change at apex", fontsize=9)
+    fig.colorbar(im, ax=axes[2], fraction=0.046, pad=0.02, label="relative brightness")
+    for ax in axes:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
 def onset_apex_figure(onset: np.ndarray, apex: np.ndarray, gain: float = 8.0, title: str = "") -> Figure:
     """Onset, apex and their signed difference (x ``gain``) side by side."""
     fig, axes = plt.subplots(1, 3, figsize=(9, 3.3))

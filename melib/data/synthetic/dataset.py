@@ -33,13 +33,19 @@ from melib.io import load_json, save_json, write_bytes
 
 from . import faces
 from .plan import FPS, SHEET_COLUMNS, ClipSpec, plan_dataset, sheet_rows
-from .render import render_clip
+from .render import appearance_strength, render_clip
 
-GENERATOR_VERSION = "1.0"
+GENERATOR_VERSION = "2.0"  # 2.0: FACS appearance, neutral morphed identities, age lines, knobs
 SHEET_NAME = "CASME2-coding-synthetic.xlsx"
 JPEG_QUALITY = 95
 #: A few-second dataset for tests and CI notebooks: ``generate(out, **TINY_SETTINGS)``.
 TINY_SETTINGS = {"subjects": 4, "clips_per_subject": 2}
+#: Calibrated realistic strength of the FACS appearance changes (see README, learnability ladder):
+#: at 1.5 the core of a depth-1 crease of a full-intensity AU is about 27 % darker (log-shading
+#: -0.30 x 1.5 x 0.7); on the default dataset the apex alone then scores about null + 0.2 F1.
+DEFAULT_APPEARANCE = 1.5
+#: An easier dataset for teaching: stronger appearance, twice the motion, more clips per subject.
+EASY_SETTINGS = {"appearance": 2.0, "amplitude_scale": 2.0, "clips_per_subject": 15}
 _ZIP_DATE = (2014, 5, 8, 0, 0, 0)  # fixed entry date: the CASME II sheet's release date
 _CORE_DATE = "2014-05-08T00:00:00Z"
 
@@ -49,10 +55,20 @@ def default_root() -> Path:
     return data_root() / "synthetic"
 
 
-def settings(subjects: int = 26, seed: int = 0, size: int = 256, clips_per_subject: int | None = None) -> dict:
-    """The settings recorded in ``synthetic.json`` (anything that changes the files)."""
+def settings(subjects: int = 26, seed: int = 0, size: int = 256, clips_per_subject: int | None = None,
+             appearance: float = DEFAULT_APPEARANCE, amplitude_scale: float = 1.0) -> dict:
+    """The settings recorded in ``synthetic.json`` (anything that changes the files).
+
+    ``appearance`` scales the FACS appearance changes (0: motion-only clips), ``amplitude_scale``
+    multiplies the 0.3-2 px motion range, ``clips_per_subject`` = None draws CASME II-like counts.
+    """
+    if appearance < 0:
+        raise ValueError(f"appearance must be >= 0; got {appearance}")
+    if not amplitude_scale > 0:
+        raise ValueError(f"amplitude_scale must be > 0; got {amplitude_scale}")
     return {"subjects": int(subjects), "seed": int(seed), "size": int(size),
-            "clips_per_subject": None if clips_per_subject is None else int(clips_per_subject), "fps": FPS}
+            "clips_per_subject": None if clips_per_subject is None else int(clips_per_subject), "fps": FPS,
+            "appearance": float(appearance), "amplitude_scale": float(amplitude_scale)}
 
 
 def subject_dir(subject: int | str) -> str:
@@ -116,10 +132,10 @@ def _worker_init(bases: tuple) -> None:
     faces.install_base_faces(bases)
 
 
-def _render_clip_files(spec: ClipSpec, seed: int, size: int, root: str) -> dict:
+def _render_clip_files(spec: ClipSpec, seed: int, size: int, root: str, appearance: float) -> dict:
     """Render one clip and write its frames and ground truth under ``root``; return its summary."""
     subject = faces.make_subject(spec.subject, seed, size)
-    clip = render_clip(subject, spec, seed)
+    clip = render_clip(subject, spec, seed, appearance=appearance)
     sub = subject_dir(spec.subject)
     folder = Path(root) / "Cropped" / sub / spec.filename
     folder.mkdir(parents=True, exist_ok=True)
@@ -136,6 +152,9 @@ def _render_clip_files(spec: ClipSpec, seed: int, size: int, root: str) -> dict:
         "frame_numbers": spec.frame_numbers.astype(np.int32),
         "onset": np.int32(spec.onset), "apex": np.int32(spec.apex), "offset": np.int32(spec.offset),
         "amplitude": np.float32(spec.amplitude),
+        "intensity": np.float32(spec.intensity),
+        "appearance_strength": np.float32(appearance_strength(spec, appearance)),
+        "appearance_apex": clip.appearance_apex.astype(np.float16),
         "aus": np.array(spec.aus, dtype=np.int32),
         "au_string": np.array(spec.au_string),
         "emotion": np.array(spec.emotion),
@@ -148,16 +167,17 @@ def _render_clip_files(spec: ClipSpec, seed: int, size: int, root: str) -> dict:
     })
     return {"subject": spec.subject, "filename": spec.filename, "aus": spec.au_string, "emotion": spec.emotion,
             "onset": spec.onset, "apex": spec.apex, "offset": spec.offset, "amplitude": spec.amplitude,
-            "blink": list(spec.blink) if spec.blink else None, "base_face": subject.base,
-            "mirrored": subject.mirrored}
+            "intensity": spec.intensity, "blink": list(spec.blink) if spec.blink else None,
+            "base_face": subject.base, "morph": subject.morph, "age": subject.age, "mirrored": subject.mirrored}
 
 
-def _render_subject_files(specs: list[ClipSpec], seed: int, size: int, root: str) -> list[dict]:
+def _render_subject_files(specs: list[ClipSpec], seed: int, size: int, root: str, appearance: float) -> list[dict]:
     """All clips of one subject (the subject's face is built once per task)."""
-    return [_render_clip_files(spec, seed, size, root) for spec in specs]
+    return [_render_clip_files(spec, seed, size, root, appearance) for spec in specs]
 
 
-def _run_clips(specs: list[ClipSpec], seed: int, size: int, root: Path, workers: int, progress: bool) -> list[dict]:
+def _run_clips(specs: list[ClipSpec], seed: int, size: int, root: Path, workers: int, progress: bool,
+               appearance: float) -> list[dict]:
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(specs), desc="synthetic clips", unit="clip", disable=not progress)
@@ -166,7 +186,7 @@ def _run_clips(specs: list[ClipSpec], seed: int, size: int, root: Path, workers:
         if workers <= 1:
             summaries = []
             for spec in specs:
-                summaries.append(_render_clip_files(spec, seed, size, str(root)))
+                summaries.append(_render_clip_files(spec, seed, size, str(root), appearance))
                 bar.update()
             return summaries
         by_subject: dict[int, list[ClipSpec]] = {}
@@ -177,7 +197,7 @@ def _run_clips(specs: list[ClipSpec], seed: int, size: int, root: Path, workers:
                                                     initargs=(bases,)) as pool:
             # Largest subjects first, so the last task to finish is a short one.
             order = sorted(by_subject, key=lambda s: -len(by_subject[s]))
-            futures = {pool.submit(_render_subject_files, by_subject[s], seed, size, str(root)): s for s in order}
+            futures = {pool.submit(_render_subject_files, by_subject[s], seed, size, str(root), appearance): s for s in order}
             for fut in concurrent.futures.as_completed(futures):
                 bar.update(len(fut.result()))
             done = {futures[f]: f.result() for f in futures}
@@ -206,8 +226,13 @@ def _pid_alive(pid: int) -> bool:
 
 
 def generate(out: str | os.PathLike, subjects: int = 26, seed: int = 0, size: int = 256,
-             clips_per_subject: int | None = None, workers: int | None = None, progress: bool = True) -> Path:
+             clips_per_subject: int | None = None, workers: int | None = None, progress: bool = True,
+             appearance: float = DEFAULT_APPEARANCE, amplitude_scale: float = 1.0) -> Path:
     """Generate the dataset into ``out`` and return its path.
+
+    Knobs (recorded in ``synthetic.json``, hence in every cache fingerprint): ``appearance`` scales
+    the FACS appearance changes (0 = motion only), ``amplitude_scale`` multiplies the motion,
+    ``clips_per_subject`` fixes the clip count (None: CASME II-like, about 251 clips for 26 subjects).
 
     The dataset is written into a hidden sibling folder and renamed onto ``out`` when complete
     (``synthetic.json`` last), so an interrupted run never leaves a dataset that looks whole.
@@ -221,18 +246,19 @@ def generate(out: str | os.PathLike, subjects: int = 26, seed: int = 0, size: in
     if size < 64:
         raise ValueError(f"size must be >= 64 pixels; got {size}")
     workers = min(os.cpu_count() or 1, 8) if workers is None else max(int(workers), 1)
-    specs = plan_dataset(subjects, seed, size, clips_per_subject)
+    recorded = settings(subjects, seed, size, clips_per_subject, appearance, amplitude_scale)
+    specs = plan_dataset(subjects, seed, size, clips_per_subject, amplitude_scale)
     out.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_partials(out)
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        summaries = _run_clips(specs, seed, size, tmp, min(workers, subjects), progress)
+        summaries = _run_clips(specs, seed, size, tmp, min(workers, subjects), progress, float(appearance))
         write_sheet(tmp / SHEET_NAME, specs)
         save_json(tmp / "synthetic.json", {
             "generator": "melib.data.synthetic", "version": GENERATOR_VERSION, "seed": int(seed),
-            "settings": settings(subjects, seed, size, clips_per_subject), "n_clips": len(specs),
+            "settings": recorded, "n_clips": len(specs),
             "n_frames": int(sum(s.offset - s.onset + 1 for s in specs)),
             "au_counts": {str(k): v for k, v in sorted(Counter(a for s in specs for a in s.aus).items())},
             "emotion_counts": dict(sorted(Counter(s.emotion for s in specs).items())),
@@ -258,9 +284,11 @@ def dataset_info(root: str | os.PathLike) -> dict[str, Any]:
 
 def clip_table(root: str | os.PathLike) -> pd.DataFrame:
     """Per-clip ground-truth summary indexed like a manifest: ``subject`` ("sub01"), ``clip``,
-    ``amplitude`` (px at apex), ``base_face``, ``mirrored``, ``blink`` (True when the clip blinks)."""
+    ``amplitude`` (px at apex), ``intensity`` (0-1), ``base_face``, ``morph`` (0-1), ``age`` (0-1),
+    ``mirrored``, ``blink`` (True when the clip blinks)."""
     rows = [{"subject": subject_dir(c["subject"]), "clip": c["filename"], "amplitude": float(c["amplitude"]),
-             "base_face": c["base_face"], "mirrored": bool(c["mirrored"]), "blink": c["blink"] is not None}
+             "intensity": float(c["intensity"]), "base_face": c["base_face"], "morph": float(c["morph"]),
+             "age": float(c["age"]), "mirrored": bool(c["mirrored"]), "blink": c["blink"] is not None}
             for c in dataset_info(root)["clips"]]
     return pd.DataFrame(rows)
 
@@ -275,13 +303,29 @@ def is_complete(root: str | os.PathLike, **wanted: Any) -> bool:
 
 
 def ensure(root: str | os.PathLike | None = None, subjects: int = 26, seed: int = 0, size: int = 256,
-           clips_per_subject: int | None = None, workers: int | None = None, progress: bool = True) -> Path:
+           clips_per_subject: int | None = None, workers: int | None = None, progress: bool = True,
+           appearance: float = DEFAULT_APPEARANCE, amplitude_scale: float = 1.0) -> Path:
     """Return ``root`` (default :func:`default_root`), generating it first if missing or different."""
     root = default_root() if root is None else Path(root)
-    wanted = dict(subjects=subjects, seed=seed, size=size, clips_per_subject=clips_per_subject)
+    wanted = dict(subjects=subjects, seed=seed, size=size, clips_per_subject=clips_per_subject,
+                  appearance=appearance, amplitude_scale=amplitude_scale)
     if is_complete(root, **wanted):
         return root.expanduser().resolve()
     return generate(root, workers=workers, progress=progress, **wanted)
+
+
+def motion_twin(root: str | os.PathLike | None = None, workers: int | None = None, progress: bool = True) -> Path:
+    """The motion-only twin of a synthetic dataset: same seed, subjects, clips and motion, ``appearance=0``.
+
+    Generated once beside it as ``<root>_motion`` (about 1.5 minutes for the default dataset). Motion
+    instruments (the magnification factor fit, flow end-point error) assume brightness constancy, which
+    the FACS appearance changes break, as real wrinkles do; notebooks 02 and 03 measure on the twin.
+    """
+    root = Path(default_root() if root is None else root).expanduser().resolve()
+    knobs = {k: v for k, v in dataset_info(root)["settings"].items() if k != "fps"}
+    if knobs.get("appearance", 0.0) == 0.0:
+        return root
+    return ensure(root.parent / f"{root.name}_motion", workers=workers, progress=progress, **{**knobs, "appearance": 0.0})
 
 
 def load_groundtruth(root: str | os.PathLike, subject: int | str, clip: str) -> dict[str, Any]:
@@ -290,9 +334,11 @@ def load_groundtruth(root: str | os.PathLike, subject: int | str, clip: str) -> 
     Keys: ``flow_onset_apex`` and ``au_flow_onset_apex`` (H, W, 2: forward x, y displacement of each
     onset pixel at apex; the second without head motion), ``landmarks`` (T, 68, 2, dlib order),
     ``landmarks_neutral`` (68, 2), ``frame_numbers`` (T,), ``head_shift`` (T, 2), ``expression``,
-    ``blink_closure``, ``illumination_gain`` (T,), ``aus`` (int array); scalars ``onset``, ``apex``,
-    ``offset``, ``fps`` (int), ``amplitude`` (px at apex, per AU primary anchor), ``noise_sigma``
-    (float) and strings ``au_string``, ``emotion``.
+    ``blink_closure``, ``illumination_gain`` (T,), ``aus`` (int array), ``appearance_apex`` (H, W:
+    relative brightness change the AUs' appearance makes at apex, apex-frame pixels, float16);
+    scalars ``onset``, ``apex``, ``offset``, ``fps`` (int), ``amplitude`` (px at apex, per AU primary
+    anchor), ``intensity`` (0-1), ``appearance_strength``, ``noise_sigma`` (float) and strings
+    ``au_string``, ``emotion``.
     """
     path = Path(root) / "groundtruth" / subject_dir(subject) / f"{clip}.npz"
     if not path.is_file():

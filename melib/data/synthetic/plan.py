@@ -38,7 +38,7 @@ EMOTIONS = ("happiness", "disgust", "repression", "surprise", "others", "fear", 
 EMOTION_NOISE = 0.05
 LATERAL_PROBABILITY = 0.2
 LATERAL_AUS = frozenset({2, 10, 12, 14, 15})
-AMPLITUDE_RANGE = (0.3, 2.0)  # px at 256 x 256, drawn log-uniformly
+AMPLITUDE_RANGE = (0.3, 2.0)  # px at 256 x 256, drawn log-uniformly (times the dataset's amplitude_scale)
 BLINK_PROBABILITY = 0.3
 
 #: CASME II AU counts (IICL Table 2) the templates are tuned to, out of ``CASME2_CLIPS`` clips.
@@ -76,6 +76,7 @@ class ClipSpec:
     apex: int
     offset: int                 # = last frame on disk
     amplitude: float            # px at apex, per AU primary anchor
+    intensity: float            # relative AU intensity in (0, 1]: amplitude / top of AMPLITUDE_RANGE, before scaling
     head_drift: tuple[float, float]   # px over the clip
     head_wobble: tuple[float, float]  # px, amplitude of a slow sinusoid (x, y)
     wobble_cycles: float
@@ -134,7 +135,7 @@ def _lateralise(rng: np.random.Generator, codes: list[str]) -> tuple[str, ...]:
 
 
 def _clip(rng: np.random.Generator, subject: int, index: int, filename: str, template: tuple[str, str, int],
-          size: int) -> ClipSpec:
+          size: int, amplitude_scale: float = 1.0) -> ClipSpec:
     codes, emotion, _ = template
     codes = _lateralise(rng, codes.split("+"))
     if rng.random() < EMOTION_NOISE:
@@ -144,7 +145,8 @@ def _clip(rng: np.random.Generator, subject: int, index: int, filename: str, tem
     fall = min(fall, 120 - rise)                # whole clip 41-121 frames (0.2-0.6 s)
     onset = int(rng.integers(1, 300))
     lo, hi = np.log(AMPLITUDE_RANGE[0]), np.log(AMPLITUDE_RANGE[1])
-    amplitude = float(np.exp(rng.uniform(lo, hi)) * size / 256)
+    natural = float(np.exp(rng.uniform(lo, hi)))
+    amplitude = natural * size / 256 * amplitude_scale
     angle = rng.uniform(0, 2 * np.pi)
     drift = rng.uniform(0, 0.6) * size / 256
     wobble = rng.uniform(0, 0.15, size=2) * size / 256
@@ -160,6 +162,7 @@ def _clip(rng: np.random.Generator, subject: int, index: int, filename: str, tem
     return ClipSpec(
         subject=subject, index=index, filename=filename, codes=codes, emotion=emotion,
         onset=onset, apex=onset + rise, offset=onset + rise + fall, amplitude=round(amplitude, 4),
+        intensity=round(natural / AMPLITUDE_RANGE[1], 4),
         head_drift=(round(drift * np.cos(angle), 4), round(drift * np.sin(angle), 4)),
         head_wobble=(round(float(wobble[0]), 4), round(float(wobble[1]), 4)),
         wobble_cycles=round(float(rng.uniform(0.5, 2.0)), 4), wobble_phase=round(float(rng.uniform(0, 2 * np.pi)), 4),
@@ -169,8 +172,14 @@ def _clip(rng: np.random.Generator, subject: int, index: int, filename: str, tem
 
 
 def plan_dataset(subjects: int = 26, seed: int = 0, size: int = 256,
-                 clips_per_subject: int | None = None) -> list[ClipSpec]:
-    """All clips of a dataset, ordered by subject then filename. Cheap: renders nothing."""
+                 clips_per_subject: int | None = None, amplitude_scale: float = 1.0) -> list[ClipSpec]:
+    """All clips of a dataset, ordered by subject then filename. Cheap: renders nothing.
+
+    ``amplitude_scale`` multiplies every clip's motion amplitude (the 0.3-2 px range at 256 px);
+    the AU ``intensity`` (which drives the appearance changes) does not change with it.
+    """
+    if not amplitude_scale > 0:
+        raise ValueError(f"amplitude_scale must be > 0; got {amplitude_scale}")
     if subjects < 1:
         raise ValueError(f"subjects must be >= 1; got {subjects}")
     if clips_per_subject is not None and clips_per_subject < 1:
@@ -183,7 +192,7 @@ def plan_dataset(subjects: int = 26, seed: int = 0, size: int = 256,
         names = _filenames(np.random.default_rng([seed, subject, 0xF]), n)
         for index, name in enumerate(names):
             rng = np.random.default_rng([seed, subject, index, 0x5EC])
-            specs.append(_clip(rng, subject, index, name, pool[order[k]], size))
+            specs.append(_clip(rng, subject, index, name, pool[order[k]], size, amplitude_scale))
             k += 1
     return specs
 

@@ -1,13 +1,15 @@
 """Render one clip: expression, head motion, blink, lighting drift, sensor noise; and its ground truth.
 
-Frame ``t`` is the neutral subject moved by the forward displacement
+Frame ``t`` is the neutral subject, shaded by the AUs' appearance changes (:mod:`.appearance`),
+moved by the forward displacement
 
     ``d_t(x) = a(t) U(x) + c(t) B(x) + h(t)``
 
 with ``U`` the sum of the clip's AU fields at full amplitude, ``a(t)`` the raised-cosine
 expression profile (0 at onset and offset, 1 at apex), ``B`` the blink field with closure ``c(t)``
 and ``h(t)`` a smooth sub-pixel head translation (``h`` = 0 at the first frame). The image is
-``albedo(x)`` sampled at the inverse map (bilinear), times the subject's fixed lighting ramp and a
+``albedo(x) exp(a(t) s S(x))`` sampled at the inverse map (bilinear), with ``S`` the clip's
+appearance log-shading at full strength and ``s = appearance * sqrt(intensity)``, times the subject's fixed lighting ramp and a
 slowly drifting global gain, plus Gaussian sensor noise (luminance: the same in R, G and B),
 rounded to uint8 (JPEG encoding happens
 when the dataset is written).
@@ -16,6 +18,8 @@ Ground truth: ``flow_onset_apex[p] = d_apex(x) - d_onset(x)`` with ``x`` the neu
 onset pixel ``p`` (forward flow, the convention of ``optical_flow(onset, apex)``); the blink never
 covers onset or apex, so this is ``U(p - h_onset) + h_apex - h_onset``. ``au_flow_onset_apex`` is
 the same without the head term. Landmarks are the neutral ones moved by ``d_t``.
+``appearance_apex`` is the relative brightness change the appearance makes at apex,
+``exp(a(apex) s S) - 1``, in apex-frame pixels (0 where the AUs change no appearance).
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ import dataclasses
 import cv2
 import numpy as np
 
+from .appearance import expression_appearance
 from .faces import Subject
 from .fields import expression_fields, face_frame
 from .plan import ClipSpec
@@ -42,6 +47,7 @@ class RenderedClip:
     expression: np.ndarray         # (T,) a(t)
     closure: np.ndarray            # (T,) c(t)
     gain: np.ndarray               # (T,) global illumination gain
+    appearance_apex: np.ndarray    # (H, W) float32 relative brightness change at apex
 
 
 def expression_profile(frame_numbers: np.ndarray, onset: int, apex: int, offset: int) -> np.ndarray:
@@ -111,10 +117,17 @@ def _sample(grid: np.ndarray, points: np.ndarray) -> np.ndarray:
     return cv2.remap(grid, pts[..., 0], pts[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).reshape(-1, 2)
 
 
-def render_clip(subject: Subject, spec: ClipSpec, seed: int, noise: bool = True) -> RenderedClip:
+def appearance_strength(spec: ClipSpec, appearance: float) -> float:
+    """``s = appearance * sqrt(intensity)``: how strongly a clip's AUs show on the skin at apex."""
+    return float(appearance) * float(np.sqrt(spec.intensity))
+
+
+def render_clip(subject: Subject, spec: ClipSpec, seed: int, noise: bool = True,
+                appearance: float = 1.0) -> RenderedClip:
     """Render the frames and ground truth of ``spec`` for ``subject``; deterministic given ``seed``.
 
-    ``noise=False`` renders without sensor noise (for tests and figures).
+    ``noise=False`` renders without sensor noise (for tests and figures). ``appearance`` scales the
+    FACS appearance changes (0: motion only; the dataset default is calibrated, see :mod:`.dataset`).
     """
     size = subject.albedo.shape[:2]
     lm0 = subject.landmarks
@@ -128,6 +141,9 @@ def render_clip(subject: Subject, spec: ClipSpec, seed: int, noise: bool = True)
     for f in fields:
         expr += f.grid(size)
     blink = blink_field(lm0, size) if spec.blink is not None else np.zeros_like(expr)
+    strength = appearance_strength(spec, appearance)
+    shade = expression_appearance(spec.codes, lm0, size) * np.float32(strength) if strength > 0 else None
+    shade_box = None if shade is None else support_box(shade[..., None])
     expr_lm = sum(f.at(lm0) for f in fields)
     blink_lm = _sample(blink, lm0)
     rng = np.random.default_rng([seed, spec.subject, spec.index, 0xF7A])
@@ -138,6 +154,8 @@ def render_clip(subject: Subject, spec: ClipSpec, seed: int, noise: bool = True)
     shading = np.repeat(subject.shading, 3, axis=2)
     # Outside this box the expression and blink fields are zero: there a frame is a pure translation.
     region = support_box(expr + blink, margin=int(np.ceil(np.abs(h).max())) + 1)
+    onset_i, apex_i = 0, spec.apex - spec.onset
+    appearance_apex = np.zeros(size, dtype=np.float32)
     for i in range(len(frames_n)):
         shift = h[i].astype(np.float32)
         if region is None or (a[i] == 0 and c[i] == 0):
@@ -147,17 +165,25 @@ def render_clip(subject: Subject, spec: ClipSpec, seed: int, noise: bool = True)
             if c[i] > 0:
                 d += np.float32(c[i]) * blink
             mapx, mapy = invert_displacement(d, shift, region)
-        img = cv2.remap(subject.albedo, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+        source = subject.albedo
+        if shade_box is not None and a[i] > 0:
+            change = np.exp(np.float32(a[i]) * shade[shade_box])
+            source = source.copy()
+            source[shade_box] *= change[..., None]
+            if i == apex_i:
+                full = np.zeros(size, dtype=np.float32)
+                full[shade_box] = change - 1
+                appearance_apex = cv2.remap(full, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        img = cv2.remap(source, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
         cv2.multiply(img, shading, dst=img, scale=float(gain[i]))
         if noise:  # luminance noise: JPEG's 4:2:0 chroma subsampling would average chroma noise away
             img += (np.float32(spec.noise_sigma) * rng.standard_normal(size, dtype=np.float32))[..., None]
         frames[i] = np.clip(np.rint(img), 0, 255)
 
-    onset_i, apex_i = 0, spec.apex - spec.onset
     h_on, h_ap = h[onset_i], h[apex_i]
     au_flow = np.zeros((*size, 2), dtype=np.float32)
     for f in fields:
         au_flow += f.grid(size, offset=h_on)
     au_flow *= np.float32(a[apex_i] - a[onset_i])
     flow = au_flow + (h_ap - h_on).astype(np.float32)
-    return RenderedClip(frames, landmarks, flow, au_flow, h, a, c, gain)
+    return RenderedClip(frames, landmarks, flow, au_flow, h, a, c, gain, appearance_apex.astype(np.float32))
