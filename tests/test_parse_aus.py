@@ -91,3 +91,47 @@ def test_format_aus_round_trip():
         format_aus([0, 4])
     with pytest.raises(ValueError):
         format_aus([4.5])
+
+
+@pytest.mark.parametrize("text, union, first", [
+    ("T14", (14,), (14,)),                       # position prefixes: top, bottom, unilateral, asymmetric
+    ("B17", (17,), (17,)),
+    ("U14", (14,), (14,)),
+    ("A1+A2", (1, 2), (1, 2)),
+    ("RT12", (12,), (12,)),
+    ("12A/B", (12,), (12,)),                     # intensity ranges
+    ("R12A+R15B/C", (12, 15), (12, 15)),
+    ("12B-C", (12,), (12,)),
+    ("L/R12", (12,), (12,)),                     # a prefix before a slash: unsure of the side
+    ("12/14", (12, 14), (12,)),                  # a slash between two AUs: alternatives
+    ("L12/R14", (12, 14), (12,)),
+    ("(12 or 14)+4", (4, 12, 14), (4, 12)),      # bracketed group of alternatives
+    ("[4+7]", (4, 7), (4, 7)),
+    ("4+[R14 or 17]", (4, 14, 17), (4, 14)),
+    ("4+7+ref(43)", (4, 7), (4, 7)),             # reference marks are dropped
+    ("ref(4)+12", (12,), (12,)),
+    ("4+7 eyes closed", (4, 7), (4, 7)),         # free-text notes
+    ("4+(blink)+7", (4, 7), (4, 7)),
+    ("4 + slight", (4,), (4,)),
+])
+def test_real_sheet_notation(text, union, first):
+    assert parse_aus(text) == union
+    assert parse_aus(text, alternatives="first") == first
+
+
+@pytest.mark.parametrize("text, token", [
+    ("4+X12", "'X12'"),          # X is no side or position
+    ("12F", "'12F'"),            # intensities run A-E
+    ("4+(12 or x4)", "'(12 or x4)'"),
+    ("12 14 eyes", "'12 14 eyes'"),
+])
+def test_real_sheet_notation_still_rejects_unreadable_tokens(text, token):
+    with pytest.raises(ValueError) as info:
+        parse_aus(text)
+    assert f"token {token}" in str(info.value) and repr(text) in str(info.value)
+
+
+def test_only_notes_is_no_au():
+    for text in ("ref(4)", "(k)", "eyes closed"):
+        with pytest.raises(ValueError, match="no AU"):
+            parse_aus(text)

@@ -1,16 +1,31 @@
 """Parse and format the Action Unit (AU) strings of micro-expression annotation sheets.
 
-Accepted grammar (case-insensitive, spaces around separators allowed)::
+The sheets write FACS codes as their coders typed them. Accepted grammar (case-insensitive, spaces
+around separators allowed)::
 
     aus   := term  (("+" | ",") term)*
-    term  := code  ("or" code)*            # "or" joins the two codes beside it
-    code  := ["L" | "R"] ["AU"] digits [".0"] [A-E] ["?"]   # or the same inside "( )"
+    term  := code  (("or" | "/") code)*  [note]     # "or" (or "/" between two AUs) joins alternatives
+    code  := [side "/"] [side] ["AU"] digits [".0"] [intensity] ["?"]
+    side  := one or two of L R T B U A              # left, right, top, bottom, unilateral, asymmetric
+    intensity := A-E  [("/" | "-") A-E]            # "R14A", a range "12A/B" or "12B-C"
 
-Examples: ``4+7+L10``, ``R12 + R15``, ``R14A``, ``12?``, ``r12``, ``AU4``, ``1,2``, ``4 or 7``,
-``12+14 or 15`` (= 12 + (14 or 15)), Excel numbers ``12``, ``12.0`` and ``"12.0"``.
-Laterality (L/R), intensity (A-E) and the uncertainty mark ``?`` are dropped: a model sees AU 12,
-whatever its side or strength. Parentheses: ``(12)`` is read as AU 12 (a bracketed AU is taken as
-weak or uncertain and kept, like ``12?``); a bracketed note without digits, as in ``12(k)``, is dropped.
+Examples: ``4+7+L10``, ``R12 + R15``, ``R14A``, ``12?``, ``AU4``, ``1,2``, ``4 or 7``, ``12+14 or 15``
+(= 12 + (14 or 15)), ``T14``, ``B17``, ``U14``, ``A1+A2``, ``12A/B``, ``L/R12``, ``12/14``,
+``(12 or 14)+4``, ``[4+7]``, ``4+7+ref(43)``, ``4+7 eyes closed``, Excel numbers ``12``, ``12.0``.
+
+Choices, each a documented reading of what the sheets mean:
+
+- Side, position and intensity (``L R T B U A`` prefixes, ``A``-``E`` suffixes and their ranges,
+  the uncertainty mark ``?``) are dropped: a detector sees AU 12, whatever its side or strength.
+  A prefix before a slash (``L/R12``: the coder was unsure of the side) is dropped too.
+- Alternatives (``or``; a slash between two AU codes, ``12/14``; a bracketed group ``(12 or 14)``)
+  keep every code with ``alternatives="union"`` and the first with ``"first"``.
+- Brackets ``( )`` and ``[ ]``: a group that parses is read as AUs (``(12)`` is AU 12, taken as weak
+  or uncertain and kept, like ``12?``). A bracketed note without digits, as in ``12(k)``, is dropped.
+- Reference marks ``ref(...)`` point at another coding and are dropped with their contents.
+- Free-text notes (words of three or more letters without digits, such as ``blink`` or ``eyes
+  closed``) are dropped wherever they stand in a term.
+- Anything else that holds a digit is an error naming the token and the whole cell.
 """
 from __future__ import annotations
 
@@ -21,10 +36,15 @@ from typing import Any
 
 import pandas as pd
 
-_CODE = re.compile(r"([LR])?(?:AU)?(\d+)(?:\.0+)?([A-E])?\??", re.IGNORECASE)
+_SIDE = r"[LRTBUA]{1,2}"
+_CODE = re.compile(rf"(?:{_SIDE}\s*/\s*)?({_SIDE})?\s*(?:AU)?\s*(\d+)(?:\.0+)?(?:[A-E](?:\s*[/-]\s*[A-E])?)?\??",
+                   re.IGNORECASE)
 _PARENS = re.compile(r"\(([^()]*)\)")
+_REF = re.compile(r"\bref\s*\([^()]*\)", re.IGNORECASE)
 _SEPARATORS = re.compile(r"[+,]")
-_OR = re.compile(r"\s+or\s+", re.IGNORECASE)
+_OR = re.compile(r"\s+or\s+|(?<=[\dA-Ea-e?])\s*/\s*(?=(?:[LRTBUAlrtbua]{0,2}\s*(?:AU)?\s*\d))", re.IGNORECASE)
+_NOTE_WORD = re.compile(r"[^\W\d_]{3,}")
+_DROPPED = "\x00"  # stands where a note or reference mark was removed: a term of only this is skipped
 ALTERNATIVES = ("union", "first")
 
 
@@ -61,30 +81,48 @@ def parse_aus(text: Any, alternatives: str = "union") -> tuple[int, ...]:
     if not isinstance(text, str):
         raise ValueError(f"bad AU value of type {type(text).__name__}: {text!r}")
     full = text
-    text = text.replace("\xa0", " ").strip()
+    text = text.replace("\xa0", " ").replace("[", "(").replace("]", ")").strip()
     if not text or text.lower() == "nan":
         raise ValueError("empty AU string")
-    text = _PARENS.sub(lambda m: _unwrap(m, full), text).strip()
+    text = _REF.sub(_DROPPED, text)
+    while _PARENS.search(text):  # innermost groups first
+        text = _PARENS.sub(lambda m: _unwrap(m, full, alternatives), text)
+    text = text.strip()
     if not text:
         raise ValueError(f"no AU in AU string {full!r} (only bracketed notes)")
+    aus = _parse_expression(text, full, alternatives)
+    if not aus:
+        raise ValueError(f"no AU in AU string {full!r} (only notes)")
+    return aus
+
+
+def _parse_expression(text: str, full: str, alternatives: str) -> tuple[int, ...]:
     aus: set[int] = set()
     for term in _SEPARATORS.split(text):
-        codes = _OR.split(term.strip())
+        dropped = _DROPPED in term
+        term = term.replace(_DROPPED, " ").strip()
+        if not term and dropped:
+            continue
+        if not term:
+            raise ValueError(f"empty AU token (two separators in a row?) in AU string {full!r}")
+        codes = [c.strip() for c in _OR.split(term)]
         if alternatives == "first":
             codes = codes[:1]
         for code in codes:
-            aus.update(_parse_code(code.strip(), full))
+            aus.update(_parse_code(code, full))
     return tuple(sorted(aus))
 
 
-def _unwrap(match: re.Match, full: str) -> str:
-    """``(12)`` -> ``12``; a note without digits (``(k)``) -> removed; anything else is an error."""
+def _unwrap(match: re.Match, full: str, alternatives: str) -> str:
+    """A bracketed group -> its AUs joined by "+"; a note without digits -> removed; else an error."""
     inner = match.group(1).strip()
-    if _CODE.fullmatch(inner):
-        return inner
     if not any(ch.isdigit() for ch in inner):
-        return ""
-    raise ValueError(f"bad AU token {match.group(0)!r} in AU string {full!r}")
+        return _DROPPED
+    try:
+        aus = _parse_expression(inner, full, alternatives)
+    except ValueError:
+        raise ValueError(f"bad AU token {match.group(0)!r} in AU string {full!r}") from None
+    return " " + "+".join(map(str, aus)) + " " if aus else ""
 
 
 def _parse_code(code: str, full: str) -> tuple[int, ...]:
@@ -93,8 +131,15 @@ def _parse_code(code: str, full: str) -> tuple[int, ...]:
     if "(" in code or ")" in code:
         raise ValueError(f"bad AU token {code!r} (unbalanced parenthesis) in AU string {full!r}")
     match = _CODE.fullmatch(code)
-    if match is None:
-        raise ValueError(f"bad AU token {code!r} in AU string {full!r}")
+    if match is None:  # a code followed or preceded by a free-text note ("7 eyes closed")
+        words = code.split()
+        notes = [w for w in words if _NOTE_WORD.fullmatch(w) and w.lower() not in ("or",)]
+        rest = [w for w in words if w not in notes]
+        if notes and not rest:
+            return ()
+        match = _CODE.fullmatch(" ".join(rest)) if notes and len(rest) == 1 else None
+        if match is None:
+            raise ValueError(f"bad AU token {code!r} in AU string {full!r}")
     return _check_number(int(match.group(2)), code, full)
 
 
