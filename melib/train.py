@@ -169,6 +169,9 @@ def _run_fold(method: Method, manifest: pd.DataFrame, split: splits.Split, sched
             print(f"[{method.name}] fold {split.fold}: done already ({fold_dir})")
         return
     train_rows, test_rows = split.frames(manifest)
+    # Everything that draws before training (dataset draws, weight init) starts from the fold's seed,
+    # so the same command gives the same weights from scratch, not only when resuming.
+    _seed_everything(schedule.seed * 100_003 + split.fold * 1_009 - 1)
     train_set, test_set = method.datasets(train_rows, test_rows)
     model = method.build_model().to(device)
     if device.type == "cuda" and schedule.channels_last:

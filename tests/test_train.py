@@ -133,3 +133,28 @@ def test_out_of_range_fold_fails_before_any_work(tmp_path):
     with pytest.raises(ValueError, match="fold 2 is out of range"):
         train.run_folds(method, toy_manifest(), SCHEDULE, fold=2, k=2, out_dir=tmp_path, progress=False)
     assert method.steps == 0 and not (tmp_path / "fold2").exists()
+
+
+class UnseededMethod(ToyMethod):
+    """Draws from the global RNGs before training, as timm models and datasets do: no seed of its own."""
+
+    def build_model(self):
+        return nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2))
+
+    def datasets(self, train_rows, test_rows):
+        keep = np.random.permutation(len(train_rows))[: len(train_rows) - 2]  # a dataset-level draw
+        return ToyDataset(train_rows.iloc[np.sort(keep)]), ToyDataset(test_rows)
+
+
+def test_same_fold_twice_from_scratch_gives_bit_identical_predictions(tmp_path):
+    manifest = toy_manifest()
+    torch.manual_seed(123)  # whatever the global state before the call ...
+    a = train.run_folds(UnseededMethod(), manifest, SCHEDULE, fold=0, k=2, out_dir=tmp_path / "a", progress=False)
+    torch.rand(7)
+    np.random.rand(3)  # ... and between calls
+    b = train.run_folds(UnseededMethod(), manifest, SCHEDULE, fold=0, k=2, out_dir=tmp_path / "b", progress=False)
+    pa, pb = (np.load(r.fold_dir(0) / "predictions.npz") for r in (a, b))
+    np.testing.assert_array_equal(pa["scores"], pb["scores"])
+    wa, wb = (torch.load(r.fold_dir(0) / "model.pt", weights_only=True)["model"] for r in (a, b))
+    for name in wa:
+        torch.testing.assert_close(wa[name], wb[name], rtol=0, atol=0)
