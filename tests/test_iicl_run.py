@@ -37,6 +37,13 @@ def test_two_fold_iicl_run_end_to_end_then_load_instead_of_train(manifest, tmp_p
     metrics = run.results()["metrics"]
     assert metrics["aus"] == [f"AU{a}" for a in data.CASME2_AUS] and len(metrics["f1"]) == 8
     assert metrics["n_clips"] == len(manifest) and all(0.0 <= f <= 1.0 for f in metrics["f1"])
+    # per-AU ROC-AUC on the pooled scores: null where an AU has one class among the clips
+    pred = run.predictions()
+    for j, auc in enumerate(metrics["auc"]):
+        single = pred["targets"][:, j].min() == pred["targets"][:, j].max()
+        assert (auc is None) == single and (auc is None or 0.0 <= auc <= 1.0)
+    known = [a for a in metrics["auc"] if a is not None]
+    assert known and metrics["auc_avg"] == pytest.approx(np.mean(known))
     history = run.fold_results()[0]["history"][0]
     assert {"loss", "bce_apex", "bce_close", "oa", "oc", "ac", "na"} <= set(history)
 

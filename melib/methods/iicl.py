@@ -195,13 +195,17 @@ class IICLMethod:
         return model.predict_frames({k: batch[k] for k in self.variant.test_inputs}), batch["aus"]
 
     def evaluate(self, predictions: Mapping[str, np.ndarray]) -> dict[str, Any]:
-        """Per-AU F1 and accuracy on the predictions of all folds together."""
+        """Per-AU F1, accuracy and ROC-AUC on the predictions of all folds together (AUC NaN, stored
+        as null, for an AU with a single class; ``auc_avg`` averages the others)."""
         y_true = predictions["targets"].astype(int)
         y_pred = (predictions["scores"] > self.cfg.threshold).astype(int)
         f1, acc = metrics.au_f1(y_true, y_pred), metrics.au_accuracy(y_true, y_pred)
+        auc = metrics.au_auc(y_true, predictions["scores"])
         return {"aus": [f"AU{a}" for a in self.cfg.aus], "f1": f1.tolist(), "acc": acc.tolist(),
-                "f1_avg": float(f1.mean()), "acc_avg": float(acc.mean()), "n_clips": int(len(y_true)),
-                "positives": y_true.sum(0).tolist()}
+                "auc": [None if np.isnan(a) else float(a) for a in auc],
+                "f1_avg": float(f1.mean()), "acc_avg": float(acc.mean()),
+                "auc_avg": float(np.nanmean(auc)) if np.isfinite(auc).any() else None,
+                "n_clips": int(len(y_true)), "positives": y_true.sum(0).tolist()}
 
 
 def run(manifest: pd.DataFrame, config: IICLConfig, schedule: train.Schedule, fold: int = -1, k: int = 4,
@@ -261,11 +265,8 @@ def diagnostics(run: train.Run, manifest: pd.DataFrame, aus: Sequence[int]) -> p
     ``train BCE / prior`` divides each fold's last-epoch apex BCE by the BCE of always predicting the
     training folds' AU frequencies (1.0 = the network learned only how often each AU occurs).
     """
-    from sklearn.metrics import roc_auc_score
-
     pred = run.predictions()
-    auc = [roc_auc_score(pred["targets"][:, j], pred["scores"][:, j]) if 0 < pred["targets"][:, j].sum() < len(pred["targets"])
-           else np.nan for j in range(len(aus))]
+    auc = metrics.au_auc(pred["targets"].astype(int), pred["scores"])
     ratios = []
     for fold in run.fold_results():
         train_rows = manifest[~manifest["subject"].isin(fold["test_subjects"])]
