@@ -114,20 +114,19 @@ def accuracy(y_true: Sequence, y_pred: Sequence) -> float:
 
 
 def uf1(y_true: Sequence, y_pred: Sequence, labels: Sequence | None = None) -> float:
-    """Unweighted F1 (MEGC): mean over classes of 2TP_c / (2TP_c + FP_c + FN_c), from accumulated counts.
+    """Unweighted F1 (MEGC): ``(1/C) sum_c 2TP_c / (2TP_c + FP_c + FN_c)`` from accumulated counts.
 
-    Classes with no true and no predicted sample are left out of the mean (their F1 is undefined).
+    The mean runs over all C classes, as the papers divide: ``labels`` when given (a class never seen
+    nor predicted then scores 0), else every class in ``y_true`` or ``y_pred``.
     """
     counts, _ = confusion(y_true, y_pred, labels)
     tp = np.diag(counts).astype(float)
     fp, fn = counts.sum(0) - tp, counts.sum(1) - tp
-    present = (2 * tp + fp + fn) > 0
-    return float(np.mean(2 * tp[present] / (2 * tp + fp + fn)[present]))
+    return float(np.mean(_safe_div(2 * tp, 2 * tp + fp + fn, 0.0)))
 
 
 def uar(y_true: Sequence, y_pred: Sequence, labels: Sequence | None = None) -> float:
-    """Unweighted average recall (MEGC): mean over classes present in ``y_true`` of TP_c / N_c."""
+    """Unweighted average recall (MEGC): ``(1/C) sum_c TP_c / N_c`` over all C classes (``labels``
+    when given, else every class in ``y_true`` or ``y_pred``); a class with no true sample scores 0."""
     counts, _ = confusion(y_true, y_pred, labels)
-    n = counts.sum(1)
-    present = n > 0
-    return float(np.mean(np.diag(counts)[present] / n[present]))
+    return float(np.mean(_safe_div(np.diag(counts), counts.sum(1), 0.0)))

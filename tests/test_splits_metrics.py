@@ -105,3 +105,14 @@ def test_accumulated_differs_from_mean_of_folds():
 def test_confusion_rejects_unknown_labels():
     with pytest.raises(ValueError, match="not in the class list"):
         metrics.confusion(["a"], ["z"], labels=["a", "b"])
+
+
+def test_uf1_and_uar_divide_by_all_classes():
+    t, p = ["a", "a", "b"], ["a", "a", "b"]  # perfect on a and b; class c never occurs
+    assert metrics.uf1(t, p) == 1.0 and metrics.uar(t, p) == 1.0
+    assert metrics.uf1(t, p, labels=["a", "b", "c"]) == pytest.approx(2 / 3)
+    assert metrics.uar(t, p, labels=["a", "b", "c"]) == pytest.approx(2 / 3)
+    t, p = ["a", "a", "b"], ["a", "c", "b"]  # c predicted, never true: recall 0 and F1 0 for c
+    assert metrics.uar(t, p) == pytest.approx((0.5 + 1 + 0) / 3)
+    assert metrics.uar(t, p) == pytest.approx(recall_score(t, p, average="macro", zero_division=0))
+    assert metrics.uf1(t, p) == pytest.approx(f1_score(t, p, average="macro", zero_division=0))

@@ -59,3 +59,14 @@ def test_markdown_table_formats_multiindex_rows_and_nan():
                          index=pd.MultiIndex.from_tuples([("IICL", "ours"), ("IICL", "paper")], names=["method", "source"]))
     assert markdown_table(table).splitlines() == [
         "| method / source | AU1 | AVG |", "|---|---:|---:|", "| IICL / ours | 0.50 | 0.25 |", "| IICL / paper | - | 0.12 |"]
+
+
+def test_importing_viz_loads_neither_torch_nor_ipywidgets():
+    """Notebook 01 needs plots only: the harness (torch) and widgets load on first use."""
+    import subprocess
+    import sys
+
+    code = ("import sys, melib.viz; print('torch' in sys.modules, any(m.startswith('ipywidgets') for m in sys.modules));"
+            "melib.viz.widgets; print(any(m.startswith('ipywidgets') for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "False", "True"]

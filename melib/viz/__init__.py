@@ -2,8 +2,25 @@
 
 Modules: ``data`` (manifest statistics, one clip's motion), ``results`` (training curves, F1 tables),
 ``tables`` (Markdown), ``ladder`` (the learnability ladder), ``widgets`` (interactive viewers).
+``results`` (which needs torch, through the harness) and ``widgets`` (ipywidgets) are imported on
+first use, so ``import melib.viz`` stays light for notebooks that need neither.
 """
-from . import data, ladder, results, tables, widgets
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from . import data, ladder, tables
 from .figures import save_figure
 
+_LAZY = ("results", "widgets")
+
 __all__ = ["data", "ladder", "results", "save_figure", "tables", "widgets"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module = importlib.import_module(f".{name}", __name__)
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

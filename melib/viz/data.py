@@ -6,7 +6,6 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from matplotlib.figure import Figure
 
 from ..data.mappings import FRAME_RATES
@@ -48,6 +47,8 @@ def au_cooccurrence(manifest: pd.DataFrame, aus: Sequence[int] | None = None, co
     values = counts / np.maximum(np.diag(counts)[:, None], 1) if conditional else counts
     fig, ax = plt.subplots(figsize=(0.5 * len(cols) + 2, 0.45 * len(cols) + 1.2))
     labels = [c[2:] for c in cols]
+    import seaborn as sns  # here, not at import: seaborn pulls in ipywidgets when installed
+
     sns.heatmap(pd.DataFrame(values, index=labels, columns=labels), ax=ax, cmap="mako_r", square=True,
                 annot=len(cols) <= 12, fmt=".2f" if conditional else ".0f", cbar_kws={"shrink": 0.7},
                 annot_kws={"fontsize": 7})
