@@ -159,3 +159,18 @@ def test_mismatched_state_dict_files_fail_clearly(tmp_path):
         create_backbone("seresnet18", weights=tmp_path / "absent.pth")
     with pytest.raises(ValueError, match="unknown backbone"):
         create_backbone("senet_does_not_exist")
+
+
+def test_batchnorm_joint_mixes_frame_statistics_and_separate_does_not(iicl_model):
+    """In training mode, "separate" gives each frame type exactly what it gets alone; "joint" does not."""
+    frames = _frames()
+    frames["onset"] = frames["onset"] + 3.0  # a frame type with other statistics
+    iicl_model.train()
+    with torch.no_grad():
+        alone = iicl_model(frames["apex"])[1]
+        separate = iicl_model.forward_frames(frames, batchnorm="separate")["logits_apex"]
+        joint = iicl_model.forward_frames(frames)["logits_apex"]
+    torch.testing.assert_close(separate, alone)
+    assert (joint - alone).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="batchnorm"):
+        iicl_model.forward_frames(frames, batchnorm="mixed")

@@ -80,6 +80,7 @@ class IICLConfig:
     lam: float = 0.1
     margin: float = 1.0
     threshold: float = 0.5
+    batchnorm: str = "joint"     # IICLNet: "joint" = onset, close, apex as one batch of 3B; "separate" = B each
 
     def __post_init__(self) -> None:
         get_variant(self.variant)
@@ -187,7 +188,9 @@ class IICLMethod:
                 IICLDataset(test_rows, self.cache, self.cfg, training=False))
 
     def training_step(self, model: torch.nn.Module, batch: dict) -> dict[str, torch.Tensor]:
-        outputs = model.forward_frames({k: batch[k] for k in self.variant.inputs})
+        frames = {k: batch[k] for k in self.variant.inputs}
+        outputs = (model.forward_frames(frames) if self.variant.sequence
+                   else model.forward_frames(frames, batchnorm=self.cfg.batchnorm))
         losses = variant_loss(self.variant, outputs, batch["aus"], lam=self.cfg.lam, margin=self.cfg.margin)
         return {"loss": losses.pop("total"), **losses}
 

@@ -39,6 +39,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+#: How IICLNet.forward_frames batches the frame types through BatchNorm (see its docstring).
+BATCHNORM_MODES = ("joint", "separate")
+
 from melib.losses import (DEFAULT_LAMBDA, DEFAULT_MARGIN, au_bce, contrastive_loss, iicl_total,
                           triplet_loss)
 from melib.models.backbones import create_backbone
@@ -101,13 +104,25 @@ class IICLNet(_Predictor):
         features = self.backbone(x)
         return features, self.head(self.dropout(features))
 
-    def forward_frames(self, frames: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        """Run every given frame (must include ``apex``) in one pass; see the module docstring."""
+    def forward_frames(self, frames: Mapping[str, Tensor], batchnorm: str = "joint") -> dict[str, Tensor]:
+        """Run every given frame (must include ``apex``); see the module docstring.
+
+        ``batchnorm="joint"`` (default, the natural reading of Fig. 2's shared weights) sends onset,
+        close and apex through the backbone as one batch of 3B, so BatchNorm's training statistics mix
+        the three frame types; the apex-only baseline normalises apexes alone. ``"separate"`` runs
+        each frame type as its own batch of B, which makes the ablation rows compare like with like.
+        """
         _check_frames(frames, APEX_ONLY, "IICLNet.forward_frames")
+        if batchnorm not in BATCHNORM_MODES:
+            raise ValueError(f"batchnorm must be one of {BATCHNORM_MODES}; got {batchnorm!r}")
         names = [k for k in FRAMES if k in frames]
-        features, logits = self(torch.cat([frames[k] for k in names]))
+        if batchnorm == "joint":
+            features, logits = self(torch.cat([frames[k] for k in names]))
+            pairs = zip(features.chunk(len(names)), logits.chunk(len(names)))
+        else:
+            pairs = (self(frames[k]) for k in names)
         out: dict[str, Tensor] = {}
-        for name, f, z in zip(names, features.chunk(len(names)), logits.chunk(len(names))):
+        for name, (f, z) in zip(names, pairs):
             out[f"feat_{name}"], out[f"logits_{name}"] = f, z
         return out
 
