@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from melib.motion.learned import (MagNet, MagnifyConfig, SyntheticConfig, cached_weights_path, estimate_shift,
                                   load_or_train, magnify_pair, magnify_pairs, make_batch, train)
-from melib.motion.learned.training import load_checkpoint
+from melib.motion.learned.training import load_checkpoint, preset
 
 TINY = MagnifyConfig(width=0.25, enc_blocks=1, texture_blocks=1, shape_blocks=1, manip_blocks=1, dec_blocks=1,
                      data=SyntheticConfig(image_size=24, max_input_motion=1.0, max_magnified_motion=4.0),
@@ -185,3 +185,24 @@ def test_worker_processes_render_the_same_batches_and_threads_are_restored():
     torch.set_num_threads(1)
     _, with_worker = train(TINY, steps=2, progress=False, workers=1)
     assert inline["loss"] == with_worker["loss"]
+
+
+def test_fast_preset_loads_the_shipped_weights_without_training(tmp_path, monkeypatch, capsys):
+    from melib.motion.learned import api
+
+    monkeypatch.setenv("MELIB_CACHE", str(tmp_path / "empty-cache"))
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the shipped fast weights should make training unnecessary")
+
+    monkeypatch.setattr(api, "train", no_training)
+    fast = preset("fast")
+    assert api.shipped_weights_path(fast).is_file()
+    model = load_or_train(profile="fast", device="cpu")
+    out = capsys.readouterr().out
+    assert "shipped self-trained weights" in out and "not the official" in out
+    shipped = load_checkpoint(api.shipped_weights_path(fast))
+    assert shipped["config_hash"] == api.config_hash(fast) and shipped["step"] >= fast.steps
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, shipped["model"][name])
+    assert not (tmp_path / "empty-cache").exists()  # nothing trained, nothing cached

@@ -2,7 +2,8 @@
 
 Annotation mimic (Ruan et al. 2022) magnifies onset -> apex with alpha = 6, Micro-AU CLIP (Wei et
 al. 2026) with alpha = 3. No official PyTorch weights exist offline, so :func:`load_or_train` uses a
-user file, else a model melib trained itself on its synthetic data (cached by config hash), else it
+user file, else melib's own trained weights shipped with the package (``weights/<config hash>.pt``,
+the ``fast`` preset), else a model melib trained on this machine (cached by config hash), else it
 trains one now; it says which.
 """
 from __future__ import annotations
@@ -27,6 +28,11 @@ def cached_weights_path(config: MagnifyConfig) -> Path:
     return cache_root() / "learned_magnify" / f"{config_hash(config)}.pt"
 
 
+def shipped_weights_path(config: MagnifyConfig) -> Path:
+    """Weights melib ships for ``config`` (only the ``fast`` preset's): ``melib/motion/learned/weights/<hash>.pt``."""
+    return Path(__file__).resolve().parent / "weights" / f"{config_hash(config)}.pt"
+
+
 def load_or_train(checkpoint: str | Path | None = None, profile: str | MagnifyConfig = "fast",
                   device: str | torch.device | None = None, progress: bool = True,
                   workers: int | None = None, threads: int | None = 1) -> MagNet:
@@ -45,6 +51,13 @@ def load_or_train(checkpoint: str | Path | None = None, profile: str | MagnifyCo
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if checkpoint is not None:
         model, source = _load_user_file(Path(checkpoint), config)
+    elif shipped_weights_path(config).is_file():
+        path = shipped_weights_path(config)
+        state = load_checkpoint(path)
+        model = config.build_model()
+        model.load_state_dict(state["model"])
+        source = (f"melib's shipped self-trained weights {path.name} (config {config_hash(config)}, {state['step']} "
+                  f"steps, trained in {state['elapsed_s']:.0f} s on a 2-core CPU); {NOT_OFFICIAL}")
     else:
         path = cached_weights_path(config)
         state = load_checkpoint(path) if path.exists() else None
