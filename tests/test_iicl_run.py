@@ -25,8 +25,31 @@ def test_dataset_yields_three_cropped_frames_and_labels(manifest, tmp_path):
         {"onset": (3, 32, 32), "apex": (3, 32, 32), "close": (3, 32, 32)}
     np.testing.assert_array_equal(sample["aus"].numpy(), iicl.au_matrix(manifest.iloc[[0]], cfg.aus)[0])
     assert not torch.equal(sample["apex"], sample["onset"])
+    entry = cache.load(manifest.iloc[0])["frames"]
     test_set = iicl.IICLDataset(manifest, cache, cfg, training=False)
-    torch.testing.assert_close(test_set[0]["apex"], test_set[0]["apex"])  # centre crop: deterministic
+    centre = (40 - 32) // 2
+    torch.testing.assert_close(test_set[0]["apex"], iicl._to_tensor(entry[cfg.close + 1][centre:centre + 32, centre:centre + 32]))
+
+
+def test_training_crop_is_one_random_window_shared_by_the_three_frames(manifest, tmp_path):
+    cfg, _ = tiny_setting()
+    cache = iicl.preprocess(manifest, cfg.front_end(), workers=1, progress=False, root=tmp_path)
+    train_set = iicl.IICLDataset(manifest, cache, cfg, training=True)
+    frames = cache.load(manifest.iloc[0])["frames"]
+    windows = [(t, l) for t in range(9) for l in range(9)]
+    crops = {w: [iicl._to_tensor(f[w[0]:w[0] + 32, w[1]:w[1] + 32]) for f in frames] for w in windows}
+    seen = set()
+    torch.manual_seed(0)
+    for _ in range(12):
+        sample = train_set[0]
+        # the window that reproduces the apex must also reproduce the onset and one close frame
+        found = [w for w in windows if torch.equal(sample["apex"], crops[w][cfg.close + 1])]
+        assert found, "the apex is not a crop of the cached apex"
+        w = found[0]
+        assert torch.equal(sample["onset"], crops[w][0])
+        assert any(torch.equal(sample["close"], c) for c in crops[w][1:])
+        seen.add(w)
+    assert len(seen) > 3  # the window is random
 
 
 def test_two_fold_iicl_run_end_to_end_then_load_instead_of_train(manifest, tmp_path, monkeypatch):

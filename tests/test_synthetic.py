@@ -85,7 +85,8 @@ def test_frames_and_groundtruth_follow_the_layout(tiny_synthetic):
 
 
 def test_read_annotations_reads_the_dataset_without_problems(tiny_synthetic):
-    read_annotations = pytest.importorskip("melib.data").read_annotations
+    from melib.data import read_annotations
+
     for name in ("casme2", "synthetic"):
         df = read_annotations(name, tiny_synthetic)
         assert len(df) == 8 and df.attrs["problems"] == []
