@@ -131,7 +131,7 @@ def _magnify(onset: np.ndarray, frame: np.ndarray, front: FrontEnd) -> np.ndarra
     from .motion import learned
 
     model = _learned_model(front.learned_checkpoint, front.learned_profile)
-    return learned.magnify_pair(model, onset, frame, 1.0 + front.alpha)  # Oh et al.'s alpha is the total factor
+    return learned.magnify_pair(model, onset, frame, 1.0 + front.alpha)  # the learned model takes the total factor
 
 
 @functools.lru_cache(maxsize=2)

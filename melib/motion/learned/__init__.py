@@ -9,7 +9,7 @@
 Typical use::
 
     model = load_or_train(profile="fast")            # user file > cache > train now (prints which)
-    magnified = magnify_pair(model, onset, apex, alpha=6)
+    magnified = magnify_pair(model, onset, apex, factor=6)  # total factor = 1 + EVM alpha
 """
 from .api import cached_weights_path, load_or_train, magnify_pair, magnify_pairs
 from .evaluate import estimate_shift, measure_magnification

@@ -1,7 +1,8 @@
 """Getting a trained magnifier and applying it to onset/apex pairs (the two-frame mode of Oh et al.).
 
-Annotation mimic (Ruan et al. 2022) magnifies onset -> apex with alpha = 6, Micro-AU CLIP (Wei et
-al. 2026) with alpha = 3. No official PyTorch weights exist offline, so :func:`load_or_train` uses a
+Annotation mimic (Ruan et al. 2022) magnifies onset -> apex by a total factor of 6, Micro-AU CLIP
+(Wei et al. 2026) by 3 (``factor`` here; ``alpha = factor - 1`` in melib's EVM convention). No
+official PyTorch weights exist offline, so :func:`load_or_train` uses a
 user file, else melib's own trained weights shipped with the package (``weights/<config hash>.pt``,
 the ``fast`` preset), else a model melib trained on this machine (cached by config hash), else it
 trains one now; it says which.
@@ -106,35 +107,38 @@ def _load_user_file(path: Path, config: MagnifyConfig) -> tuple[MagNet, str]:
     return model, f"user-supplied weights {path} ({about})"
 
 
-def magnify_pair(model: MagNet, onset: np.ndarray, apex: np.ndarray, alpha: float,
+def magnify_pair(model: MagNet, onset: np.ndarray, apex: np.ndarray, factor: float,
                  keep_apex_detail: bool = False) -> np.ndarray:
-    """Apex with the onset -> apex motion magnified ``alpha`` times (``alpha = 1`` returns ~apex).
+    """Apex with the onset -> apex motion magnified ``factor`` times (``factor = 1`` returns ~apex).
+
+    ``factor`` is the total factor (Oh et al. call it alpha), ``1 + alpha`` in melib's EVM convention:
+    everywhere else in melib ``alpha`` means EVM's alpha, so the motion becomes ``1 + alpha`` times larger.
 
     ``onset``/``apex``: ``(H, W)`` grey or ``(H, W, 3)`` RGB, uint8 (0-255) or float (0-1). The
     result has the same shape and dtype; grey input is replicated to 3 channels and averaged back.
     ``keep_apex_detail``: see :func:`magnify_pairs`.
     """
-    return magnify_pairs(model, np.asarray(onset)[None], np.asarray(apex)[None], alpha,
+    return magnify_pairs(model, np.asarray(onset)[None], np.asarray(apex)[None], factor,
                          keep_apex_detail=keep_apex_detail)[0]
 
 
 def magnify_pairs(model: MagNet, onsets: np.ndarray | Sequence[np.ndarray], apexes: np.ndarray | Sequence[np.ndarray],
-                  alpha: float | Sequence[float], batch_size: int = 8, keep_apex_detail: bool = False) -> np.ndarray:
+                  factor: float | Sequence[float], batch_size: int = 8, keep_apex_detail: bool = False) -> np.ndarray:
     """Batched :func:`magnify_pair`: ``(N, H, W[, 3])`` onsets and apexes -> ``(N, H, W[, 3])``.
 
-    ``alpha`` is one factor for all pairs or one per pair. ``keep_apex_detail=False`` returns the
-    network output, as in the paper. ``True`` (not in the paper) returns ``apex + G(alpha) - G(1)``:
+    ``factor`` (total, ``1 + alpha``) is one for all pairs or one per pair. ``keep_apex_detail=False``
+    returns the network output, as in the paper. ``True`` (not in the paper) returns ``apex + G(factor) - G(1)``:
     the blur of an under-trained (e.g. ``fast``) model cancels, fine texture keeps the apex's
-    position and coarser structure moves ``alpha`` times; for a perfect model ``G(1) = apex``.
+    position and coarser structure moves ``factor`` times; for a perfect model ``G(1) = apex``.
     """
     onsets, apexes = _stack(onsets, "onsets"), _stack(apexes, "apexes")
     if onsets.shape != apexes.shape or onsets.dtype != apexes.dtype:
         raise ValueError(f"onsets {onsets.shape} {onsets.dtype} and apexes {apexes.shape} {apexes.dtype} "
                          "must have the same shape and dtype")
-    alphas = np.asarray(alpha, dtype=np.float32).reshape(-1)
-    if alphas.size not in (1, onsets.shape[0]):
-        raise ValueError(f"alpha must be one number or one per pair ({onsets.shape[0]}); got {alphas.size} values")
-    alphas = torch.from_numpy(np.broadcast_to(alphas, (onsets.shape[0],)).copy())
+    factors = np.asarray(factor, dtype=np.float32).reshape(-1)
+    if factors.size not in (1, onsets.shape[0]):
+        raise ValueError(f"factor must be one number or one per pair ({onsets.shape[0]}); got {factors.size} values")
+    factors = torch.from_numpy(np.broadcast_to(factors, (onsets.shape[0],)).copy())
     device = next(model.parameters()).device
     model.eval()
     outputs = []
@@ -143,7 +147,7 @@ def magnify_pairs(model: MagNet, onsets: np.ndarray | Sequence[np.ndarray], apex
             part = slice(start, start + batch_size)
             x_a = _to_tensor(onsets[part], device) * 2 - 1
             x_b = _to_tensor(apexes[part], device) * 2 - 1
-            alpha_part = alphas[part].to(device)
+            alpha_part = factors[part].to(device)
             if keep_apex_detail:
                 both = model(torch.cat([x_a, x_a]), torch.cat([x_b, x_b]),
                              torch.cat([alpha_part, torch.ones_like(alpha_part)]))
