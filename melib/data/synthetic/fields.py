@@ -26,17 +26,12 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from melib.face.template import MIRROR_68 as _FACE_MIRROR_68
+
 _SIDES = ("R", "L")
 
-# Mirror permutation of the 68 dlib landmarks (subject's right <-> left).
-MIRROR_68: np.ndarray = np.array(
-    list(range(16, -1, -1))                                  # jaw 0..16
-    + list(range(26, 16, -1))                                # brows 17..26
-    + [27, 28, 29, 30, 35, 34, 33, 32, 31]                   # nose
-    + [45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40]       # eyes
-    + [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55]       # outer lip
-    + [64, 63, 62, 61, 60, 67, 66, 65]                       # inner lip
-)
+#: Mirror permutation of the 68 dlib landmarks (subject's right <-> left): melib.face's one table.
+MIRROR_68: np.ndarray = np.asarray(_FACE_MIRROR_68)
 MIDLINE_68 = frozenset({8, 27, 28, 29, 30, 33, 51, 57, 62, 66})
 RIGHT_68 = frozenset(set(range(0, 8)) | set(range(17, 22)) | {31, 32} | set(range(36, 42))
                      | {48, 49, 50, 58, 59, 60, 61, 67})
