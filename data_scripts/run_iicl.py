@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
                        ("crop-size", int), ("alpha", float)):
         parser.add_argument(f"--{name}", type=kind, default=None, help="override the profile's value")
     parser.add_argument("--backbone-size", choices=("18", "50"), default=None)
+    parser.add_argument("--bce", choices=("paper", "balanced"), default=None,
+                        help="Eq. 6 as published, or positives weighted by each AU's negatives/positives ratio")
     parser.add_argument("--batchnorm", choices=("joint", "separate"), default=None,
                         help="contrastive variants: onset/close/apex as one BatchNorm batch (joint) or one each")
     parser.add_argument("--weights", default=None, help="none | imagenet | path to a state-dict file")
@@ -43,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
 
     profile = config.resolve_profile(args.profile)
     overrides = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "image_size", "crop_size", "alpha",
-                                               "backbone_size", "weights", "batchnorm")}
+                                               "backbone_size", "weights", "batchnorm", "bce")}
     _, _, subjects = iicl.preset(profile, args.dataset, **overrides)
     subjects = subjects if args.subjects is None else (args.subjects or None)
     manifest = data.load_manifest(args.dataset, args.root, subjects=subjects)

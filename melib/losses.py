@@ -124,16 +124,21 @@ def iicl_losses(
     }
 
 
-def au_bce(logits: Tensor, labels: Tensor) -> Tensor:
+def au_bce(logits: Tensor, labels: Tensor, pos_weight: Tensor | None = None) -> Tensor:
     """IICL Eq. 6: binary cross-entropy per AU, averaged over the M AUs and the batch.
 
     Eq. 6 as printed lacks the leading minus sign; this is the usual (positive) BCE,
     ``-mean[y log sigmoid(z) + (1 - y) log(1 - sigmoid(z))]``, computed from logits for stability.
+    ``pos_weight`` (M,) multiplies the positive term per AU (not in the paper; melib's class-balanced
+    option weights each AU by its negatives/positives ratio); ``None`` is Eq. 6 as published.
     """
     if logits.shape != labels.shape or logits.ndim != 2:
         raise ValueError(f"au_bce (IICL Eq. 6): logits {tuple(logits.shape)} and labels "
                          f"{tuple(labels.shape)} must both be (B, M)")
-    return F.binary_cross_entropy_with_logits(logits, labels.to(logits), reduction="mean")
+    if pos_weight is not None and pos_weight.shape != (logits.shape[1],):
+        raise ValueError(f"au_bce: pos_weight must have shape ({logits.shape[1]},); got {tuple(pos_weight.shape)}")
+    return F.binary_cross_entropy_with_logits(logits, labels.to(logits), reduction="mean",
+                                              pos_weight=None if pos_weight is None else pos_weight.to(logits))
 
 
 def iicl_total(
@@ -147,6 +152,7 @@ def iicl_total(
     margin: float = DEFAULT_MARGIN,
     use_intra: bool = True,
     use_inter: bool = True,
+    pos_weight: Tensor | None = None,
 ) -> dict[str, Tensor]:
     """IICL Eq. 7: ``L_AUs_a + L_AUs_c + lambda (L_OA + L_OC + L_AC + L_NA)``, with ablation switches.
 
@@ -156,14 +162,14 @@ def iicl_total(
     may be ``None`` when ``use_intra`` is off.
 
     Returns a dict with ``"total"`` and each term used: ``bce_apex``, ``bce_close``, ``oa``, ``oc``,
-    ``ac``, ``na``.
+    ``ac``, ``na``. ``pos_weight``: see :func:`au_bce`.
     """
-    terms: dict[str, Tensor] = {"bce_apex": au_bce(logits_apex, au_labels)}
+    terms: dict[str, Tensor] = {"bce_apex": au_bce(logits_apex, au_labels, pos_weight)}
     contrastive: list[Tensor] = []
     if use_intra:
         if f_onset is None or f_close is None or logits_close is None:
             raise ValueError("iicl_total with use_intra=True needs f_onset, f_close and logits_close")
-        terms["bce_close"] = au_bce(logits_close, au_labels)
+        terms["bce_close"] = au_bce(logits_close, au_labels, pos_weight)
         terms["oa"] = push_apart(f_onset, f_apex, margin)
         terms["oc"] = push_apart(f_onset, f_close, margin)
         terms["ac"] = pull_together(f_apex, f_close)

@@ -87,3 +87,20 @@ def test_f1_table_puts_ours_beside_the_paper(manifest, tmp_path, monkeypatch):
                                  ("IICL", "paper (casme2, real)")]
     assert table.loc[("Baseline", "ours"), "AVG"] == pytest.approx(run.results()["metrics"]["f1_avg"])
     assert table.loc[("IICL", "paper (casme2, real)"), "AU1"] == 0.78
+
+
+def test_balanced_bce_weights_each_au_by_its_training_ratio(manifest, tmp_path):
+    cfg, _ = tiny_setting(bce="balanced")
+    cache = iicl.preprocess(manifest, cfg.front_end(), workers=1, progress=False, root=tmp_path)
+    method = iicl.IICLMethod(cfg, cache)
+    train_rows = manifest.iloc[:6]
+    method.datasets(train_rows, manifest.iloc[6:])
+    labels = iicl.au_matrix(train_rows, cfg.aus)
+    pos = labels.sum(0)
+    expected = np.where(pos > 0, (len(labels) - pos) / np.maximum(pos, 1), 1.0).clip(1, 50)
+    np.testing.assert_allclose(method.pos_weight.numpy(), expected)
+    paper = iicl.IICLMethod(tiny_setting()[0], cache)
+    paper.datasets(train_rows, manifest.iloc[6:])
+    assert paper.pos_weight is None
+    with pytest.raises(ValueError, match="bce"):
+        tiny_setting(bce="focal")

@@ -154,3 +154,17 @@ def test_shape_errors_are_clear():
         push_apart(torch.randn(4, 2), torch.randn(3, 2))
     with pytest.raises(ValueError, match="multi-hot"):
         inter_loss(torch.randn(4, 2), torch.ones(3, 5))
+
+
+def test_au_bce_pos_weight_by_hand():
+    logits = torch.tensor([[0.0, 2.0], [1.0, -1.0]])
+    labels = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    w = torch.tensor([3.0, 2.0])
+    sp = torch.nn.functional.softplus
+    # positive term -log sigmoid(z) = softplus(-z), weighted; negative term -log(1 - sigmoid(z)) = softplus(z)
+    expected = (3.0 * sp(torch.tensor(-0.0)) + sp(torch.tensor(2.0)) + sp(torch.tensor(1.0))
+                + 2.0 * sp(torch.tensor(1.0))) / 4
+    assert au_bce(logits, labels, w).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert au_bce(logits, labels, torch.ones(2)).item() == pytest.approx(au_bce(logits, labels).item())
+    with pytest.raises(ValueError, match="pos_weight"):
+        au_bce(logits, labels, torch.ones(3))

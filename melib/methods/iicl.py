@@ -81,9 +81,14 @@ class IICLConfig:
     margin: float = 1.0
     threshold: float = 0.5
     batchnorm: str = "joint"     # IICLNet: "joint" = onset, close, apex as one batch of 3B; "separate" = B each
+    bce: str = "paper"           # "paper" = Eq. 6 unweighted; "balanced" = positives weighted by negatives/positives
 
     def __post_init__(self) -> None:
         get_variant(self.variant)
+        if self.bce not in ("paper", "balanced"):
+            raise ValueError(f"bce must be 'paper' or 'balanced'; got {self.bce!r}")
+        if self.batchnorm not in ("joint", "separate"):
+            raise ValueError(f"batchnorm must be 'joint' or 'separate'; got {self.batchnorm!r}")
         if not 0 < self.crop_size <= self.image_size:
             raise ValueError(f"crop_size must be in (0, image_size]; got {self.crop_size} > {self.image_size}")
 
@@ -176,6 +181,7 @@ class IICLMethod:
         self.cfg, self.cache = config, cache
         self.variant = get_variant(config.variant)
         self.name = f"iicl-{config.variant}"
+        self.pos_weight: torch.Tensor | None = None
 
     def config(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self.cfg), "front_end": self.cache.key}
@@ -184,14 +190,22 @@ class IICLMethod:
         return build_model(self.variant, len(self.cfg.aus), self.cfg.backbone_size, self.cfg.weights)
 
     def datasets(self, train_rows: pd.DataFrame, test_rows: pd.DataFrame) -> tuple[Dataset, Dataset]:
-        return (IICLDataset(train_rows, self.cache, self.cfg, training=True),
-                IICLDataset(test_rows, self.cache, self.cfg, training=False))
+        """The fold's datasets; with ``bce="balanced"`` also each AU's negatives/positives ratio in the
+        training subjects (at most 50; 1 for an AU without positives), the BCE's ``pos_weight``."""
+        train_set = IICLDataset(train_rows, self.cache, self.cfg, training=True)
+        self.pos_weight = None
+        if self.cfg.bce == "balanced":
+            positives = train_set.labels.sum(0)
+            ratio = np.where(positives > 0, (len(train_set.labels) - positives) / np.maximum(positives, 1), 1.0)
+            self.pos_weight = torch.from_numpy(np.clip(ratio, 1.0, 50.0).astype(np.float32))
+        return train_set, IICLDataset(test_rows, self.cache, self.cfg, training=False)
 
     def training_step(self, model: torch.nn.Module, batch: dict) -> dict[str, torch.Tensor]:
         frames = {k: batch[k] for k in self.variant.inputs}
         outputs = (model.forward_frames(frames) if self.variant.sequence
                    else model.forward_frames(frames, batchnorm=self.cfg.batchnorm))
-        losses = variant_loss(self.variant, outputs, batch["aus"], lam=self.cfg.lam, margin=self.cfg.margin)
+        losses = variant_loss(self.variant, outputs, batch["aus"], lam=self.cfg.lam, margin=self.cfg.margin,
+                              pos_weight=self.pos_weight)
         return {"loss": losses.pop("total"), **losses}
 
     def predict_step(self, model: torch.nn.Module, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:

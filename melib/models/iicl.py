@@ -276,16 +276,18 @@ def _take(outputs: Mapping[str, Tensor], keys: tuple[str, ...], v: Variant) -> l
 
 
 def variant_loss(variant: str | Variant, outputs: Mapping[str, Tensor], labels: Tensor,
-                 lam: float = DEFAULT_LAMBDA, margin: float = DEFAULT_MARGIN) -> dict[str, Tensor]:
+                 lam: float = DEFAULT_LAMBDA, margin: float = DEFAULT_MARGIN,
+                 pos_weight: Tensor | None = None) -> dict[str, Tensor]:
     """Loss of one variant from ``forward_frames`` outputs: ``{"total": ..., <term>: ...}``.
 
     Terms follow :attr:`Variant.loss_terms`; total = sum of the BCE terms (Eq. 6) + ``lam`` times
-    the sum of the contrastive terms, as in Eq. 7.
+    the sum of the contrastive terms, as in Eq. 7. ``pos_weight`` (M,) weights every BCE term's
+    positives (:func:`melib.losses.au_bce`; ``None`` = the paper's unweighted Eq. 6).
     """
     v = get_variant(variant)
     if v.sequence:
         (logits,) = _take(outputs, ("logits_seq",), v)
-        bce = au_bce(logits, labels)
+        bce = au_bce(logits, labels, pos_weight)
         return {"total": bce, "bce_seq": bce}
     if v.pair_loss is None:
         needs = ("feat_onset", "feat_apex", "feat_close", "logits_apex", "logits_close") if v.use_intra \
@@ -293,10 +295,10 @@ def variant_loss(variant: str | Variant, outputs: Mapping[str, Tensor], labels: 
         _take(outputs, needs, v)
         return iicl_total(outputs.get("feat_onset"), outputs["feat_apex"], outputs.get("feat_close"),
                           outputs["logits_apex"], outputs.get("logits_close"), labels, lam=lam,
-                          margin=margin, use_intra=v.use_intra, use_inter=v.use_inter)
+                          margin=margin, use_intra=v.use_intra, use_inter=v.use_inter, pos_weight=pos_weight)
     f_o, f_a, f_c, z_a, z_c = _take(
         outputs, ("feat_onset", "feat_apex", "feat_close", "logits_apex", "logits_close"), v)
-    terms = {"bce_apex": au_bce(z_a, labels), "bce_close": au_bce(z_c, labels)}
+    terms = {"bce_apex": au_bce(z_a, labels, pos_weight), "bce_close": au_bce(z_c, labels, pos_weight)}
     if v.pair_loss == "contrastive":
         same = torch.cat([torch.ones(len(f_a)), torch.zeros(len(f_a))]).to(f_a)
         terms["cl"] = contrastive_loss(torch.cat([f_a, f_o]), torch.cat([f_c, f_a]), same, margin)
