@@ -38,7 +38,7 @@ import numpy as np
 
 from .fields import MIRROR_68, face_frame, parse_code
 
-Point = tuple  # (ref, du, dv), or a bare ref; ref = landmark index or tuple of indices (averaged)
+Point = tuple  # (ref, du, dv); ref = landmark index or tuple of indices (averaged); du, dv in IOD
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,7 +113,7 @@ AU_APPEARANCE: dict[int, tuple[tuple[Primitive, ...], tuple[Primitive, ...]]] = 
           Blob(((57, 8), 0.0, -0.01), (0.025, 0.025), 0.8),
           Bulge(((57, 8), 0.0, 0.0), (0.16, 0.10), 0.7))),
     24: ((Bulge((49, 0.0, 0.05), (0.08, 0.05), 0.5),),
-         (Furrow((_SEAM[1], _SEAM[2], _SEAM[3]), 1.0), Bulge((57, 0.0, -0.04), (0.16, 0.05), 0.5))),
+         (Furrow(tuple((ref, 0.0, 0.0) for ref in _SEAM[1:4]), 1.0), Bulge((57, 0.0, -0.04), (0.16, 0.05), 0.5))),
     25: ((), (Blob((_SEAM[2], 0.0, 0.0), (0.20, 0.025), 1.6),)),
 }
 #: Log-shading scale of a depth-1 primitive at appearance 1 (a furrow core: -0.30 x 0.7, about 19 % darker).
@@ -126,12 +126,9 @@ def _side_ref(ref, side: str):
     return tuple(int(MIRROR_68[i]) for i in ref) if isinstance(ref, tuple) else int(MIRROR_68[ref])
 
 
-def _place(point, side: str, lm: np.ndarray, ex: np.ndarray, up: np.ndarray, iod: float) -> np.ndarray:
-    """Pixel position of ``(ref, du, dv)`` on ``side`` ("R" as written, "L" mirrored); a bare ref is (ref, 0, 0)."""
-    if isinstance(point, tuple) and len(point) == 3 and isinstance(point[1], float):
-        ref, du, dv = point
-    else:
-        ref, du, dv = point, 0.0, 0.0
+def _place(point: Point, side: str, lm: np.ndarray, ex: np.ndarray, up: np.ndarray, iod: float) -> np.ndarray:
+    """Pixel position of ``(ref, du, dv)`` on ``side`` ("R" as written, "L" mirrored)."""
+    ref, du, dv = point
     ref = _side_ref(ref, side)
     base = lm[list(ref)].mean(0) if isinstance(ref, tuple) else lm[ref]
     if side == "L":
