@@ -2,6 +2,7 @@
 
     python data_scripts/run_iicl.py                                   # fast profile: senet + iicl, 8 subjects
     python data_scripts/run_iicl.py --variants senet intracl intercl iicl --subjects 0 --epochs 12
+    python data_scripts/run_iicl.py --reference --variants senet intracl intercl iicl --seeds 0 1 2  # README's table
     python data_scripts/run_iicl.py --profile full --dataset casme2 --root /data/CASME2 --weights vggface_se50.pt
 
 Every fold is load-or-train and resumable: re-running the same command after an interruption
@@ -41,8 +42,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="contrastive variants: onset/close/apex as one BatchNorm batch (joint) or one each")
     parser.add_argument("--weights", default=None, help="none | imagenet | path to a state-dict file")
     parser.add_argument("--workers", type=int, default=None, help="preprocessing processes")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0],
+                        help="training seeds (init, crops, batches); the folds stay those of split seed 0")
+    parser.add_argument("--reference", action="store_true",
+                        help=f"the documented CPU reference setting: {iicl.REFERENCE_CPU}")
     args = parser.parse_args(argv)
 
+    if args.reference:
+        args.profile = "fast"
+        for key, value in iicl.REFERENCE_CPU.items():
+            if getattr(args, key) is None:
+                setattr(args, key, value)
     profile = config.resolve_profile(args.profile)
     overrides = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "image_size", "crop_size", "alpha",
                                                "backbone_size", "weights", "batchnorm", "bce")}
@@ -51,29 +61,36 @@ def main(argv: list[str] | None = None) -> int:
     manifest = data.load_manifest(args.dataset, args.root, subjects=subjects)
     print(config.describe_run({"profile": profile, "profile_requested": args.profile}))
     print(f"{args.dataset}: {len(manifest)} clips, {manifest['subject'].nunique()} subjects")
-    runs = {}
+    runs, by_seed = {}, {}
     for variant in args.variants:
-        cfg, schedule, _ = iicl.preset(profile, args.dataset, variant=variant, **overrides)
-        start = time.perf_counter()
-        runs[variant] = iicl.run(manifest, cfg, schedule, fold=args.fold, workers=args.workers)
-        folds = runs[variant].fold_results()
-        per_epoch = sum(f["seconds_per_epoch"] for f in folds) / max(len(folds), 1)
-        print(f"{variant}: {time.perf_counter() - start:.0f} s, {per_epoch:.1f} s/epoch, run {runs[variant].dir}")
-    table = iicl.f1_table(runs, "samm" if args.dataset == "samm" else "casme2")
-    text = markdown_table(table)
+        for seed in args.seeds:
+            cfg, schedule, _ = iicl.preset(profile, args.dataset, variant=variant, seed=seed, **overrides)
+            start = time.perf_counter()
+            run = iicl.run(manifest, cfg, schedule, fold=args.fold, workers=args.workers)
+            by_seed.setdefault(variant, []).append(run)
+            runs.setdefault(variant, run)  # the first seed's run: diagnostics and amplitude tables
+            folds = run.fold_results()
+            per_epoch = sum(f["seconds_per_epoch"] for f in folds) / max(len(folds), 1)
+            print(f"{variant} seed {seed}: {time.perf_counter() - start:.0f} s, {per_epoch:.1f} s/epoch, run {run.dir}")
+    paper_set = "samm" if args.dataset == "samm" else "casme2"
+    if len(args.seeds) > 1:
+        text = markdown_table(iicl.format_seed_table(iicl.seed_table(by_seed, paper_set)).reset_index())
+    else:
+        text = markdown_table(iicl.f1_table(runs, paper_set))
     complete = [v for v, run in runs.items() if run.complete]
     if complete:
         aus = [f"AU{a}" for a in cfg.aus]
         checks = pd.concat({iicl.LABELS[v]: iicl.diagnostics(runs[v], manifest, cfg.aus).iloc[0] for v in complete},
                            axis=1).T
-        text += "\n\nWhat the networks learned (pooled over folds; the AU columns are ROC-AUC):\n\n" + markdown_table(checks)
+        text += f"\n\nWhat the networks learned (seed {args.seeds[0]}; pooled over folds; the AU columns are ROC-AUC):\n\n" + markdown_table(checks)
         if args.dataset == "synthetic":
             clips = synthetic.clip_table(manifest.attrs["root"])
             by_amp = pd.DataFrame({iicl.LABELS[v]: iicl.f1_by_amplitude(runs[v], clips, aus)["AVG"] for v in complete})
             counts = iicl.f1_by_amplitude(runs[complete[0]], clips, aus)["clips"]
             text += "\n\nAverage F1 by true motion amplitude:\n\n" + markdown_table(by_amp.assign(clips=counts))
     print(text)
-    out = config.outputs_root() / "iicl" / f"f1_table_{args.dataset}_{profile}.md"
+    name = "reference" if args.reference else profile
+    out = config.outputs_root() / "iicl" / f"f1_table_{args.dataset}_{name}{'_seeds' if len(args.seeds) > 1 else ''}.md"
     io.write_text(out, text + "\n")
     print(f"tables written to {out}")
     return 0

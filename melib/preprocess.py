@@ -130,12 +130,13 @@ def _magnify(onset: np.ndarray, frame: np.ndarray, front: FrontEnd) -> np.ndarra
         return magnify_pair(onset, frame, front.alpha, lambda_c=front.lambda_c)
     from .motion import learned
 
-    model = _learned_model(front.learned_checkpoint, front.learned_profile)
+    model = learned_magnifier(front.learned_checkpoint, front.learned_profile)
     return learned.magnify_pair(model, onset, frame, 1.0 + front.alpha)  # the learned model takes the total factor
 
 
 @functools.lru_cache(maxsize=2)
-def _learned_model(checkpoint: str, profile: str):
+def learned_magnifier(checkpoint: str, profile: str):
+    """The learned magnifier (Oh et al.) of a checkpoint ("" = melib's own weights), loaded once per process."""
     from .motion import learned
 
     return learned.load_or_train(checkpoint=checkpoint or None, profile=profile)
@@ -149,7 +150,7 @@ def preprocess(manifest: pd.DataFrame, front: FrontEnd, workers: int | None = No
     """
     cache = cache_for(manifest, front, root)
     if front.magnify == "learned":
-        _learned_model(front.learned_checkpoint, front.learned_profile)  # train once, before forking
+        learned_magnifier(front.learned_checkpoint, front.learned_profile)  # train once, before forking
     report = cache.build(manifest, functools.partial(compute_clip, front=front), workers=workers,
                          progress=progress, strict=strict)
     if progress or report.failed:

@@ -4,8 +4,9 @@ A method hands the harness four things (see :class:`Method`): a model factory, a
 a training step that returns its losses, and a prediction step. The harness owns everything else:
 
 - subject-independent folds from :mod:`melib.splits` (``fold = -1`` runs them all);
-- a fixed schedule (SGD or Adam, step decay). The final-epoch model is evaluated; no epoch or
-  checkpoint is ever chosen by looking at the held-out subjects;
+- a fixed schedule (SGD, Adam or AdamW; step decay or cosine annealing with warm restarts). The
+  final-epoch model is evaluated; no epoch or checkpoint is ever chosen by looking at the held-out
+  subjects;
 - seeds fixed per (fold, epoch), so an interrupted run that resumes ends with the same weights as
   one that never stopped; AMP (bf16) and channels_last on CUDA only;
 - load-or-train: ``<run>/fold<k>/model.pt`` exists -> load, else train (resuming from
@@ -41,9 +42,18 @@ from .config import config_hash, outputs_root
 from .io import atomic_path, load_json, load_npz, save_json, save_npz
 
 
+SCHEDULERS = ("step", "cosine_restarts")
+
+
 @dataclass(frozen=True)
 class Schedule:
-    """Optimisation schedule: ``lr`` divided by ``1/lr_gamma`` every ``lr_step`` epochs."""
+    """Optimisation schedule, stepped once per epoch.
+
+    ``scheduler="step"``: ``lr`` multiplied by ``lr_gamma`` every ``lr_step`` epochs (StepLR).
+    ``scheduler="cosine_restarts"``: cosine annealing from ``lr`` to 0 with warm restarts (SGDR,
+    Loshchilov & Hutter 2017), the first period ``t_0`` epochs and each next ``t_mult`` times longer
+    (``torch.optim.lr_scheduler.CosineAnnealingWarmRestarts``); ``lr_step``/``lr_gamma`` unused.
+    """
 
     epochs: int = 80
     batch_size: int = 32
@@ -57,12 +67,32 @@ class Schedule:
     num_workers: int = 0
     amp: bool = True
     channels_last: bool = True
+    # Added after runs existed: run_key hashes these only when they differ from the defaults below
+    # (see schedule_key), so every run made before they existed keeps its key.
+    scheduler: str = "step"
+    t_0: int = 10
+    t_mult: int = 2
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("sgd", "adam", "adamw"):
             raise ValueError(f"optimizer must be 'sgd', 'adam' or 'adamw'; got {self.optimizer!r}")
+        if self.scheduler not in SCHEDULERS:
+            raise ValueError(f"scheduler must be one of {SCHEDULERS}; got {self.scheduler!r}")
         if self.epochs < 1 or self.batch_size < 1 or self.lr_step < 1:
             raise ValueError(f"epochs, batch_size and lr_step must be >= 1: {self}")
+        if self.t_0 < 1 or self.t_mult < 1:
+            raise ValueError(f"t_0 and t_mult must be >= 1: {self}")
+
+
+#: Schedule fields added after runs existed, with the values every earlier run implicitly had.
+_LATER_FIELDS = {"scheduler": "step", "t_0": 10, "t_mult": 2}
+
+
+def schedule_key(schedule: Schedule) -> dict[str, Any]:
+    """What :func:`run_key` hashes of a schedule: every field, except the later-added ones at their
+    defaults, so a schedule that does not use them hashes exactly as before they existed."""
+    return {k: v for k, v in dataclasses.asdict(schedule).items()
+            if not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])}
 
 
 class Method(Protocol):
@@ -122,7 +152,7 @@ def device_default() -> torch.device:
 
 def run_key(method: Method, schedule: Schedule, manifest: pd.DataFrame, protocol: str, k: int,
             split_seed: int) -> str:
-    return config_hash({"method": method.name, "config": method.config(), "schedule": dataclasses.asdict(schedule),
+    return config_hash({"method": method.name, "config": method.config(), "schedule": schedule_key(schedule),
                         "protocol": protocol, "k": k, "split_seed": split_seed,
                         "data": dataset_fingerprint(manifest)})
 
@@ -217,6 +247,8 @@ def _make_optimizer(model: nn.Module, s: Schedule) -> tuple[torch.optim.Optimize
         opt = torch.optim.Adam(params, lr=s.lr, weight_decay=s.weight_decay)
     else:
         opt = torch.optim.AdamW(params, lr=s.lr, weight_decay=s.weight_decay)
+    if s.scheduler == "cosine_restarts":
+        return opt, torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=s.t_0, T_mult=s.t_mult)
     return opt, torch.optim.lr_scheduler.StepLR(opt, step_size=s.lr_step, gamma=s.lr_gamma)
 
 

@@ -23,7 +23,7 @@ def test_dataset_yields_three_cropped_frames_and_labels(manifest, tmp_path):
     sample = train_set[0]
     assert {k: tuple(v.shape) for k, v in sample.items() if k in ("onset", "apex", "close")} == \
         {"onset": (3, 32, 32), "apex": (3, 32, 32), "close": (3, 32, 32)}
-    np.testing.assert_array_equal(sample["aus"].numpy(), iicl.au_matrix(manifest.iloc[[0]], cfg.aus)[0])
+    np.testing.assert_array_equal(sample["aus"].numpy(), data.au_matrix(manifest.iloc[[0]], cfg.aus)[0])
     assert not torch.equal(sample["apex"], sample["onset"])
     entry = cache.load(manifest.iloc[0])["frames"]
     test_set = iicl.IICLDataset(manifest, cache, cfg, training=False)
@@ -95,12 +95,36 @@ def test_balanced_bce_weights_each_au_by_its_training_ratio(manifest, tmp_path):
     method = iicl.IICLMethod(cfg, cache)
     train_rows = manifest.iloc[:6]
     method.datasets(train_rows, manifest.iloc[6:])
-    labels = iicl.au_matrix(train_rows, cfg.aus)
+    labels = data.au_matrix(train_rows, cfg.aus)
     pos = labels.sum(0)
     expected = np.where(pos > 0, (len(labels) - pos) / np.maximum(pos, 1), 1.0).clip(1, 50)
     np.testing.assert_allclose(method.pos_weight.numpy(), expected)
-    paper = iicl.IICLMethod(tiny_setting()[0], cache)
+    paper = iicl.IICLMethod(tiny_setting(bce="paper")[0], cache)
     paper.datasets(train_rows, manifest.iloc[6:])
     assert paper.pos_weight is None
     with pytest.raises(ValueError, match="bce"):
         tiny_setting(bce="focal")
+
+
+def _fake_run(folder, f1, auc_avg):
+    from melib.io import save_json
+
+    save_json(folder / "results.json", {"metrics": {"aus": ["AU1", "AU2"], "f1": f1, "f1_avg": float(np.mean(f1)),
+                                                    "auc_avg": auc_avg}})
+    return train.Run(folder, 2)
+
+
+def test_seed_table_gives_mean_and_sample_sd_over_seeds(tmp_path):
+    runs = {"senet": [_fake_run(tmp_path / "a", [0.2, 0.4], 0.7), _fake_run(tmp_path / "b", [0.4, 0.6], 0.9),
+                      train.Run(tmp_path / "unfinished", 2)],
+            "iicl": [_fake_run(tmp_path / "c", [0.5, 0.5], 0.8)]}
+    table = iicl.seed_table(runs)
+    assert table.loc[("Baseline", "mean"), "AU1"] == pytest.approx(0.3)
+    assert table.loc[("Baseline", "sd"), "AU1"] == pytest.approx(np.std([0.2, 0.4], ddof=1))
+    assert table.loc[("Baseline", "mean"), "AUC"] == pytest.approx(0.8)
+    assert table.loc[("Baseline", "mean"), "seeds"] == 2  # the unfinished seed is not counted
+    assert np.isnan(table.loc[("IICL", "sd"), "AVG"])  # one seed: no spread
+    assert table.loc[("IICL", "paper (casme2, real)"), "AVG"] == 0.55
+    shown = iicl.format_seed_table(table)
+    assert shown.loc[("Baseline", "ours, 2 seeds"), "AU1"] == "0.30 ± 0.14"
+    assert shown.loc[("IICL", "ours, 1 seed"), "AVG"] == "0.50"

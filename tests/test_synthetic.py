@@ -16,7 +16,7 @@ from melib.data import synthetic as syn
 from melib.data.synthetic import dataset as syn_dataset
 from melib.data.synthetic.fields import MIDLINE_68, MIRROR_68, RIGHT_68, face_frame
 from melib.data.synthetic.plan import EMOTIONS
-from melib.data.synthetic.warp import warp_image
+from melib.motion.warp import warp_image
 
 HEADER = ["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None, "Action Units",
           "Estimated Emotion"]

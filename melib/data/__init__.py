@@ -20,11 +20,11 @@ from .mappings import (
     objective_class,
     split_regions,
 )
-from .manifest import dataset_root, load_manifest, subset_subjects
+from .manifest import au_matrix, dataset_root, load_manifest, subset_subjects
 from .readers import DATASETS, AnnotationError, AnnotationWarning, read_annotations
 
 __all__ = [
-    "AnnotationError", "AnnotationWarning", "CASME2_AUS", "FRAME_RATES", "DATASETS", "FrameReadError", "OBJECTIVE_CLASSES",
+    "AnnotationError", "au_matrix", "AnnotationWarning", "CASME2_AUS", "FRAME_RATES", "DATASETS", "FrameReadError", "OBJECTIVE_CLASSES",
     "OBJECTIVE_CLASS_EMOTIONS", "OBJECTIVE_CLASS_RULES", "SAMM_AUS", "au_region", "au_set",
     "available_frames", "dataset_root", "emotion_classes", "format_aus", "frame_path", "load_clip", "load_frame",
     "load_manifest", "map_emotion", "objective_class", "parse_aus", "read_annotations", "split_regions",

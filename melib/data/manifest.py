@@ -1,8 +1,10 @@
 """One call from a dataset name to its manifest, with the default locations resolved in one place."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..config import data_root
@@ -45,3 +47,10 @@ def subset_subjects(manifest: pd.DataFrame, n: int) -> pd.DataFrame:
     subset = manifest[manifest["subject"].isin(keep)].reset_index(drop=True)
     subset.attrs = dict(manifest.attrs)
     return subset
+
+
+def au_matrix(rows: pd.DataFrame, aus: Sequence[int]) -> np.ndarray:
+    """(N, M) float32 multi-hot labels for ``aus``; an AU no clip carries is an all-zero column."""
+    cols = [rows[f"AU{a}"].to_numpy(dtype=np.float32) if f"AU{a}" in rows else np.zeros(len(rows), np.float32)
+            for a in aus]
+    return np.stack(cols, axis=1) if cols else np.zeros((len(rows), 0), np.float32)

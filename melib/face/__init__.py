@@ -2,16 +2,17 @@
 
 Modules: ``detect`` (dlib, the one call ``landmarks(image, backend=...)``), ``facemesh`` (mediapipe
 mapped to dlib's 68 indices), ``align`` (similarity alignment of a whole clip), ``clip_cache``
-(landmarks per frame, cached on disk), ``template`` (the canonical 68-point shape).
+(landmarks per frame, cached on disk), ``regions`` (landmark-region masks), ``template`` (index tables, the IOD, the canonical 68-point shape).
 """
 from .align import (AlignedClip, align_clip, align_image, derive_template, mirror_landmarks, similarity_to_template,
                     template_points, umeyama, warp_landmarks)
 from .clip_cache import ClipLandmarks, cache_path, clip_landmark_record, clip_landmarks, select_frames
 from .facemesh import FACEMESH_TO_DLIB68, close_face_meshes, facemesh_points, mediapipe_landmarks
-from .detect import (BACKENDS, LANDMARK_GROUPS, FaceNotFoundError, as_uint8_image, detect_faces, dlib_landmarks,
-                        group_distances, inter_ocular_distance, landmarks, landmarks_and_box, points_box,
+from .detect import (BACKENDS, FaceNotFoundError, as_uint8_image, detect_faces, dlib_landmarks,
+                        group_distances, landmarks, landmarks_and_box, points_box,
                         predictor_path)
-from .template import MIRROR_68, STABLE_POINTS, TEMPLATE_68
+from .regions import REGION_POINTS, face_mask, hull_mask, region_masks, region_means
+from .template import LANDMARK_GROUPS, MIRROR_68, STABLE_POINTS, TEMPLATE_68, eye_centres, inter_ocular_distance
 
 __all__ = [
     "AlignedClip", "align_clip", "align_image", "derive_template", "mirror_landmarks", "similarity_to_template",
@@ -20,5 +21,6 @@ __all__ = [
     "FACEMESH_TO_DLIB68", "close_face_meshes", "facemesh_points", "mediapipe_landmarks",
     "BACKENDS", "LANDMARK_GROUPS", "FaceNotFoundError", "as_uint8_image", "detect_faces", "dlib_landmarks",
     "group_distances", "inter_ocular_distance", "landmarks", "landmarks_and_box", "points_box", "predictor_path",
-    "MIRROR_68", "STABLE_POINTS", "TEMPLATE_68",
+    "REGION_POINTS", "face_mask", "hull_mask", "region_masks", "region_means",
+    "LANDMARK_GROUPS", "MIRROR_68", "STABLE_POINTS", "TEMPLATE_68", "eye_centres", "inter_ocular_distance",
 ]

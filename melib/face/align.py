@@ -16,7 +16,7 @@ import numpy as np
 
 from .detect import as_uint8_image
 from .detect import landmarks as detect_landmarks
-from .template import MIRROR_68, STABLE_POINTS, TEMPLATE_68
+from .template import MIRROR_68, STABLE_POINTS, TEMPLATE_68, eye_centres
 
 _BORDERS = {"constant": cv2.BORDER_CONSTANT, "replicate": cv2.BORDER_REPLICATE, "reflect": cv2.BORDER_REFLECT_101}
 
@@ -135,7 +135,8 @@ def _normalise_shape(points: np.ndarray) -> np.ndarray:
     """Centre on the centroid, unit RMS radius, eye line (right-eye to left-eye centre) along +x."""
     pts = points - points.mean(axis=0)
     pts = pts / np.sqrt((pts ** 2).sum(axis=1).mean())
-    eye_vec = pts[42:48].mean(axis=0) - pts[36:42].mean(axis=0)
+    right, left = eye_centres(pts)
+    eye_vec = left - right
     angle = np.arctan2(eye_vec[1], eye_vec[0])
     c, s = np.cos(-angle), np.sin(-angle)
     return pts @ np.array([[c, -s], [s, c]]).T

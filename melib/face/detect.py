@@ -17,22 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from .template import LANDMARK_GROUPS, inter_ocular_distance
+
 #: Landmark backends understood by :func:`landmarks`.
 BACKENDS = ("dlib", "mediapipe")
-
-#: dlib 68-point index groups (0-based), as in Micro-AU CLIP Table I.
-LANDMARK_GROUPS: dict[str, range] = {
-    "jaw": range(0, 17),
-    "right_brow": range(17, 22),   # subject's right = image left
-    "left_brow": range(22, 27),
-    "nose_bridge": range(27, 31),
-    "nose_base": range(31, 36),
-    "right_eye": range(36, 42),
-    "left_eye": range(42, 48),
-    "outer_lip": range(48, 60),
-    "inner_lip": range(60, 68),
-}
-
 
 class FaceNotFoundError(RuntimeError):
     """No face was detected in an image."""
@@ -142,12 +130,6 @@ def points_box(points: np.ndarray) -> np.ndarray:
     """Bounding box ``(left, top, right, bottom)`` of points ``(N, 2)``."""
     pts = np.asarray(points, dtype=np.float64)
     return np.concatenate([pts.min(axis=0), pts.max(axis=0)])
-
-
-def inter_ocular_distance(points: np.ndarray) -> float:
-    """Distance between the outer eye corners (points 36 and 45), the usual 68-point normaliser."""
-    pts = np.asarray(points, dtype=np.float64)
-    return float(np.linalg.norm(pts[45] - pts[36]))
 
 
 def group_distances(points: np.ndarray, reference: np.ndarray) -> dict[str, float]:

@@ -1,4 +1,5 @@
-"""Canonical 68-point face template and index tables used by :mod:`melib.face.align`."""
+"""The 68-point face: index tables (mirror partners, landmark groups), the inter-ocular distance and
+the canonical template used by :mod:`melib.face.align`. Numpy only, so every layer can use it."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,6 +13,36 @@ MIRROR_68: tuple[int, ...] = (
     + (54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55)        # outer lip
     + (64, 63, 62, 61, 60, 67, 66, 65)                        # inner lip
 )
+
+#: dlib 68-point index groups (0-based), as in Micro-AU CLIP Table I.
+LANDMARK_GROUPS: dict[str, range] = {
+    "jaw": range(0, 17),
+    "right_brow": range(17, 22),   # subject's right = image left
+    "left_brow": range(22, 27),
+    "nose_bridge": range(27, 31),
+    "nose_base": range(31, 36),
+    "right_eye": range(36, 42),
+    "left_eye": range(42, 48),
+    "outer_lip": range(48, 60),
+    "inner_lip": range(60, 68),
+}
+
+
+def eye_centres(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centres ``(right, left)`` of the subject's eyes: the mean of each eye's six points (36-41, 42-47)."""
+    pts = np.asarray(points, dtype=np.float64)
+    return pts[LANDMARK_GROUPS["right_eye"]].mean(axis=0), pts[LANDMARK_GROUPS["left_eye"]].mean(axis=0)
+
+
+def inter_ocular_distance(points: np.ndarray) -> float:
+    """melib's one inter-ocular distance (IOD): between the two eye centres (:func:`eye_centres`).
+
+    Used everywhere a length is given in IODs (synthetic AU fields and appearance, landmark error,
+    region masks). The outer-corner distance (points 36-45) some papers use is about 1.5x larger.
+    """
+    right, left = eye_centres(points)
+    return float(np.linalg.norm(left - right))
+
 
 #: Points fitted by default: eye corners, the nose (bridge and base) and the mouth corners.
 STABLE_POINTS: tuple[int, ...] = (36, 39, 42, 45, 27, 28, 29, 30, 31, 32, 33, 34, 35, 48, 54)

@@ -1,6 +1,6 @@
 """Figures of the motion front end: EVM's pyramid and bands, magnified frames, measured magnification
 and artefacts, flow images, end-point error, timing and strain. Every function returns the figure; the
-numbers come from :mod:`melib.motion.evaluate` tables.
+numbers come from :mod:`melib.experiments.motion` tables.
 """
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from .appearance import age_lines
 from .fields import MIDLINE_68, MIRROR_68, RIGHT_68, RBFField, face_frame
-from .warp import invert_displacement
+from melib.motion.warp import invert_displacement
 
 #: (name, approximate face centre (x, y) in the photo, used to pick the face among dlib's boxes)
 BASE_PHOTOS: tuple[tuple[str, tuple[int, int]], ...] = (("astronaut", (220, 120)), ("grace_hopper", (270, 230)))

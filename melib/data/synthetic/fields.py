@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from melib.face.template import MIRROR_68 as _FACE_MIRROR_68
+from melib.face.template import eye_centres, inter_ocular_distance
 
 _SIDES = ("R", "L")
 
@@ -96,9 +97,8 @@ AU_SPECS: dict[int, AUSpec] = {s.au: s for s in [
 def face_frame(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """``(ex, up, iod)``: unit vector from the subject's right eye to the left eye (image right for
     a frontal face), unit vector up the face, and the inter-ocular distance (eye centres)."""
-    lm = np.asarray(landmarks, dtype=np.float64)
-    right, left = lm[36:42].mean(0), lm[42:48].mean(0)
-    iod = float(np.linalg.norm(left - right))
+    right, left = eye_centres(landmarks)
+    iod = inter_ocular_distance(landmarks)
     ex = (left - right) / iod
     up = np.array([ex[1], -ex[0]])  # image y points down: rotate ex by -90 degrees
     return ex, up, iod

@@ -32,7 +32,7 @@ from .appearance import expression_appearance
 from .faces import Subject
 from .fields import expression_fields, face_frame
 from .plan import ClipSpec
-from .warp import invert_displacement, pixel_grid, support_box
+from melib.motion.warp import invert_displacement, pixel_grid, support_box
 
 
 @dataclasses.dataclass(frozen=True)

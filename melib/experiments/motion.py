@@ -1,17 +1,10 @@
-"""Measuring magnification and optical flow against known motion (melib's synthetic dataset).
+"""Motion experiments on a dataset (notebooks 02 and 03): per-clip pipelines that run magnifiers and
+flow methods, measure them with :mod:`melib.motion.measure` against the synthetic ground truth (or
+estimated motion on real data), cache the arrays per clip and turn them into tables.
 
-Magnification. An ideal magnifier moves every onset pixel ``p`` to ``p + F t(p)``, with ``t`` the true
-onset -> apex displacement and ``F`` the factor asked for (``1 + alpha`` for EVM, ``alpha`` for Oh et al.).
-:func:`ideal_magnified` renders that frame from the ground truth. :func:`fit_motion_factor` is the
-instrument: the factor ``k`` for which the magnified frame, sampled at ``p + k t(p)``, correlates best
-with the onset over the moving pixels. :func:`magnification_measurements` checks it on every clip where
-the answer is known (the unmagnified apex: 1; ideal frames: ``F``), beside the readings of flow methods,
-which carry a sub-pixel bias. What it reports is the *effective* factor along the true motion pattern.
-
-Optical flow. End-point error (EPE) binned by the true displacement length (:func:`binned_epe`),
-with and without magnification (flow on magnified frames divided by ``F``); mean optical strain in
-landmark regions (:func:`region_masks`). Per-clip pipelines return plain arrays so a
-:class:`melib.cache.ClipCache` can store them; ``*_table`` functions turn cached arrays into tables.
+Per-clip pipelines return plain arrays so a :class:`melib.cache.ClipCache` can store them; ``*_table``
+functions turn cached arrays into tables; ``*_results`` run a pipeline over clips, cached under a key
+of all its settings.
 """
 from __future__ import annotations
 
@@ -25,205 +18,14 @@ from typing import Any
 import cv2
 import numpy as np
 import pandas as pd
-from scipy.ndimage import map_coordinates
-from scipy.optimize import minimize_scalar
-from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from ..config import outputs_root
 from ..data.mappings import FRAME_RATES
-from ..data.synthetic.warp import invert_displacement
+from ..face.regions import face_mask, region_masks, region_means
 from ..io import atomic_path
-from .flow import flow_magnitude, to_gray
-
-#: dlib 68-point indices of the regions where mean strain is reported (0-based, see LANDMARK_GROUPS).
-REGION_POINTS: dict[str, tuple[int, ...]] = {
-    "brows": tuple(range(17, 27)), "eyes": tuple(range(36, 48)),
-    "nose": tuple(range(27, 36)), "mouth": tuple(range(48, 60)),
-}
-#: Edges (px) of the true-displacement bins used for EPE: sub-pixel bins, then larger motion.
-EPE_EDGES: tuple[float, ...] = (0.05, 0.25, 0.5, 1.0, 2.0, 4.0)
-
-
-# --------------------------------------------------------------------------- masks and regions
-def motion_mask(flow: np.ndarray, fraction: float = 0.3, within: np.ndarray | None = None) -> np.ndarray:
-    """Pixels whose displacement length is at least ``fraction`` of the largest (inside ``within``)."""
-    length = flow_magnitude(flow)
-    inside = np.ones(length.shape, bool) if within is None else np.asarray(within, bool)
-    peak = float(length[inside].max()) if inside.any() else 0.0
-    if peak <= 0:
-        raise ValueError("the flow is zero everywhere (inside the mask): no motion to measure")
-    return inside & (length >= fraction * peak)
-
-
-def mask_box(mask: np.ndarray, margin: int = 0) -> tuple[slice, slice]:
-    """Bounding box ``(rows, cols)`` of a non-empty mask, grown by ``margin`` and clipped to the image."""
-    rows, cols = np.nonzero(mask)
-    if len(rows) == 0:
-        raise ValueError("mask selects no pixel")
-    h, w = mask.shape
-    return (slice(max(rows.min() - margin, 0), min(rows.max() + 1 + margin, h)),
-            slice(max(cols.min() - margin, 0), min(cols.max() + 1 + margin, w)))
-
-
-def _hull_mask(points: np.ndarray, shape: tuple[int, int], grow: float) -> np.ndarray:
-    canvas = np.zeros(shape, np.uint8)
-    cv2.fillConvexPoly(canvas, cv2.convexHull(np.rint(points).astype(np.int32)), 1)
-    if grow >= 1:
-        size = 2 * int(round(grow)) + 1
-        canvas = cv2.dilate(canvas, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
-    return canvas.astype(bool)
-
-
-def _inter_ocular(landmarks: np.ndarray) -> float:
-    return float(np.linalg.norm(landmarks[36:42].mean(0) - landmarks[42:48].mean(0)))
-
-
-def face_mask(landmarks: np.ndarray, shape: tuple[int, int], grow: float = 0.1) -> np.ndarray:
-    """Convex hull of the 68 landmarks plus the forehead (brows lifted by half the inter-ocular
-    distance), dilated by ``grow`` x that distance."""
-    lm = np.asarray(landmarks, np.float64)
-    iod = _inter_ocular(lm)
-    forehead = lm[17:27] - [0.0, 0.5 * iod]
-    return _hull_mask(np.vstack([lm, forehead]), shape, grow * iod)
-
-
-def region_masks(landmarks: np.ndarray, shape: tuple[int, int], grow: float = 0.12) -> dict[str, np.ndarray]:
-    """Masks of :data:`REGION_POINTS`: the hull of each group's landmarks dilated by ``grow`` x the
-    inter-ocular distance; the brow region also reaches a quarter of that distance above the brows
-    (where AU1/2 lift the skin) and the two eyes are separate hulls."""
-    lm = np.asarray(landmarks, np.float64)
-    iod = _inter_ocular(lm)
-    out = {}
-    for name, idx in REGION_POINTS.items():
-        pts = lm[list(idx)]
-        if name == "brows":
-            out[name] = _hull_mask(np.vstack([pts, pts - [0.0, 0.25 * iod]]), shape, grow * iod)
-        elif name == "eyes":
-            out[name] = _hull_mask(lm[36:42], shape, grow * iod) | _hull_mask(lm[42:48], shape, grow * iod)
-        else:
-            out[name] = _hull_mask(pts, shape, grow * iod)
-    return out
-
-
-def region_means(values: np.ndarray, masks: Mapping[str, np.ndarray]) -> dict[str, float]:
-    """Mean of a (H, W) map inside each mask."""
-    return {name: float(np.asarray(values)[m].mean()) for name, m in masks.items()}
-
-
-# --------------------------------------------------------------------------- magnification
-def ideal_magnified(apex: np.ndarray, flow: np.ndarray, factor: float) -> np.ndarray:
-    """What a perfect magnifier returns: ``apex`` with its content moved on, so that every onset pixel
-    ``p`` lands at ``p + factor * flow(p)`` (``flow`` = true onset -> apex motion, onset coordinates).
-
-    The apex pixel ``y = p + flow(p)`` moves by ``(factor - 1) flow(p)``, with ``p`` found by inverting
-    the flow; cubic-spline resampling. Starting from the apex keeps its lighting and its own sensor noise
-    (independent of the onset's, as in a real recording). Same shape and dtype as ``apex``.
-    """
-    img = np.asarray(apex)
-    motion = np.ascontiguousarray(flow, dtype=np.float32)
-    source_x, source_y = invert_displacement(motion)  # p(y) with p + flow(p) = y
-    onward = np.float32(factor - 1.0) * cv2.remap(motion, source_x, source_y, cv2.INTER_LINEAR,
-                                                  borderMode=cv2.BORDER_REPLICATE)
-    mapx, mapy = invert_displacement(onward)
-    # cubic splines at exact positions (cv2.remap rounds them to 1/32 px, a bias at this scale)
-    channels = img.reshape(*img.shape[:2], -1).astype(np.float64)
-    out = np.stack([map_coordinates(channels[..., c], [mapy, mapx], order=3, mode="mirror")
-                    for c in range(channels.shape[2])], axis=-1).reshape(img.shape)
-    if img.dtype == np.uint8:
-        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
-    return out.astype(img.dtype)
-
-
-def min_jacobian(flow: np.ndarray, factor: float) -> float:
-    """Smallest determinant of the map ``p -> p + factor * flow(p)``; <= 0 means the motion folds
-    the image over itself, so no magnifier (and no ideal frame) can be right there."""
-    f = np.asarray(flow, np.float64) * factor
-    du_dy, du_dx = np.gradient(f[..., 0])
-    dv_dy, dv_dx = np.gradient(f[..., 1])
-    return float(((1 + du_dx) * (1 + dv_dy) - du_dy * dv_dx).min())
-
-
-def fit_motion_factor(reference: np.ndarray, moved: np.ndarray, pattern: np.ndarray, mask: np.ndarray,
-                      max_factor: float, step_px: float = 0.4) -> tuple[float, float]:
-    """Factor ``k`` of the motion ``pattern`` that carries ``reference`` onto ``moved``, and the correlation.
-
-    Maximises the correlation of ``reference(p)`` with ``moved(p + k pattern(p))`` over the ``mask``
-    pixels (grey, cubic-spline sampling; correlation ignores a change of brightness or contrast).
-    A grid over ``[0, max_factor]`` whose neighbours move the fastest pixel by ``step_px`` finds the
-    peak, a bounded scalar search refines it. Returns ``(k, correlation)``.
-    """
-    m = np.asarray(mask, bool)
-    if not m.any():
-        raise ValueError("mask selects no pixel")
-    ref, mov = to_gray(reference, "reference"), to_gray(moved, "moved").astype(np.float64)
-    ys, xs = np.nonzero(m)
-    px, py = pattern[ys, xs, 0].astype(np.float64), pattern[ys, xs, 1].astype(np.float64)
-    fastest = float(np.hypot(px, py).max())
-    if fastest <= 0:
-        raise ValueError("the motion pattern is zero on the mask")
-    r = ref[ys, xs].astype(np.float64)
-
-    def correlation(k: float) -> float:
-        sampled = map_coordinates(mov, [ys + k * py, xs + k * px], order=3, mode="nearest")
-        return float(np.corrcoef(sampled, r)[0, 1])
-
-    step = step_px / fastest
-    grid = np.arange(0.0, max_factor + step, step)
-    scores = np.array([correlation(k) for k in grid])
-    best = grid[int(np.nanargmax(scores))]
-    found = minimize_scalar(lambda k: -correlation(k), bounds=(max(best - step, 0.0), best + step),
-                            method="bounded", options={"xatol": 1e-3})
-    return float(found.x), float(-found.fun)
-
-
-def projected_factor(flow: np.ndarray, pattern: np.ndarray, mask: np.ndarray) -> float:
-    """Least-squares factor of a measured flow along a pattern, ``<f, t> / <t, t>`` over the mask:
-    what a flow method "reads" as the magnification (1.0 = the pattern exactly)."""
-    m = np.asarray(mask, bool)
-    f, t = np.asarray(flow, np.float64)[m], np.asarray(pattern, np.float64)[m]
-    return float((f * t).sum() / (t * t).sum())
-
-
-def image_quality(image: np.ndarray, reference: np.ndarray, box: tuple[slice, slice] | None = None
-                  ) -> tuple[float, float]:
-    """PSNR (dB) and SSIM of ``image`` against ``reference`` on grey levels 0-255, inside ``box``."""
-    a = to_gray(image, "image") * 255.0
-    b = to_gray(reference, "reference") * 255.0
-    if box is not None:
-        a, b = a[box], b[box]
-    with np.errstate(divide="ignore"):  # identical images: PSNR = inf
-        psnr = float(peak_signal_noise_ratio(b, a, data_range=255.0))
-    return psnr, float(structural_similarity(b, a, data_range=255.0))
-
-
-def apex_likeness(frames: np.ndarray, apex_index: int, mask: np.ndarray | None = None) -> np.ndarray:
-    """How far each frame has moved from the onset towards the apex: ``<I_t - I_0, D> / <D, D>`` with
-    ``D = I_apex - I_0`` (grey, inside ``mask``): 0 at the onset, 1 at the apex. Linear in the frames,
-    so band-passing this signal shows what EVM's temporal filter does to the movement."""
-    grey = np.stack([to_gray(f, "frame") for f in frames]).astype(np.float64)
-    inside = np.ones(grey.shape[1:], bool) if mask is None else np.asarray(mask, bool)
-    change = grey[:, inside] - grey[0, inside]
-    direction = change[apex_index]
-    if not np.any(direction):
-        raise ValueError("apex and onset frames are identical")
-    return change @ direction / (direction @ direction)
-
-
-# --------------------------------------------------------------------------- optical flow
-def binned_epe(flow: np.ndarray, truth: np.ndarray, mask: np.ndarray,
-               edges: Sequence[float] = EPE_EDGES) -> tuple[np.ndarray, np.ndarray]:
-    """Sum of end-point errors and pixel count per bin of the true displacement length, inside ``mask``.
-
-    Bin ``i`` holds ``edges[i] <= |truth| < edges[i+1]``. Sums (not means) so clips can be pooled.
-    """
-    error = np.hypot(*(np.asarray(flow, np.float64) - np.asarray(truth, np.float64)).transpose(2, 0, 1))
-    length = flow_magnitude(truth)
-    which = np.digitize(length, edges) - 1  # -1 below the first edge, len(edges)-1 above the last
-    keep = np.asarray(mask, bool) & (which >= 0) & (which < len(edges) - 1)
-    n_bins = len(edges) - 1
-    sums = np.bincount(which[keep], weights=error[keep], minlength=n_bins)
-    counts = np.bincount(which[keep], minlength=n_bins)
-    return sums, counts
+from ..motion.flow import endpoint_errors, flow_magnitude
+from ..motion.measure import (EPE_EDGES, binned_epe, fit_motion_factor, ideal_magnified, image_quality, mask_box,
+                              min_jacobian, motion_mask, projected_factor)
 
 
 def timed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, float]:
@@ -284,7 +86,7 @@ def _pattern_and_mask(onset: np.ndarray, apex: np.ndarray, truth: dict[str, Any]
             mask = mask & unchanged if (mask & unchanged).sum() >= 50 else mask
         return truth["flow_onset_apex"], mask, mask_box(face)
     from ..face import landmarks
-    from .flow import optical_flow
+    from ..motion.flow import optical_flow
 
     face = face_mask(landmarks(onset), onset.shape[:2])
     pattern = optical_flow(onset, apex, "farneback")
@@ -305,9 +107,9 @@ def magnification_measurements(row: Mapping[str, Any], alphas: Sequence[float], 
     frames shows their bias. Returns arrays for a :class:`melib.cache.ClipCache`.
     """
     from ..data import load_frame
-    from . import learned as learned_api
-    from .flow import optical_flow
-    from .magnify import magnify_clip_frames, magnify_pair
+    from ..motion import learned as learned_api
+    from ..motion.flow import optical_flow
+    from ..motion.magnify import magnify_clip_frames, magnify_pair
 
     onset, apex = load_frame(row, int(row["onset"])), load_frame(row, int(row["apex"]))
     truth = clip_truth(row, root)
@@ -403,8 +205,8 @@ def flow_measurements(row: Mapping[str, Any], methods: Sequence[str], alpha: flo
     """
     from ..data import load_frame
     from ..face import landmarks
-    from .flow import optical_flow, optical_strain
-    from .magnify import magnify_pair
+    from ..motion.flow import optical_flow, optical_strain
+    from ..motion.magnify import magnify_pair
 
     onset, apex = load_frame(row, int(row["onset"])), load_frame(row, int(row["apex"]))
     truth = clip_truth(row, root)
@@ -423,8 +225,7 @@ def flow_measurements(row: Mapping[str, Any], methods: Sequence[str], alpha: flo
             flow = flow / np.float32(factor)
             if truth is not None:
                 out["epe_sum"][i, j], out["epe_count"] = binned_epe(flow, truth["flow_onset_apex"], face, edges)
-                error = np.hypot(*(flow - truth["flow_onset_apex"]).transpose(2, 0, 1))
-                out["epe_face"][i, j] = float(error[face].mean())
+                out["epe_face"][i, j] = float(endpoint_errors(flow, truth["flow_onset_apex"])[face].mean())
             if method == strain_method and condition == "none":
                 out["strain"] = np.array(list(region_means(optical_strain(flow), regions).values()))
     if truth is not None:

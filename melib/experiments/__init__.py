@@ -1,0 +1,2 @@
+"""Experiments one layer above the instruments: pipelines that run melib's building blocks over a
+dataset, cache per-clip results and make tables (``motion``: notebooks 02-03)."""

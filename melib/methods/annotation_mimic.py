@@ -1,0 +1,517 @@
+"""Annotation mimic (Ruan et al. 2022) as the harness runs it: config, presets, the input cache, the
+torch Dataset with Region Replacing, the Method, and the paper's Tables 3-4 for comparison.
+
+Protocol (Sec. 3-4): per clip one 3-channel image (Sec. 3.1.1, Fig. 2): the grey magnified apex
+(learned magnification, total factor 6) and the On-A / Off-A optical-flow magnitudes, built by
+:func:`melib.motion.flow.mimic_input` at the frames' resolution and resized to 224. Flows go to the
+apex on CASME II and to the magnified apex on SAMM (Sec. 4.3; ``flow_target``). Training augments
+with Region Replacing (Sec. 3.2, probability 0.5), horizontal flip and random erasing; the loss is
+Eq. 8 (class-weighted CE of Eqs. 6-7 plus WSCL of Eqs. 4-5, lambda 0.3); AdamW, lr 3e-3, cosine
+annealing with warm restarts (T0 = 10, T_mult = 2), 100 epochs, batch 128; leave-one-subject-out;
+accuracy, UF1 and UAR on the predictions of all folds together (Eqs. 9-11). The network is
+:mod:`melib.models.annotation_mimic`, the losses :mod:`melib.losses`.
+
+Model selection: the authors' ``train.py`` keeps, for every LOSO subject, the epoch with the best
+accuracy *on that held-out subject* and reports its predictions, which leaks the test labels into
+the result. melib never does this: the harness evaluates the final epoch's model.
+
+Choices the paper leaves open, each a field of :class:`MimicConfig` where it can vary:
+the input is normalised with ImageNet statistics, after augmentation (the authors' code); Region
+Replacing draws the donor among the *other* training clips of the same class (no replacement if
+there is none) and the mixed AU set is the receiver's eyes AUs plus the donor's mouth AUs
+(``rr_aus="regions"``; the authors' code unions all AUs of both, ``"union"``); flip and erasing act on
+the composed image; WSCL's multi-hot AUs cover every AU the manifest annotates (``aus="all"``, Eq. 4
+speaks of each sample's whole AU set; ``"standard"`` restricts to :func:`melib.data.au_set`);
+the prediction is the argmax of the sum of the two heads' softmax outputs (Sec. 3.6) in the paper
+configuration, of the summed logits in the official one (the authors' ``SAMER.predict``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+from torchvision.transforms import RandomErasing
+
+from .. import metrics, splits, train
+from ..cache import ClipCache, dataset_fingerprint
+from ..data import au_matrix, au_region, au_set, emotion_classes, load_frame, map_emotion
+from ..losses import OFFICIAL_LABEL_SMOOTHING, class_weights, mimic_total
+from ..models.annotation_mimic import CONFIGS, VARIANTS, build_model, get_variant
+from ..models.backbones import report_weights
+
+#: ImageNet statistics, as the authors' ``MicroDataset`` normalises the 3-channel input.
+MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
+STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
+
+CLASS_SCHEMES = ("5class", "3class")
+FLOW_TARGETS = ("raw", "magnified")
+MAGNIFIERS = ("learned", "eulerian")
+FLOW_METHODS = ("tvl1", "farneback", "dis")
+ERASING = ("default", "official", "none")
+INFERENCE = ("softmax_sum", "logit_sum")
+RR_AUS = ("regions", "union")
+EULERIAN_LAMBDA_C = 16.0   # EVM spatial cut-off (px), as melib's front end
+INPUT_VERSION = 1          # bump when compute_input changes meaning without a setting changing
+
+#: The paper's numbers on the REAL CASME II and SAMM (Ruan et al. 2022), for side-by-side display only.
+#: ``table3``: the "ours" rows of Table 3 (LOSO, 5- and 3-class; acc, UF1, UAR as printed).
+#: ``table4``: the ablation of Table 4 by variant (5-class, acc and UF1; "db+all" = Table 3's 5-class row).
+PAPER_RESULTS: dict[str, Any] = {
+    "source": "Ruan et al. 2022 (ACM MM), Tables 3 and 4: real CASME II and SAMM, LOSO",
+    "table3": {
+        "casme2": {"5class": {"acc": 0.833, "uf1": 0.827, "uar": 0.850},
+                   "3class": {"acc": 0.932, "uf1": 0.925, "uar": 0.924}},
+        "samm": {"5class": {"acc": 0.794, "uf1": 0.758, "uar": 0.751},
+                 "3class": {"acc": 0.865, "uf1": 0.816, "uar": 0.805}},
+    },
+    "table4": {
+        "sb": {"casme2": {"acc": 0.8008, "uf1": 0.7921}, "samm": {"acc": 0.7574, "uf1": 0.7218}},
+        "sb+au": {"casme2": {"acc": 0.8008, "uf1": 0.7871}, "samm": {"acc": 0.7206, "uf1": 0.6560}},
+        "db": {"casme2": {"acc": 0.8008, "uf1": 0.7828}, "samm": {"acc": 0.7500, "uf1": 0.6925}},
+        "db+au": {"casme2": {"acc": 0.8171, "uf1": 0.7974}, "samm": {"acc": 0.7574, "uf1": 0.7338}},
+        "db+awm": {"casme2": {"acc": 0.8252, "uf1": 0.7957}, "samm": {"acc": 0.7721, "uf1": 0.7347}},
+        "db+all-rr": {"casme2": {"acc": 0.8171, "uf1": 0.8188}, "samm": {"acc": 0.7647, "uf1": 0.7019}},
+        "db+all": {"casme2": {"acc": 0.8333, "uf1": 0.8267}, "samm": {"acc": 0.7941, "uf1": 0.7582}},
+    },
+}
+
+
+def _check(name: str, value: Any, allowed: Sequence[Any]) -> None:
+    if value not in allowed:
+        raise ValueError(f"MimicConfig.{name} must be one of {tuple(allowed)}; got {value!r}")
+
+
+@dataclass(frozen=True)
+class MimicConfig:
+    """Everything that defines an annotation-mimic run besides the schedule (hashed into the run key).
+
+    Fields left empty (``""``/``None``) are derived from ``config`` in ``__post_init__``, so the
+    stored config always holds concrete values: ``wscl_variant`` = ``config``; ``label_smoothing``
+    0 (paper) or 0.1 (authors' code); ``random_erasing`` ``"default"`` (torchvision's defaults) or
+    ``"official"`` (the authors' ``RandomErasing(scale=(0.02, 0.3), value="random")``);
+    ``inference`` ``"softmax_sum"`` (Sec. 3.6) or ``"logit_sum"`` (authors' ``SAMER.predict``).
+    """
+
+    variant: str = "db+all"          # a row of Table 4 (melib.models.annotation_mimic.VARIANTS)
+    config: str = "paper"            # "paper" | "official" network/loss configuration
+    classes: str = "3class"          # "5class" | "3class" (melib.data.map_emotion schemes)
+    flow_target: str = "raw"         # "raw": flows to the apex (CASME II); "magnified": to the magnified apex (SAMM)
+    magnify: str = "learned"         # "learned" (Oh et al., the paper) | "eulerian"
+    factor: float = 6.0              # total magnification factor (Sec. 4.3); EVM alpha = factor - 1
+    flow: str = "tvl1"               # flow method of mimic_input (TV-L1 with scale_step 0.5, the authors' code)
+    flow_threshold: float = 1.5      # minmax_threshold: zero below threshold x mean
+    learned_checkpoint: str = ""     # learned magnifier weights; "" = melib's shipped/self-trained model
+    learned_profile: str = "fast"
+    image_size: int = 224            # S: the cached input is (S, S, 3)
+    weights: str = "none"            # ResNet-18 start: "none" | "imagenet" (the authors' choice) | file
+    aus: str | tuple[int, ...] = "all"  # WSCL's AU set: "all" manifest AUs | "standard" au_set | explicit tuple
+    lam: float = 0.3                 # lambda of Eq. 8
+    temperature: float = 0.1         # tau of Eq. 5
+    wscl_variant: str = ""           # "" -> config
+    label_smoothing: float | None = None  # None -> 0 (paper) / 0.1 (official)
+    rr_probability: float = 0.5      # Region Replacing probability (footnote 2)
+    rr_aus: str = "regions"          # mixed AU set of a replaced sample (module docstring)
+    flip: bool = True                # RandomHorizontalFlip(0.5)
+    random_erasing: str = ""         # "" -> by config; "none" switches it off
+    inference: str = ""              # "" -> by config
+
+    def __post_init__(self) -> None:
+        get_variant(self.variant)
+        _check("config", self.config, CONFIGS)
+        _check("classes", self.classes, CLASS_SCHEMES)
+        _check("flow_target", self.flow_target, FLOW_TARGETS)
+        _check("magnify", self.magnify, MAGNIFIERS)
+        _check("flow", self.flow, FLOW_METHODS)
+        _check("rr_aus", self.rr_aus, RR_AUS)
+        official = self.config == "official"
+        derived = {"wscl_variant": self.wscl_variant or self.config,
+                   "label_smoothing": (OFFICIAL_LABEL_SMOOTHING if official else 0.0)
+                   if self.label_smoothing is None else float(self.label_smoothing),
+                   "random_erasing": self.random_erasing or ("official" if official else "default"),
+                   "inference": self.inference or ("logit_sum" if official else "softmax_sum")}
+        for name, value in derived.items():
+            object.__setattr__(self, name, value)
+        _check("wscl_variant", self.wscl_variant, CONFIGS)
+        _check("random_erasing", self.random_erasing, ERASING)
+        _check("inference", self.inference, INFERENCE)
+        if isinstance(self.aus, str):
+            _check("aus", self.aus, ("all", "standard"))
+        else:
+            aus = tuple(int(a) for a in self.aus)
+            if not aus or min(aus) < 1 or len(set(aus)) != len(aus):
+                raise ValueError(f"MimicConfig.aus must be 'all', 'standard' or distinct AU numbers; got {self.aus!r}")
+            object.__setattr__(self, "aus", aus)
+        if self.image_size < 32:
+            raise ValueError(f"MimicConfig.image_size must be >= 32 (each half passes ResNet-18's stride 32); "
+                             f"got {self.image_size}")
+        if self.factor < 1:
+            raise ValueError(f"MimicConfig.factor is the total magnification factor, >= 1; got {self.factor}")
+        for name, low, high in (("lam", 0.0, 1.0), ("rr_probability", 0.0, 1.0), ("label_smoothing", 0.0, 0.999)):
+            if not low <= getattr(self, name) <= high:
+                raise ValueError(f"MimicConfig.{name} must be in [{low}, {high}]; got {getattr(self, name)}")
+        if self.temperature <= 0 or self.flow_threshold < 0:
+            raise ValueError(f"MimicConfig: temperature > 0 and flow_threshold >= 0 required; got "
+                             f"{self.temperature}, {self.flow_threshold}")
+        if self.weights not in ("none", "imagenet") and not Path(self.weights).is_file():
+            raise ValueError(f"MimicConfig.weights must be 'none', 'imagenet' or an existing file; "
+                             f"got {self.weights!r}")
+
+    def input_settings(self) -> dict[str, Any]:
+        """The settings that change the cached input (its cache key, with the data fingerprint)."""
+        settings: dict[str, Any] = {"version": INPUT_VERSION, "image_size": self.image_size,
+                                    "flow_target": self.flow_target, "magnify": self.magnify, "factor": self.factor,
+                                    "flow": self.flow, "flow_threshold": self.flow_threshold}
+        if self.magnify == "eulerian":
+            settings["lambda_c"] = EULERIAN_LAMBDA_C
+        else:
+            settings.update(learned_checkpoint=self.learned_checkpoint, learned_profile=self.learned_profile)
+        return settings
+
+
+#: Profiles: ``full`` is the paper's setting (Sec. 4.3); ``fast`` is a CPU/CI stand-in (say so when reporting).
+#: AdamW's weight decay is not in the paper; 1e-5 is the authors' ``train.py``.
+PRESETS: dict[str, dict[str, Any]] = {
+    "full": {"config": dict(image_size=224),
+             "schedule": dict(epochs=100, batch_size=128, lr=3e-3, optimizer="adamw", weight_decay=1e-5,
+                              scheduler="cosine_restarts", t_0=10, t_mult=2), "subjects": None},
+    "fast": {"config": dict(image_size=64),
+             "schedule": dict(epochs=4, batch_size=16, lr=3e-3, optimizer="adamw", weight_decay=1e-5,
+                              scheduler="cosine_restarts", t_0=4, t_mult=2), "subjects": 6},
+}
+
+
+def preset(profile: str, dataset: str = "synthetic",
+           **overrides: Any) -> tuple[MimicConfig, train.Schedule, int | None]:
+    """``(config, schedule, n_subjects)`` of a profile on ``dataset``; ``overrides`` set config or
+    schedule fields (``None`` values are ignored, so notebook parameters can default to the profile).
+
+    ``flow_target`` follows the dataset (Sec. 4.3): ``"magnified"`` on SAMM, ``"raw"`` elsewhere.
+    In ``fast``, overriding ``epochs`` without ``t_0`` makes the schedule one cosine period.
+    """
+    if profile not in PRESETS:
+        raise ValueError(f"profile must be 'fast' or 'full' (resolve 'auto' first); got {profile!r}")
+    base = PRESETS[profile]
+    cfg = {"flow_target": "magnified" if dataset == "samm" else "raw", **base["config"]}
+    sched = dict(base["schedule"])
+    subjects = base["subjects"]
+    config_fields = {f.name for f in dataclasses.fields(MimicConfig)}
+    schedule_fields = {f.name for f in dataclasses.fields(train.Schedule)}
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key == "subjects":
+            subjects = value
+        elif key in config_fields:
+            cfg[key] = value
+        elif key in schedule_fields:
+            sched[key] = value
+        else:
+            raise ValueError(f"unknown annotation-mimic setting {key!r}")
+    if profile == "fast" and overrides.get("epochs") is not None and overrides.get("t_0") is None:
+        sched["t_0"] = sched["epochs"]
+    return MimicConfig(**cfg), train.Schedule(**sched), subjects
+
+
+# --------------------------------------------------------------------------------------- input cache
+def input_cache(manifest: pd.DataFrame, cfg: MimicConfig, root: str | Path | None = None) -> ClipCache:
+    """The cache of ``cfg``'s inputs for ``manifest``'s dataset (key: input settings + data fingerprint)."""
+    settings = {"mimic_input": cfg.input_settings(), "data": dataset_fingerprint(manifest),
+                "dataset_root": str(manifest.attrs.get("root", ""))}
+    return ClipCache("mimic", settings, root=root)
+
+
+def compute_input(row: Mapping[str, Any], cfg: MimicConfig) -> dict[str, np.ndarray]:
+    """One clip's entry: ``image`` (S, S, 3) float16 in [0, 1] (grey magnified apex, On-A and Off-A
+    flow magnitudes; :func:`melib.motion.flow.mimic_input`) and ``frame_numbers`` (onset, apex, offset).
+
+    Magnification and flows run at the frames' resolution; the result is then resized to S.
+    """
+    from ..motion.flow import mimic_input
+
+    numbers = [int(row["onset"]), int(row["apex"]), int(row["offset"])]
+    onset, apex, offset = (load_frame(row, n) for n in numbers)
+    if cfg.magnify == "eulerian":
+        from ..motion.magnify import magnify_pair
+
+        magnified = magnify_pair(onset, apex, cfg.factor - 1.0, lambda_c=EULERIAN_LAMBDA_C)
+    else:
+        from ..motion import learned
+
+        magnified = learned.magnify_pair(_learned(cfg), onset, apex, cfg.factor)  # total factor
+    image = mimic_input(onset, apex, offset, magnified_apex=magnified, target=cfg.flow_target,
+                        threshold=cfg.flow_threshold, method=cfg.flow)
+    size = cfg.image_size
+    if image.shape[:2] != (size, size):
+        shrink = image.shape[0] > size and image.shape[1] > size
+        image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return {"image": np.clip(image, 0.0, 1.0).astype(np.float16), "frame_numbers": np.asarray(numbers)}
+
+
+def _learned(cfg: MimicConfig):
+    from ..preprocess import learned_magnifier  # one lru-cached model per process, shared with the front end
+
+    return learned_magnifier(cfg.learned_checkpoint, cfg.learned_profile)
+
+
+def prepare(manifest: pd.DataFrame, cfg: MimicConfig, rows: pd.DataFrame | None = None, workers: int | None = None,
+            progress: bool = True, strict: bool = False, root: str | Path | None = None) -> ClipCache:
+    """Compute every missing input of ``rows`` (default: all of ``manifest``) in parallel, resumably.
+
+    The key comes from ``manifest`` (the whole dataset), so the 5- and 3-class schemes, which keep
+    different clips of it, share one cache. The learned magnifier is loaded once, before forking.
+    """
+    cache = input_cache(manifest, cfg, root)
+    if cfg.magnify == "learned":
+        _learned(cfg)
+    report = cache.build(manifest if rows is None else rows, functools.partial(compute_input, cfg=cfg),
+                         workers=workers, progress=progress, strict=strict)
+    if progress or report.failed:
+        print(f"annotation-mimic inputs {cache.key} ({cache.dir}): {report}")
+    return cache
+
+
+# ------------------------------------------------------------------------------------ classes and AUs
+def dataset_name(rows: pd.DataFrame) -> str:
+    """The one dataset a manifest holds (its ``dataset`` column)."""
+    names = sorted(set(rows["dataset"].astype(str))) if "dataset" in rows else []
+    if len(names) != 1:
+        raise ValueError(f"annotation mimic needs clips of exactly one dataset; got {names}")
+    return names[0]
+
+
+def class_labels(rows: pd.DataFrame, scheme: str) -> list[str | None]:
+    """Each clip's class under ``scheme`` (``None``: the scheme drops the clip)."""
+    dataset = dataset_name(rows)
+    return [map_emotion(dataset, e, scheme) for e in rows["emotion"]]
+
+
+def resolve_aus(rows: pd.DataFrame, cfg: MimicConfig) -> tuple[int, ...]:
+    """The AUs of the multi-hot WSCL labels: every ``AU<n>`` column (``"all"``), the dataset's
+    standard set (``"standard"``) or ``cfg.aus`` as given."""
+    if cfg.aus == "all":
+        found = sorted(int(m.group(1)) for c in rows.columns if (m := re.fullmatch(r"AU(\d+)", str(c))))
+        if not found:
+            raise ValueError("the manifest has no AU<n> columns; annotation mimic's WSCL needs AU labels")
+        return tuple(found)
+    if cfg.aus == "standard":
+        return tuple(au_set(dataset_name(rows)))
+    return tuple(cfg.aus)
+
+
+def select_clips(manifest: pd.DataFrame, cfg: MimicConfig, verbose: bool = True) -> pd.DataFrame:
+    """The clips whose emotion has a class under ``cfg.classes`` (index reset, attrs kept); prints
+    how many were dropped and which emotions they had."""
+    labels = class_labels(manifest, cfg.classes)
+    keep = np.array([c is not None for c in labels], dtype=bool)
+    kept = manifest[keep].reset_index(drop=True)
+    kept.attrs = dict(manifest.attrs)
+    if verbose and not keep.all():
+        dropped = manifest.loc[~keep, "emotion"].astype(str).str.lower().value_counts()
+        what = ", ".join(f"{e} x{n}" for e, n in dropped.items())
+        print(f"annotation mimic ({cfg.classes}): dropped {int((~keep).sum())} of {len(manifest)} clips "
+              f"whose emotion has no class in this scheme ({what}); {len(kept)} remain")
+    return kept
+
+
+# -------------------------------------------------------------------------------------------- Dataset
+class MimicDataset(Dataset):
+    """Cached inputs of ``rows`` with class labels, multi-hot AUs and, if ``training``, the paper's
+    augmentation: Region Replacing (Sec. 3.2), horizontal flip, random erasing.
+
+    ``class_index`` maps class names to labels (default: :func:`melib.data.emotion_classes` order);
+    ``aus`` is the AU list of the multi-hot labels (default: :func:`resolve_aus`). Items:
+    ``image`` (3, S, S) float32 (ImageNet-normalised), ``label`` int64, ``aus`` (M,) float32,
+    ``index`` (the row's index label) and ``donor`` (position of the Region Replacing donor, -1 if none).
+    Every random draw uses torch's global RNG, which the harness seeds per epoch.
+    """
+
+    def __init__(self, rows: pd.DataFrame, cache: ClipCache, cfg: MimicConfig, training: bool,
+                 class_index: Mapping[str, int] | None = None, aus: Sequence[int] | None = None):
+        self.rows, self.cache, self.cfg, self.training = rows, cache, cfg, training
+        if class_index is None:
+            class_index = {c: i for i, c in enumerate(emotion_classes(dataset_name(rows), cfg.classes))}
+        self.class_index = dict(class_index)
+        names = class_labels(rows, cfg.classes)
+        missing = [f"{s}/{c}" for s, c, n in zip(rows["subject"], rows["clip"], names) if n not in self.class_index]
+        if missing:
+            raise ValueError(f"clips without a class in {cfg.classes} (drop them first, see select_clips): "
+                             f"{missing[:5]}")
+        self.labels = np.array([self.class_index[n] for n in names], dtype=np.int64)
+        self.aus = tuple(aus) if aus is not None else resolve_aus(rows, cfg)
+        self.au_labels = au_matrix(rows, self.aus)
+        self.eyes = torch.tensor([au_region(a) == "eyes" for a in self.aus], dtype=torch.float32)
+        self.mouth = torch.tensor([au_region(a) == "mouth" for a in self.aus], dtype=torch.float32)
+        self.region_replacing = (training and get_variant(cfg.variant).region_replacing and cfg.rr_probability > 0)
+        self.same_class = {int(c): np.flatnonzero(self.labels == c) for c in np.unique(self.labels)}
+        self.erasing = None
+        if training and cfg.random_erasing == "default":
+            self.erasing = RandomErasing()
+        elif training and cfg.random_erasing == "official":
+            self.erasing = RandomErasing(scale=(0.02, 0.3), value="random")
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def raw_image(self, i: int) -> torch.Tensor:
+        """Clip ``i``'s cached input as a (3, S, S) float32 tensor in [0, 1], unaugmented."""
+        image = self.cache.load(self.rows.iloc[i])["image"].astype(np.float32)
+        return torch.from_numpy(image.transpose(2, 0, 1).copy())
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        image = self.raw_image(i)
+        aus = torch.from_numpy(self.au_labels[i].copy())
+        donor = -1
+        if self.training:
+            if self.region_replacing and float(torch.rand(())) < self.cfg.rr_probability:
+                others = self.same_class[int(self.labels[i])]
+                others = others[others != i]
+                if len(others):
+                    donor = int(others[int(torch.randint(len(others), ()))])
+                    image, aus = self._replace_mouth(image, aus, donor)
+            if self.cfg.flip and float(torch.rand(())) < 0.5:
+                image = image.flip(-1)
+            if self.erasing is not None:
+                image = self.erasing(image)
+        return {"image": (image - MEAN) / STD, "label": torch.tensor(self.labels[i], dtype=torch.int64),
+                "aus": aus, "index": int(self.rows.index[i]), "donor": donor}
+
+    def _replace_mouth(self, image: torch.Tensor, aus: torch.Tensor, donor: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Region Replacing: rows >= S // 2 (the mouth image of Sec. 3.1.2) come from ``donor``."""
+        half = image.shape[1] // 2
+        image = image.clone()
+        image[:, half:] = self.raw_image(donor)[:, half:]
+        donor_aus = torch.from_numpy(self.au_labels[donor].copy())
+        if self.cfg.rr_aus == "regions":
+            mixed = aus * self.eyes + donor_aus * self.mouth
+        else:
+            mixed = torch.maximum(aus, donor_aus)
+        return image, mixed
+
+
+# --------------------------------------------------------------------------------------------- Method
+class MimicMethod:
+    """The harness's view of one annotation-mimic variant (see :class:`melib.train.Method`).
+
+    The authors' code picks, for every LOSO subject, the epoch with the best accuracy on that held-out
+    subject; melib never does: the final epoch's model is evaluated.
+    """
+
+    def __init__(self, config: MimicConfig, cache: ClipCache, classes: Sequence[str], aus: Sequence[int]):
+        self.cfg, self.cache = config, cache
+        self.classes, self.aus = list(classes), tuple(int(a) for a in aus)
+        self.variant = get_variant(config.variant)
+        self.name = f"mimic-{config.variant}-{config.config}"
+        self.weights: torch.Tensor | None = None
+
+    def config(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self.cfg), "input_cache": self.cache.key, "class_names": self.classes,
+                "au_list": list(self.aus)}
+
+    def build_model(self) -> torch.nn.Module:
+        return build_model(self.variant, len(self.classes), self.cfg.config, self.cfg.weights)
+
+    def datasets(self, train_rows: pd.DataFrame, test_rows: pd.DataFrame) -> tuple[Dataset, Dataset]:
+        """The fold's datasets; also the class weights of Eq. 6 from the training clips."""
+        index = {c: i for i, c in enumerate(self.classes)}
+        train_set = MimicDataset(train_rows, self.cache, self.cfg, True, index, self.aus)
+        self.weights = class_weights(torch.from_numpy(train_set.labels), len(self.classes))
+        return train_set, MimicDataset(test_rows, self.cache, self.cfg, False, index, self.aus)
+
+    def training_step(self, model: torch.nn.Module, batch: dict) -> dict[str, torch.Tensor]:
+        """Eq. 8; ``wscl`` is logged only when AU alignment is on (and the batch has two clips or more)."""
+        outputs = model(batch["image"])
+        terms = mimic_total(model.head_logits(outputs), outputs["features"], batch["label"], batch["aus"],
+                            weights=self.weights, lam=self.cfg.lam, temperature=self.cfg.temperature,
+                            use_wscl=self.variant.au, wscl_variant=self.cfg.wscl_variant,
+                            label_smoothing=self.cfg.label_smoothing)
+        return {"loss": terms.pop("total"), **terms}
+
+    def predict_step(self, model: torch.nn.Module, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """Class probabilities (B, C): the mean of the heads' softmax outputs (``"softmax_sum"``, whose
+        argmax is Sec. 3.6's) or the softmax of the summed logits (``"logit_sum"``)."""
+        outputs = model(batch["image"])
+        heads = model.head_logits(outputs)
+        if self.cfg.inference == "softmax_sum":
+            probs = torch.stack([F.softmax(h.float(), dim=1) for h in heads]).mean(0)
+        else:
+            probs = F.softmax(outputs["logits"].float(), dim=1)
+        return probs, batch["label"]
+
+    def evaluate(self, predictions: Mapping[str, np.ndarray]) -> dict[str, Any]:
+        """Accuracy, UF1, UAR (Eqs. 9-11) and the confusion matrix of all folds' predictions together,
+        over all C classes; ``majority_uf1``/``majority_uar``: always predicting the most frequent
+        class among these clips (a reference, not a method)."""
+        labels = list(range(len(self.classes)))
+        y_true = predictions["targets"].astype(int)
+        y_pred = predictions["scores"].argmax(1).astype(int)
+        counts, _ = metrics.confusion(y_true, y_pred, labels)
+        majority = np.full_like(y_true, int(np.bincount(y_true, minlength=len(labels)).argmax()))
+        return {"classes": self.classes, "acc": metrics.accuracy(y_true, y_pred),
+                "uf1": metrics.uf1(y_true, y_pred, labels), "uar": metrics.uar(y_true, y_pred, labels),
+                "confusion": counts.tolist(), "n_clips": int(len(y_true)),
+                "support": np.bincount(y_true, minlength=len(labels)).tolist(),
+                "majority_uf1": metrics.uf1(y_true, majority, labels),
+                "majority_uar": metrics.uar(y_true, majority, labels)}
+
+
+def run(manifest: pd.DataFrame, config: MimicConfig, schedule: train.Schedule, fold: int = -1,
+        workers: int | None = None, progress: bool = True, root: str | Path | None = None,
+        **kwargs: Any) -> train.Run:
+    """Drop clips outside the class scheme, cache the inputs, and train/evaluate LOSO fold(s).
+
+    ``fold`` is the index of the held-out subject in sorted subject order (-1: all); an index out of
+    range raises before any work. ``root``: cache root (default ``MELIB_CACHE``). ``kwargs`` go to
+    :func:`melib.train.run_folds` (``out_dir``, ``device``, ``on_epoch_end``).
+    """
+    if "protocol" in kwargs or "k" in kwargs:
+        raise TypeError("annotation mimic always runs leave-one-subject-out; do not pass protocol or k")
+    kept = select_clips(manifest, config)
+    folds = splits.make_splits(kept, "loso")
+    try:
+        splits.select_folds(folds, fold)
+    except ValueError as err:
+        subjects = [s.test_subjects[0] for s in folds]
+        raise ValueError(f"annotation mimic LOSO: {err} (subjects in order: {subjects})") from None
+    cache = prepare(manifest, config, rows=kept, workers=workers, progress=progress, strict=True, root=root)
+    method = MimicMethod(config, cache, emotion_classes(dataset_name(kept), config.classes), resolve_aus(kept, config))
+    if progress:
+        report_weights(method.build_model())
+    return train.run_folds(method, kept, schedule, fold=fold, protocol="loso", progress=progress, **kwargs)
+
+
+def results_table(runs: Mapping[str, train.Run], dataset: str = "casme2", classes: str = "5class") -> pd.DataFrame:
+    """Acc / UF1 / UAR per variant, ``ours`` (complete runs only) beside the paper's real-data numbers:
+    Table 4 for the ablation variants (5-class, no UAR), Table 3 for ``db+all``."""
+    rows, index = [], []
+    for variant, run in runs.items():
+        results = run.results()
+        if results is not None:
+            m = results["metrics"]
+            rows.append({"acc": m["acc"], "uf1": m["uf1"], "uar": m["uar"]})
+            index.append((variant, "ours"))
+        paper = PAPER_RESULTS["table3"].get(dataset, {}).get(classes) if variant == "db+all" else None
+        if paper is None and classes == "5class":
+            paper = PAPER_RESULTS["table4"].get(variant, {}).get(dataset)
+        if paper is not None:
+            rows.append(dict(paper))
+            index.append((variant, f"paper ({dataset}, {classes}, real)"))
+    if not rows:
+        return pd.DataFrame(columns=["acc", "uf1", "uar"])
+    table = pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["variant", "source"]))
+    return table.reindex(columns=["acc", "uf1", "uar"])
+
+
+__all__ = ["CLASS_SCHEMES", "MimicConfig", "MimicDataset", "MimicMethod", "PAPER_RESULTS", "PRESETS", "VARIANTS",
+           "class_labels", "compute_input", "dataset_name", "input_cache", "prepare", "preset", "resolve_aus",
+           "results_table", "run", "select_clips"]
