@@ -171,3 +171,44 @@ def ladder_table(results: Sequence[LadderResult]) -> pd.DataFrame:
         row["avg AUC"] = float(np.nanmean(r.auc))
         rows.append(row)
     return pd.DataFrame(rows).set_index("representation")
+
+
+def emotion_probe(features_: np.ndarray, labels: np.ndarray, manifest: pd.DataFrame, protocol: str = "loso",
+                  k: int = 4, seed: int = 0, c: float = PROBE_C) -> np.ndarray:
+    """Out-of-fold class probabilities ``(N, C)`` of a class-balanced multinomial logistic regression
+    (``labels``: ints 0..C-1), features standardised on the training subjects only. The emotion
+    counterpart of :func:`probe`, for the emotion-recognition notebooks (LOSO by default)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    x = np.asarray(features_, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.int64)
+    n_classes = int(y.max()) + 1
+    scores = np.zeros((len(y), n_classes), dtype=np.float64)
+    for split in make_splits(manifest, protocol, k=k, seed=seed):
+        train, test = split.masks(manifest)
+        scaler = StandardScaler().fit(x[train])
+        present = np.unique(y[train])
+        if len(present) == 1:
+            scores[np.ix_(test, present)] = 1.0
+            continue
+        model = LogisticRegression(C=c, class_weight="balanced", max_iter=5000)
+        model.fit(scaler.transform(x[train]), y[train])
+        scores[np.ix_(test, model.classes_)] = model.predict_proba(scaler.transform(x[test]))
+    return scores
+
+
+def emotion_rungs(manifest: pd.DataFrame, labels: np.ndarray, representations: Sequence[str] = ("farneback", "onset"),
+                  protocol: str = "loso", progress: bool = False) -> pd.DataFrame:
+    """Accuracy, UF1 and UAR (over all C classes, pooled out-of-fold predictions) of
+    :func:`emotion_probe` on each rung: by default the flow probe and the onset-alone null."""
+    from .metrics import accuracy, uf1, uar
+
+    y = np.asarray(labels, dtype=np.int64)
+    classes = list(range(int(y.max()) + 1))
+    rows = []
+    for rep in representations:
+        pred = emotion_probe(features(manifest, rep, progress=progress), y, manifest, protocol).argmax(1)
+        rows.append({"representation": REPRESENTATIONS[rep], "acc": accuracy(y, pred),
+                     "uf1": uf1(y, pred, classes), "uar": uar(y, pred, classes)})
+    return pd.DataFrame(rows).set_index("representation")

@@ -71,3 +71,19 @@ def test_the_ladder_runs_on_the_tiny_dataset(tiny_synthetic):
         assert r.scores.shape == (8, 2) and np.isfinite(r.scores).all()
     with pytest.raises(ValueError, match="unknown representation"):
         ladder.features(manifest, "apex_alone")
+
+
+def test_emotion_probe_reads_a_class_signal_out_of_fold():
+    from melib.metrics import uar
+
+    rng = np.random.default_rng(1)
+    manifest = _manifest(n_subjects=6, per_subject=15)
+    y = rng.integers(0, 3, len(manifest))
+    noise = rng.standard_normal((len(manifest), 30))
+    signal = noise.copy()
+    signal[np.arange(len(y)), y] += 3.0  # feature c lights up for class c
+    good = ladder.emotion_probe(signal, y, manifest)
+    assert good.shape == (len(y), 3) and np.allclose(good.sum(1), 1.0)
+    assert uar(y, good.argmax(1), [0, 1, 2]) > 0.8
+    bad = ladder.emotion_probe(noise, y, manifest)
+    assert uar(y, bad.argmax(1), [0, 1, 2]) < 0.55  # chance is 1/3

@@ -134,6 +134,19 @@ def test_two_subject_loso_run_end_to_end_then_load_instead_of_train(manifest, tm
     assert calls == [] and again.complete
     np.testing.assert_allclose(again.predictions()["scores"], pred["scores"], atol=1e-6)
 
+    # the saved fold models reproduce the stored predictions of the subjects they held out
+    kept = mimic.select_clips(two, cfg, verbose=False).reset_index(drop=True)
+    cache = mimic.input_cache(two, cfg)
+    for f in range(2):
+        fold_rows = pred["fold"] == f
+        row = kept.loc[pred["index"][fold_rows][0]]
+        model = mimic.load_fold_model(run, kept, row)
+        probs = mimic.MimicMethod(cfg, cache, m["classes"], mimic.resolve_aus(kept, cfg)).predict_step(
+            model, {"image": mimic.input_tensor(cache, row), "label": torch.zeros(1, dtype=torch.int64)})[0]
+        np.testing.assert_allclose(probs[0].detach().numpy(), pred["scores"][fold_rows][0], atol=1e-5)
+    features = mimic.fused_features(run, kept, cache, fold=0)
+    assert features.shape == (len(kept), 1024) and np.isfinite(features).all()
+
 
 def test_clips_outside_the_scheme_are_dropped_and_counted(manifest, capsys):
     cfg, _ = tiny_setting()

@@ -70,3 +70,23 @@ def test_importing_viz_loads_neither_torch_nor_ipywidgets():
             "melib.viz.widgets; print(any(m.startswith('ipywidgets') for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False", "True"]
+
+
+def test_result_figures_show_the_numbers_they_are_given():
+    from melib.viz import results
+
+    counts = np.array([[5, 1, 0], [2, 3, 1], [0, 0, 4]])
+    fig = results.confusion_matrix(counts, ["negative", "positive", "surprise"])
+    ax = fig.axes[0]
+    assert sorted(int(t.get_text()) for t in ax.texts) == sorted(counts.ravel().tolist())
+    shown = ax.images[0].get_array()
+    np.testing.assert_allclose(np.asarray(shown)[1], [2 / 6, 3 / 6, 1 / 6])  # row share = recall per class
+    w = np.array([[1.0, 0.5], [0.5, 1.0]])
+    fig = results.weight_matrix(w, ["a", "b"])
+    assert [t.get_text() for t in fig.axes[0].texts] == ["1.00", ".50", ".50", "1.00"]
+    images = [np.zeros((8, 8)), np.ones((8, 8))]
+    fig = results.cam_grid(images, {"map": [np.eye(8), np.eye(8)]}, ["x", "y"])
+    assert len(fig.axes) == 4 and len(fig.axes[2].images) == 2  # image + overlay in the map row
+    fig = results.embedding_scatter(np.arange(12.0).reshape(6, 2), ["a", "a", "b", "c", "c", "c"], top=2)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["other", "c (3)", "a (2)"]

@@ -67,3 +67,81 @@ def pair_matrix(labels: np.ndarray, names: Sequence[str]) -> Figure:
     ax.set_yticks(range(len(names)), names, fontsize=7)
     ax.set_title(f"negative pairs (Eq. 4): K = {int(np.triu(negative, 1).sum())}", fontsize=9)
     return fig
+
+
+def weight_matrix(weights: np.ndarray, names: Sequence[str], title: str = "") -> Figure:
+    """A square matrix of pair weights in [0, 1] (e.g. annotation mimic's Jaccard AU similarity, Eq. 4)
+    with each value written in its cell."""
+    w = np.asarray(weights, dtype=float)
+    fig, ax = plt.subplots(figsize=(0.42 * len(w) + 2.2, 0.42 * len(w) + 1.2))
+    image = ax.imshow(w, cmap="viridis", vmin=0, vmax=1)
+    for i in range(len(w)):
+        for j in range(len(w)):
+            if w[i, j] > 0:
+                ax.text(j, i, f"{w[i, j]:.2f}".lstrip("0"), ha="center", va="center", fontsize=6,
+                        color="black" if w[i, j] > 0.6 else "white")
+    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(names)), names, fontsize=7)
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(image, ax=ax, fraction=0.04)
+    return fig
+
+
+def confusion_matrix(counts: np.ndarray, classes: Sequence[str], title: str = "") -> Figure:
+    """Confusion matrix (rows: true class, columns: predicted), coloured by the share of each true
+    class (recall on the diagonal), annotated with the counts."""
+    c = np.asarray(counts, dtype=float)
+    share = c / np.maximum(c.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(0.9 * len(classes) + 1.8, 0.9 * len(classes) + 1))
+    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(c)):
+        for j in range(len(c)):
+            ax.text(j, i, f"{int(c[i, j])}", ha="center", va="center", fontsize=8,
+                    color="white" if share[i, j] > 0.6 else "black")
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(classes)), classes, fontsize=8)
+    ax.set(xlabel="predicted", ylabel="true")
+    ax.set_title(title, fontsize=9)
+    return fig
+
+
+def cam_grid(images: Sequence[np.ndarray], maps: dict[str, Sequence[np.ndarray]], titles: Sequence[str],
+             alpha: float = 0.5) -> Figure:
+    """One column per image; the first row shows the image, each further row one kind of map
+    (e.g. ``{"AU-CAM": [...], "Grad-CAM": [...]}``) laid over it, with a line at the eyes/mouth split."""
+    rows = 1 + len(maps)
+    fig, axes = plt.subplots(rows, len(images), figsize=(1.9 * len(images), 1.9 * rows), squeeze=False)
+    for j, image in enumerate(images):
+        axes[0][j].imshow(image, cmap="gray" if np.asarray(image).ndim == 2 else None)
+        axes[0][j].set_title(titles[j], fontsize=7)
+        for i, (name, cams) in enumerate(maps.items(), start=1):
+            axes[i][j].imshow(image, cmap="gray" if np.asarray(image).ndim == 2 else None)
+            axes[i][j].imshow(cams[j], cmap="jet", alpha=alpha, vmin=0, vmax=1)
+            axes[i][j].axhline(np.asarray(image).shape[0] / 2 - 0.5, color="white", lw=0.6, ls="--")
+            if j == 0:
+                axes[i][j].set_ylabel(name, fontsize=8)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return fig
+
+
+def embedding_scatter(points: np.ndarray, labels: Sequence[str], title: str = "", top: int = 8) -> Figure:
+    """2-D embedding (e.g. t-SNE of a network's features), one colour per label; labels beyond the
+    ``top`` most frequent are drawn grey as "other"."""
+    pts = np.asarray(points, dtype=float)
+    counts = pd.Series(list(labels)).value_counts()
+    shown = list(counts.index[:top])
+    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    lab = np.asarray(labels, dtype=object)
+    rest = ~np.isin(lab, shown)
+    if rest.any():
+        ax.scatter(pts[rest, 0], pts[rest, 1], s=10, c="lightgrey", label="other")
+    for name in shown:
+        m = lab == name
+        ax.scatter(pts[m, 0], pts[m, 1], s=14, label=f"{name} ({int(m.sum())})")
+    ax.legend(fontsize=6, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return fig

@@ -1,0 +1,95 @@
+"""Train and evaluate annotation-mimic variants (Ruan et al. 2022) under LOSO; print acc/UF1/UAR.
+
+    python data_scripts/run_mimic.py                                        # fast profile: sb + db+all
+    python data_scripts/run_mimic.py --reference --seeds 0 1 2              # README's table
+    python data_scripts/run_mimic.py --profile full --dataset casme2 --root /data/CASME2 --weights imagenet
+
+Every LOSO fold is load-or-train and resumable: rerunning the same command continues where it
+stopped, and a finished command re-prints its table in seconds.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without `pip install -e`
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from melib import config, data, io, ladder  # noqa: E402
+from melib.methods import annotation_mimic as am  # noqa: E402
+from melib.viz.tables import markdown_table  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="synthetic", choices=("synthetic", "casme2", "samm"))
+    parser.add_argument("--root", default="")
+    parser.add_argument("--profile", default="auto", choices=("auto", "fast", "full"))
+    parser.add_argument("--variants", nargs="+", default=["sb", "db+all"], choices=list(am.VARIANTS))
+    parser.add_argument("--config", default="paper", choices=("paper", "official"))
+    parser.add_argument("--classes", default="3class", choices=("3class", "5class"))
+    parser.add_argument("--fold", type=int, default=-1, help="one LOSO subject index or -1 for all")
+    parser.add_argument("--subjects", type=int, default=None, help="N subjects with most clips; 0 = all")
+    for name, kind in (("epochs", int), ("batch-size", int), ("lr", float), ("image-size", int)):
+        parser.add_argument(f"--{name}", type=kind, default=None, help="override the profile's value")
+    parser.add_argument("--weights", default=None, help="none | imagenet | path to a state-dict file")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds")
+    parser.add_argument("--reference", action="store_true",
+                        help=f"the documented CPU reference setting: fast profile with {am.REFERENCE_CPU}")
+    args = parser.parse_args(argv)
+    if args.reference:
+        args.profile = "fast"
+        for key, value in am.REFERENCE_CPU.items():
+            if getattr(args, key) is None:
+                setattr(args, key, value)
+    profile = config.resolve_profile(args.profile)
+    overrides = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "image_size", "weights")}
+    overrides.update(config=args.config, classes=args.classes)
+    _, _, subjects = am.preset(profile, args.dataset, **overrides)
+    subjects = subjects if args.subjects is None else (args.subjects or None)
+    manifest = data.load_manifest(args.dataset, args.root, subjects=subjects)
+    print(config.describe_run({"profile": profile, "profile_requested": args.profile}))
+    rows = []
+    for variant in args.variants:
+        for seed in args.seeds:
+            cfg, schedule, _ = am.preset(profile, args.dataset, variant=variant, seed=seed, **overrides)
+            start = time.perf_counter()
+            run = am.run(manifest, cfg, schedule, fold=args.fold)
+            folds = run.fold_results()
+            per_fold = np.mean([f["seconds_per_epoch"] * f["epochs"] for f in folds]) if folds else float("nan")
+            print(f"{variant} seed {seed}: {time.perf_counter() - start:.0f} s, {per_fold:.0f} s per fold, run {run.dir}")
+            if run.results() is not None:
+                m = run.results()["metrics"]
+                rows.append({"variant": variant, "seed": seed, "acc": m["acc"], "uf1": m["uf1"], "uar": m["uar"],
+                             "majority uf1": m["majority_uf1"], "majority uar": m["majority_uar"],
+                             "s per fold": per_fold})
+    if not rows:
+        return 0
+    per_seed = pd.DataFrame(rows)
+    summary = per_seed.groupby("variant", sort=False)[["acc", "uf1", "uar", "s per fold"]].agg(["mean", "std"])
+    shown = pd.DataFrame({c: [f"{m:.3f}" + ("" if np.isnan(s) else f" ± {s:.3f}") for m, s in
+                              zip(summary[(c, "mean")], summary[(c, "std")])] for c in ("acc", "uf1", "uar")},
+                         index=summary.index)
+    shown["seeds"] = per_seed.groupby("variant", sort=False).size()
+    shown["s per fold"] = [f"{v:.0f}" for v in summary[("s per fold", "mean")]]
+    kept = am.select_clips(manifest, cfg, verbose=False)
+    labels = {c: i for i, c in enumerate(data.emotion_classes(am.dataset_name(kept), args.classes))}
+    y = np.array([labels[c] for c in am.class_labels(kept, args.classes)])
+    rungs = ladder.emotion_rungs(kept, y, ("farneback", "onset"))
+    rungs.loc["majority class"] = [np.bincount(y).max() / len(y), rows[0]["majority uf1"], rows[0]["majority uar"]]
+    text = (markdown_table(shown.reset_index()) + "\n\nYardsticks on the same clips and LOSO folds "
+            "(linear probes of the learnability ladder, predicting the emotion):\n\n" + markdown_table(rungs.round(3))
+            + f"\n\n{len(kept)} clips, {kept['subject'].nunique()} subjects, {args.classes}, config {args.config}")
+    print(text)
+    name = "reference" if args.reference else profile
+    out = config.outputs_root() / "mimic" / f"table_{args.dataset}_{name}_{args.config}_{args.classes}.md"
+    io.write_text(out, text + "\n")
+    print(f"table written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

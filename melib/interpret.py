@@ -1,0 +1,55 @@
+"""Class activation maps for any torch CNN: Grad-CAM (Selvaraju et al. 2017).
+
+melib computes Grad-CAM itself instead of using the ``grad-cam`` package: that package requires
+``opencv-python-headless``, which shares the ``cv2`` folder with the ``opencv-contrib-python`` melib
+pins (TV-L1 lives there) and breaks it, and it would also upgrade numpy. The computation is the
+standard one: channel weights = spatial mean of the score's gradient w.r.t. a layer's activations,
+map = ReLU of the weighted channel sum, resized to the input and min-max scaled per sample.
+Method-specific maps (annotation mimic's AU-CAM) live with their models.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def _minmax(cam: Tensor) -> Tensor:
+    flat = cam.flatten(1)
+    lo, hi = flat.min(1, keepdim=True)[0], flat.max(1, keepdim=True)[0]
+    return ((flat - lo) / (hi - lo).clamp_min(1e-12)).view_as(cam)
+
+
+def grad_cam(model: nn.Module, x: Tensor, layers: Sequence[nn.Module], score: Callable[[object], Tensor],
+             size: tuple[int, int] | None = None) -> Tensor:
+    """Grad-CAM maps ``(B, H, W)`` in [0, 1] of ``score(model(x))`` (a ``(B,)`` tensor, e.g. each
+    sample's logit of its predicted class) at ``layers``.
+
+    With several layers (e.g. the eyes and mouth branches of a dual-branch network) each map is
+    placed at the input rows its layer sees: a layer whose activations are shorter than the
+    input's aspect ratio implies covers a band; bands are stacked top to bottom in ``layers``' order
+    and each band is scaled on its own. ``size`` defaults to the input's (H, W).
+    """
+    acts: list[Tensor] = []
+    hooks = [layer.register_forward_hook(lambda _m, _i, out: acts.append(out)) for layer in layers]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.enable_grad():
+            inp = x.detach().requires_grad_(True)
+            target = score(model(inp))
+            grads = torch.autograd.grad(target.sum(), acts)
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    h, w = size or tuple(x.shape[-2:])
+    bands = []
+    band_h = h // len(layers)
+    for k, (a, g) in enumerate(zip(acts, grads)):
+        cam = F.relu((g.mean(dim=(2, 3), keepdim=True) * a).sum(1, keepdim=True))
+        rows = band_h if k < len(layers) - 1 else h - band_h * (len(layers) - 1)
+        bands.append(_minmax(F.interpolate(cam, size=(rows, w), mode="bilinear", align_corners=False)[:, 0]))
+    return torch.cat(bands, dim=1).detach()
