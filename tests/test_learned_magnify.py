@@ -103,6 +103,7 @@ def trained_tiny():
     return train(dataclasses.replace(TINY, steps=300, lr=2e-3, cosine_lr=True, data=data), progress=False)
 
 
+@pytest.mark.slow
 def test_loss_falls_during_training(trained_tiny):
     _, history = trained_tiny
     loss = history["loss"]
@@ -110,6 +111,7 @@ def test_loss_falls_during_training(trained_tiny):
     assert np.mean(loss[-30:]) < 0.8 * np.mean(loss[:30])
 
 
+@pytest.mark.slow
 def test_trained_tiny_model_magnifies_in_the_right_direction(trained_tiny):
     """Acceptance: on held-out global-motion pairs (alpha = 4), the output's measured shift from x_a points
     within 45 degrees of the true motion d and is longer than d itself (it magnifies, not just copies x_b)."""

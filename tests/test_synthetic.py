@@ -231,6 +231,7 @@ def test_groundtruth_landmarks_flow_and_amplitude_agree_in_the_dataset(tiny_synt
 
 # ---------------------------------------------------------------- realism
 
+@pytest.mark.slow
 def test_dlib_finds_the_face_on_every_frame_of_the_tiny_dataset(tiny_synthetic):
     """HOG detection (no upsampling) on all frames; dlib's landmarks vs ground truth on every 25th."""
     from melib.face import detect_faces, dlib_landmarks

@@ -1,0 +1,77 @@
+"""Annotation-mimic training throughput: clips per second for one optimisation step (Eq. 8 with WSCL),
+AMP off and on, for the single-branch baseline and the full dual-branch model.
+
+Random tensors stand in for the cached 3-channel inputs, so only the network and losses are timed.
+On CPU "AMP" is torch.autocast(bfloat16); on CUDA, bfloat16 autocast plus channels_last (as the harness).
+
+Run:  python benchmarks/bench_mimic_train.py [--steps 5] [--device cpu|cuda] [--amp both|off]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import torch
+import torch.nn.functional as F
+
+from melib.losses import mimic_total
+from melib.models.annotation_mimic import build_model
+
+SETTINGS = {"fast (64 px)": (64, 16), "full (224 px)": (224, 128)}
+
+
+def clips_per_second(variant: str, size: int, batch: int, amp: bool, device: torch.device, steps: int) -> float:
+    torch.manual_seed(0)
+    model = build_model(variant, 3).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    x = torch.randn(batch, 3, size, size, device=device)
+    labels = torch.randint(0, 3, (batch,), device=device)
+    aus = (torch.rand(batch, 8, device=device) > 0.7).float()
+
+    def step() -> None:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            out = model(x)
+            loss = mimic_total(model.head_logits(out), F.normalize(out["features"].float(), dim=1), labels, aus)["total"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    step()  # warm-up
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return batch * steps / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    parser.add_argument("--amp", choices=("both", "off"), default="both",
+                        help="'off' skips AMP (bf16 autocast is very slow on CPUs without bf16 units)")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    name = torch.cuda.get_device_name(0) if device.type == "cuda" else f"{platform.processor() or platform.machine()}"
+    print(f"machine: {platform.platform()}, {name}, cpu_count={os.cpu_count()}, torch {torch.__version__}, "
+          f"threads={torch.get_num_threads()}, device={device}")
+    print("| setting | variant | batch | AMP off (clips/s) | AMP on (clips/s) |")
+    print("|---|---|---:|---:|---:|")
+    for label in args.settings:
+        size, batch = SETTINGS[label]
+        for variant in ("sb", "db+all"):
+            off = clips_per_second(variant, size, batch, False, device, args.steps)
+            on = clips_per_second(variant, size, batch, True, device, args.steps) if args.amp == "both" else None
+            print(f"| {label} | {variant} | {batch} | {off:.1f} | {'-' if on is None else f'{on:.1f}'} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
