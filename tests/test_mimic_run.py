@@ -137,6 +137,7 @@ def test_two_subject_loso_run_end_to_end_then_load_instead_of_train(manifest, tm
     # the saved fold models reproduce the stored predictions of the subjects they held out
     kept = mimic.select_clips(two, cfg, verbose=False).reset_index(drop=True)
     cache = mimic.input_cache(two, cfg)
+    assert mimic.trained_subjects(run, kept) == ["sub01", "sub04"]
     for f in range(2):
         fold_rows = pred["fold"] == f
         row = kept.loc[pred["index"][fold_rows][0]]

@@ -537,6 +537,12 @@ def fold_model(run: train.Run, fold: int) -> torch.nn.Module:
     return model.eval()
 
 
+def trained_subjects(run: train.Run, rows: pd.DataFrame) -> list[str]:
+    """The held-out subjects of ``run``'s LOSO folds whose model is on disk (folds in sorted subject order)."""
+    subjects = [s.test_subjects[0] for s in splits.make_splits(rows.reset_index(drop=True), "loso")]
+    return [subjects[f] for f in range(len(subjects)) if (run.fold_dir(f) / "model.pt").is_file()]
+
+
 def load_fold_model(run: train.Run, rows: pd.DataFrame, row: Mapping[str, Any]) -> torch.nn.Module:
     """The model of the LOSO fold that held out ``row``'s subject (folds in sorted subject order of ``rows``)."""
     subjects = [s.test_subjects[0] for s in splits.make_splits(rows.reset_index(drop=True), "loso")]
@@ -576,5 +582,5 @@ def results_table(runs: Mapping[str, train.Run], dataset: str = "casme2", classe
 
 __all__ = ["REFERENCE_CPU", "CLASS_SCHEMES", "MimicConfig", "MimicDataset", "MimicMethod", "PAPER_RESULTS", "PRESETS", "VARIANTS",
            "class_labels", "compute_input", "dataset_name", "fold_model", "fused_features", "input_cache",
-           "input_tensor", "load_fold_model", "prepare", "preset", "resolve_aus",
+           "input_tensor", "load_fold_model", "prepare", "trained_subjects", "preset", "resolve_aus",
            "results_table", "run", "select_clips"]
