@@ -9,13 +9,15 @@ Run:  python benchmarks/bench_iicl_train.py [--steps 5] [--device cpu|cuda]
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import time
+import sys
+from pathlib import Path
 
 import torch
 
-from melib.models.iicl import build_model, get_variant, variant_loss
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/timing.py
+from timing import items_per_second, machine_line  # noqa: E402
+
+from melib.models.iicl import build_model, get_variant, variant_loss  # noqa: E402
 
 SETTINGS = {"fast (SE-ResNet-18, 64 px)": ("18", 64, 16), "full (SE-ResNet-50, 224 px)": ("50", 224, 32)}
 
@@ -39,15 +41,7 @@ def samples_per_second(variant: str, size: str, crop: int, batch: int, amp: bool
         loss.backward()
         opt.step()
 
-    step()  # warm-up
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return batch * steps / (time.perf_counter() - start)
+    return items_per_second(step, batch, device, steps)
 
 
 def main() -> None:
@@ -59,9 +53,7 @@ def main() -> None:
                         help="'off' skips AMP (bf16 autocast is very slow on CPUs without bf16 units)")
     args = parser.parse_args()
     device = torch.device(args.device)
-    name = torch.cuda.get_device_name(0) if device.type == "cuda" else f"{platform.processor() or platform.machine()}"
-    print(f"machine: {platform.platform()}, {name}, cpu_count={os.cpu_count()}, torch {torch.__version__}, "
-          f"threads={torch.get_num_threads()}, device={device}")
+    print(machine_line(device))
     print("| setting | variant | batch | AMP off (samples/s) | AMP on (samples/s) |")
     print("|---|---|---:|---:|---:|")
     for label in args.settings:

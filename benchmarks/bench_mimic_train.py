@@ -9,15 +9,17 @@ Run:  python benchmarks/bench_mimic_train.py [--steps 5] [--device cpu|cuda] [--
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import time
+import sys
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from melib.losses import mimic_total
-from melib.models.annotation_mimic import build_model
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/timing.py
+from timing import items_per_second, machine_line  # noqa: E402
+
+from melib.losses import mimic_total  # noqa: E402
+from melib.models.annotation_mimic import build_model  # noqa: E402
 
 SETTINGS = {"fast (64 px)": (64, 16), "full (224 px)": (224, 128)}
 
@@ -40,15 +42,7 @@ def clips_per_second(variant: str, size: int, batch: int, amp: bool, device: tor
         loss.backward()
         opt.step()
 
-    step()  # warm-up
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return batch * steps / (time.perf_counter() - start)
+    return items_per_second(step, batch, device, steps)
 
 
 def main() -> None:
@@ -60,9 +54,7 @@ def main() -> None:
                         help="'off' skips AMP (bf16 autocast is very slow on CPUs without bf16 units)")
     args = parser.parse_args()
     device = torch.device(args.device)
-    name = torch.cuda.get_device_name(0) if device.type == "cuda" else f"{platform.processor() or platform.machine()}"
-    print(f"machine: {platform.platform()}, {name}, cpu_count={os.cpu_count()}, torch {torch.__version__}, "
-          f"threads={torch.get_num_threads()}, device={device}")
+    print(machine_line(device))
     print("| setting | variant | batch | AMP off (clips/s) | AMP on (clips/s) |")
     print("|---|---|---:|---:|---:|")
     for label in args.settings:

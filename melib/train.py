@@ -150,6 +150,38 @@ def device_default() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def resolve_preset(presets: Mapping[str, Mapping[str, Any]], profile: str, config_cls: type,
+                   overrides: Mapping[str, Any], base_config: Mapping[str, Any] | None = None,
+                   method: str = "method") -> tuple[dict[str, Any], dict[str, Any], int | None]:
+    """A method's profile with overrides applied: ``(config fields, schedule fields, n_subjects)``.
+
+    ``presets[profile]`` holds ``config``, ``schedule`` and ``subjects``; ``base_config`` comes first
+    (dataset-dependent defaults). Each override goes to the config dataclass ``config_cls``, to
+    :class:`Schedule`, or is ``subjects``; ``None`` values are ignored (notebook parameters default to
+    the profile) and an unknown name raises, naming the method.
+    """
+    if profile not in presets:
+        raise ValueError(f"profile must be one of {sorted(presets)} (resolve 'auto' first); got {profile!r}")
+    base = presets[profile]
+    cfg = {**dict(base_config or {}), **base["config"]}
+    sched = dict(base["schedule"])
+    subjects = base["subjects"]
+    config_fields = {f.name for f in dataclasses.fields(config_cls)}
+    schedule_fields = {f.name for f in dataclasses.fields(Schedule)}
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key == "subjects":
+            subjects = value
+        elif key in config_fields:
+            cfg[key] = value
+        elif key in schedule_fields:
+            sched[key] = value
+        else:
+            raise ValueError(f"unknown {method} setting {key!r}")
+    return cfg, sched, subjects
+
+
 def run_key(method: Method, schedule: Schedule, manifest: pd.DataFrame, protocol: str, k: int,
             split_seed: int) -> str:
     return config_hash({"method": method.name, "config": method.config(), "schedule": schedule_key(schedule),

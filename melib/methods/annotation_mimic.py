@@ -220,25 +220,9 @@ def preset(profile: str, dataset: str = "synthetic",
     ``flow_target`` follows the dataset (Sec. 4.3): ``"magnified"`` on SAMM, ``"raw"`` elsewhere.
     In ``fast``, overriding ``epochs`` without ``t_0`` makes the schedule one cosine period.
     """
-    if profile not in PRESETS:
-        raise ValueError(f"profile must be 'fast' or 'full' (resolve 'auto' first); got {profile!r}")
-    base = PRESETS[profile]
-    cfg = {"flow_target": "magnified" if dataset == "samm" else "raw", **base["config"]}
-    sched = dict(base["schedule"])
-    subjects = base["subjects"]
-    config_fields = {f.name for f in dataclasses.fields(MimicConfig)}
-    schedule_fields = {f.name for f in dataclasses.fields(train.Schedule)}
-    for key, value in overrides.items():
-        if value is None:
-            continue
-        if key == "subjects":
-            subjects = value
-        elif key in config_fields:
-            cfg[key] = value
-        elif key in schedule_fields:
-            sched[key] = value
-        else:
-            raise ValueError(f"unknown annotation-mimic setting {key!r}")
+    cfg, sched, subjects = train.resolve_preset(
+        PRESETS, profile, MimicConfig, overrides, {"flow_target": "magnified" if dataset == "samm" else "raw"},
+        "annotation-mimic")
     if profile == "fast" and overrides.get("epochs") is not None and overrides.get("t_0") is None:
         sched["t_0"] = sched["epochs"]
     return MimicConfig(**cfg), train.Schedule(**sched), subjects

@@ -119,25 +119,9 @@ REFERENCE_CPU: dict[str, Any] = dict(subjects=0, epochs=20, lr=0.05, image_size=
 def preset(profile: str, dataset: str = "synthetic", **overrides: Any) -> tuple[IICLConfig, train.Schedule, int | None]:
     """``(config, schedule, n_subjects)`` of a profile; ``overrides`` set config or schedule fields
     (``None`` values are ignored, so notebook parameters can default to the profile)."""
-    if profile not in PRESETS:
-        raise ValueError(f"profile must be 'fast' or 'full' (resolve 'auto' first); got {profile!r}")
-    base = PRESETS[profile]
-    cfg = {"aus": tuple(au_set("casme2" if dataset == "synthetic" else dataset)), **base["config"]}
-    sched = dict(base["schedule"])
-    subjects = base["subjects"]
-    config_fields = {f.name for f in dataclasses.fields(IICLConfig)}
-    schedule_fields = {f.name for f in dataclasses.fields(train.Schedule)}
-    for key, value in overrides.items():
-        if value is None:
-            continue
-        if key == "subjects":
-            subjects = value
-        elif key in config_fields:
-            cfg[key] = value
-        elif key in schedule_fields:
-            sched[key] = value
-        else:
-            raise ValueError(f"unknown IICL setting {key!r}")
+    cfg, sched, subjects = train.resolve_preset(
+        PRESETS, profile, IICLConfig, overrides, {"aus": tuple(au_set("casme2" if dataset == "synthetic" else dataset))},
+        "IICL")
     if "epochs" in overrides and overrides["epochs"] is not None and "lr_step" not in overrides:
         sched["lr_step"] = max(1, sched["epochs"] // 2)  # the paper's 80/40: decay once, halfway
     return IICLConfig(**cfg), train.Schedule(**sched), subjects

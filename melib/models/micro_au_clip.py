@@ -1,0 +1,570 @@
+"""Wei et al. 2026, "Micro-AU CLIP: Fine-Grained Contrastive Learning from Local Independence to Global
+Dependency for Micro-Expression Action Unit Detection" (arXiv 2603.16302): the network.
+
+Network (Fig. 2, Sec. III-A to III-C)
+-------------------------------------
+CLIP's ViT visual encoder turns the ``(B, 3, H0, W0)`` optical-flow image into an ``h x w`` grid of
+patch tokens ``F_O^V``; **LSI** (Sec. III-B) picks, for each AU, the tokens under its Table I
+landmarks (Eq. 1, :func:`pick_landmark_tokens`) and fuses them with **PTA** (Eqs. 2-3,
+:class:`PatchTokenAttention`) into the local AU feature ``F~_n``; **GSD** (Sec. III-C, Eqs. 4-7,
+:class:`GlobalDependencyAttention`) attends over the N AU features, turns the attention into the
+dependency weights ``W_d``, adds the global feature ``F_G = W_d F~ W^V`` to every AU feature and
+classifies each with its own 2-way head. CLIP's text encoder embeds one positive and one negative
+description per AU (:data:`AU_DESCRIPTIONS`); the losses (Eqs. 8-12) are in :mod:`melib.losses`.
+Emotion-label-free MER (Sec. III-E, Eq. 13) is :func:`label_free_emotion`.
+
+Backbones: ``model_name`` and ``weights``
+---------------------------------------
+``model_name="ViT-B-32"`` is the paper's encoder pair (Sec. IV-A2); any open_clip ViT config works, e.g.
+``"ViT-S-16"`` with ``image_size=112`` (a 7 x 7 grid, as ViT-B/32 at 224 px) as a CPU profile, and
+``"tiny"`` (:data:`TINY_CLIP_CONFIG`: 4-block, 64-wide towers, 8-px patches at 56 px, again 7 x 7; builds
+in < 0.1 s with random init) for tests. ``weights`` is ``"none"`` (random init), ``"openai"`` (open_clip's
+download of OpenAI's CLIP weights; needs internet) or a path to a CLIP state dict (``.safetensors`` or a
+``torch.save`` file read with ``weights_only=True``); :attr:`MicroAUCLIP.weights_description` says which.
+
+Choices where the paper is open (each also noted where it is implemented)
+--------------------------------------------------------------------------
+- Table I is printed in dlib's 0-based numbering, so :data:`AU_LANDMARKS` is the table as printed (see there).
+- Patch tokens are the last block's output after CLIP's ``ln_post`` and image projection ``proj`` (as
+  MaskCLIP does for dense CLIP features), so ``d`` equals the text feature size, as Eq. 9 needs.
+- Eq. 1: column ``floor(x w / W0)``, row ``floor(y h / H0)`` (the patch containing the landmark), clipped
+  to the grid; the paper's ``x h / h0`` pairs x with h, which only differs for non-square inputs.
+- PTA and the Eq. 7 classifier are separate small MLPs per AU (independent pipelines, Sec. III-B;
+  per-AU tasks, Eq. 12); hidden widths ``d // 2``.
+- GDA is single-head (``D_h = d``); Eq. 5's FC maps the flattened ``N x N`` attention to N scores
+  (``gda_fc="flatten"``; ``"columns"`` scores AU j from the attention it receives).
+- ``P_n[1]`` (logit index 1) is "AU n active".
+- The text encoder sees the whole sentence; its features are not normalised here (the losses do it).
+- ``train_blocks`` (default 3, Sec. IV-A2) unfreezes the last blocks of each tower together with what
+  follows them (visual ``ln_post``/``proj``, text ``ln_final``/``text_projection``); ``0`` freezes a tower.
+- OpenAI's CLIP uses QuickGELU; ``quick_gelu=True`` (default) builds that activation for every config.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import open_clip
+import torch
+import torch.nn.functional as F
+from open_clip.transformer import VisionTransformer
+from torch import Tensor, nn
+
+from melib.data.mappings import OBJECTIVE_CLASS_RULES, THREE_CLASSES
+from melib.models.backbones import report_weights
+
+#: Table I, dlib 68-point indices. The table is already 0-based (dlib's numbering): 48 and 54 are
+#: dlib's 0-based mouth corners (1-based they would be a left-eye point and the upper lip), 19-24 is
+#: mirror-symmetric only 0-based (inner halves of both brows), and 7, 8, 9 centre on dlib's 0-based chin
+#: tip 8. AU7's 38, 41, 44, 47 (upper-inner/lower-outer right lid, upper-outer/lower-inner left lid) are
+#: not mirror pairs in either numbering; they are kept as printed.
+AU_LANDMARKS: dict[int, tuple[int, ...]] = {
+    1: (19, 20, 21, 22, 23, 24),
+    2: (19, 20, 21, 22, 23, 24),
+    4: (19, 20, 21, 22, 23, 24),
+    7: (38, 41, 44, 47),
+    12: (48, 54),
+    14: (55, 59, 60, 64),
+    15: (48, 54),
+    17: (7, 8, 9, 57),
+}
+
+#: (positive, negative) description per AU (Sec. III-A). Only AU4's pair is printed in the paper; the
+#: others follow its "The <part> are <moving>" / "... are not <moving>" pattern with FACS names (AU17
+#: uses the paper's "Chin Lifting Upward", Sec. IV-D). Covers CASME II's 8 AUs and SAMM's 4 (2, 4, 7, 12).
+AU_DESCRIPTIONS: dict[int, tuple[str, str]] = {
+    1: ("The inner eyebrows are raising", "The inner eyebrows are not raising"),
+    2: ("The outer eyebrows are raising", "The outer eyebrows are not raising"),
+    4: ("The eyebrows are lowering", "The eyebrows are not lowering"),
+    7: ("The eyelids are tightening", "The eyelids are not tightening"),
+    12: ("The lip corners are pulling up", "The lip corners are not pulling up"),
+    14: ("The cheeks are dimpling", "The cheeks are not dimpling"),
+    15: ("The lip corners are pulling down", "The lip corners are not pulling down"),
+    17: ("The chin is lifting upward", "The chin is not lifting upward"),
+}
+
+PAPER_MODEL = "ViT-B-32"
+PAPER_TRAIN_BLOCKS = 3                          # "fine-tune the last three layers" (Sec. IV-A2)
+PAPER_LR = {"encoders": 1e-3, "heads": 1e-2}    # SGD learning rates (Sec. IV-A2)
+#: melib's test configuration (not in open_clip): 7 x 7 grid at 56 px, like ViT-B/32 at 224 px.
+TINY_CLIP_CONFIG: dict = {
+    "embed_dim": 64,
+    "vision_cfg": {"image_size": 56, "layers": 4, "width": 64, "patch_size": 8, "head_width": 32},
+    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 4},
+}
+POOLINGS = ("pta", "mean", "max")    # Table VI
+GDA_FCS = ("flatten", "columns")
+WEIGHTS_HELP = "weights must be 'none', 'openai' or a path to a CLIP state-dict file"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Backbones (Sec. III-A)
+# ---------------------------------------------------------------------------------------------------
+
+def create_clip(model_name: str = PAPER_MODEL, weights: str | Path = "none", *, image_size: int | None = None,
+                quick_gelu: bool = True, strict: bool = True) -> tuple[nn.Module, str]:
+    """Build an open_clip CLIP model; return ``(clip, description)``. See the module docstring."""
+    weights_str = str(weights)
+    cfg_name = "tiny" if model_name == "tiny" else model_name.replace("/", "-")
+    if cfg_name == "tiny":
+        cfg = {k: (dict(v) if isinstance(v, dict) else v) for k, v in TINY_CLIP_CONFIG.items()}
+        if image_size is not None:
+            cfg["vision_cfg"]["image_size"] = image_size
+        build = lambda: open_clip.CLIP(**cfg, quick_gelu=quick_gelu)  # noqa: E731
+    elif open_clip.get_model_config(cfg_name) is not None:
+        build = lambda pretrained=None: open_clip.create_model(  # noqa: E731
+            cfg_name, pretrained=pretrained, force_quick_gelu=quick_gelu, force_image_size=image_size)
+    else:
+        raise ValueError(f"unknown model_name {model_name!r}: 'tiny' or an open_clip config "
+                         f"(e.g. 'ViT-B-32', 'ViT-S-16'; open_clip.list_models())")
+    act = "QuickGELU" if quick_gelu else "GELU"
+    if weights_str == "none":
+        clip, description = build(), f"{cfg_name} ({act}): random init (no pretrained weights)"
+    elif weights_str == "openai":
+        if cfg_name == "tiny":
+            raise ValueError("model_name='tiny' has no pretrained weights; use weights='none'")
+        try:
+            clip = build("openai")
+        except Exception as exc:  # offline: huggingface_hub retries ~50 s, then open_clip raises
+            raise RuntimeError(
+                f"could not load OpenAI CLIP weights for {cfg_name!r} ({type(exc).__name__}: {exc}). "
+                "weights='openai' needs internet (or open_clip's cache); offline use weights='none' or "
+                "weights='<path>' to a state dict saved from open_clip.create_model(..., pretrained="
+                "'openai').state_dict() on a machine with internet") from exc
+        description = f"{cfg_name} ({act}): OpenAI CLIP weights via open_clip"
+    else:
+        path = Path(weights_str)
+        if not path.is_file():
+            raise FileNotFoundError(f"CLIP weights file not found: {path} ({WEIGHTS_HELP})")
+        clip = build()
+        try:
+            incompatible = open_clip.load_checkpoint(clip, str(path), strict=strict, weights_only=True)
+        except Exception as exc:
+            raise ValueError(f"cannot load {path} into {cfg_name!r} ({type(exc).__name__}: {exc}); the file "
+                             "must be a CLIP state dict of this architecture (strict=False loads the part "
+                             "that fits)") from exc
+        missing = list(getattr(incompatible, "missing_keys", []))
+        description = f"{cfg_name} ({act}): CLIP weights from file {path}"
+        if missing:
+            description += f" (PARTIAL: {len(missing)} tensors missing, e.g. {missing[:3]})"
+    if not isinstance(clip.visual, VisionTransformer):
+        raise ValueError(f"{cfg_name!r} has a {type(clip.visual).__name__} image tower; Micro-AU CLIP "
+                         "needs a ViT patch-token grid (open_clip VisionTransformer)")
+    return clip, description
+
+
+def _text_parts(clip: nn.Module) -> tuple[nn.ModuleList, list[nn.Module | nn.Parameter]]:
+    """The text tower's blocks and what follows them (open_clip CLIP or CustomTextCLIP)."""
+    text = getattr(clip, "text", clip)
+    tail = [p for p in (getattr(text, "ln_final", None), getattr(text, "text_projection", None)) if p is not None]
+    return text.transformer.resblocks, tail
+
+
+def freeze_clip(clip: nn.Module, train_blocks: int, text_train_blocks: int) -> None:
+    """Freeze CLIP except the last ``train_blocks`` visual / ``text_train_blocks`` text blocks (Sec. IV-A2).
+
+    A tower with blocks to train also trains what follows its blocks (visual ``ln_post`` and ``proj``,
+    text ``ln_final`` and ``text_projection``); ``logit_scale`` stays frozen (MiAUCL has a fixed temperature).
+    """
+    visual_blocks = clip.visual.transformer.resblocks
+    text_blocks, text_tail = _text_parts(clip)
+    for n, blocks in ((train_blocks, visual_blocks), (text_train_blocks, text_blocks)):
+        if not 0 <= n <= len(blocks):
+            raise ValueError(f"train_blocks must be in [0, {len(blocks)}], got {n}")
+    for p in clip.parameters():
+        p.requires_grad_(False)
+    for n, blocks, tail in ((train_blocks, visual_blocks, [clip.visual.ln_post, clip.visual.proj]),
+                            (text_train_blocks, text_blocks, text_tail)):
+        if n == 0:
+            continue
+        for part in [*blocks[len(blocks) - n:], *tail]:
+            for p in ([part] if isinstance(part, nn.Parameter) else part.parameters()):
+                p.requires_grad_(True)
+
+
+# ---------------------------------------------------------------------------------------------------
+# LSI (Sec. III-B): Eq. 1 token picking and PTA (Eqs. 2-3)
+# ---------------------------------------------------------------------------------------------------
+
+def au_landmark_index(aus: Sequence[int]) -> tuple[Tensor, Tensor]:
+    """Table I as a padded ``(N, L_max)`` long index and its ``(N, L_max)`` bool mask (True = real point)."""
+    unknown = [a for a in aus if a not in AU_LANDMARKS]
+    if unknown:
+        raise ValueError(f"no Table I landmarks for AU {unknown}; known: {sorted(AU_LANDMARKS)}")
+    width = max(len(AU_LANDMARKS[a]) for a in aus)
+    index = torch.zeros(len(aus), width, dtype=torch.long)
+    mask = torch.zeros(len(aus), width, dtype=torch.bool)
+    for n, au in enumerate(aus):
+        points = AU_LANDMARKS[au]
+        index[n, :len(points)] = torch.tensor(points)
+        index[n, len(points):] = points[0]  # padding repeats a real point; the mask hides it
+        mask[n, :len(points)] = True
+    return index, mask
+
+
+def landmark_token_index(landmarks: Tensor, image_size: tuple[int, int], grid_size: tuple[int, int],
+                         rounding: str = "floor") -> Tensor:
+    """Eq. 1: flat token index ``row * w + col`` of each ``(x, y)`` landmark (pixels of an ``H0 x W0`` image).
+
+    ``col = floor(x w / W0)``, ``row = floor(y h / H0)``: the patch that contains the landmark
+    (``rounding="round"``: nearest integer, a literal reading of Eq. 1); clipped to the grid, so a
+    landmark outside the image (dlib places some) takes the border token. Tokens are numbered
+    row-major, as open_clip flattens its patch grid.
+    """
+    if landmarks.shape[-1] != 2:
+        raise ValueError(f"landmarks must end in (x, y), got shape {tuple(landmarks.shape)}")
+    if rounding not in ("floor", "round"):
+        raise ValueError(f"rounding must be 'floor' or 'round', got {rounding!r}")
+    (h0, w0), (h, w) = image_size, grid_size
+    to_int = torch.floor if rounding == "floor" else torch.round
+    col = to_int(landmarks[..., 0].double() * w / w0).long().clamp(0, w - 1)
+    row = to_int(landmarks[..., 1].double() * h / h0).long().clamp(0, h - 1)
+    return row * w + col
+
+
+def pick_landmark_tokens(tokens: Tensor, landmarks: Tensor, index: Tensor, image_size: tuple[int, int],
+                         grid_size: tuple[int, int], rounding: str = "floor") -> tuple[Tensor, Tensor]:
+    """Eq. 1 for every AU: ``(B, h*w, d)`` tokens, ``(B, 68, 2)`` landmarks, ``(N, L)`` Table I index ->
+    the tokens ``K_{n,j}^V`` ``(B, N, L, d)`` and their flat token indices ``(B, N, L)``."""
+    if tokens.ndim != 3 or tokens.shape[1] != grid_size[0] * grid_size[1]:
+        raise ValueError(f"tokens must be (B, {grid_size[0] * grid_size[1]}, d), got {tuple(tokens.shape)}")
+    if landmarks.ndim != 3 or landmarks.shape[0] != tokens.shape[0]:
+        raise ValueError(f"landmarks must be (B, 68, 2) for B={tokens.shape[0]}, got {tuple(landmarks.shape)}")
+    token_idx = landmark_token_index(landmarks[:, index.to(landmarks.device)], image_size, grid_size, rounding)
+    batch = torch.arange(tokens.shape[0], device=tokens.device)[:, None, None]
+    return tokens[batch, token_idx.to(tokens.device)], token_idx
+
+
+class PerAUMLP(nn.Module):
+    """N independent two-layer MLPs ``Linear-ReLU-Linear``, applied to ``(B, N, ..., d_in)`` at once."""
+
+    def __init__(self, n: int, d_in: int, hidden: int, d_out: int):
+        super().__init__()
+        self.w1 = nn.Parameter(torch.empty(n, d_in, hidden))
+        self.b1 = nn.Parameter(torch.empty(n, hidden))
+        self.w2 = nn.Parameter(torch.empty(n, hidden, d_out))
+        self.b2 = nn.Parameter(torch.empty(n, d_out))
+        for w, b, fan_in in ((self.w1, self.b1, d_in), (self.w2, self.b2, hidden)):  # nn.Linear's init
+            bound = 1 / math.sqrt(fan_in)
+            nn.init.uniform_(w, -bound, bound)
+            nn.init.uniform_(b, -bound, bound)
+
+    def forward(self, x: Tensor) -> Tensor:
+        extra = (None,) * (x.ndim - 3)  # broadcast the biases over the dims between N and d
+        hid = F.relu(torch.einsum("bn...i,nih->bn...h", x, self.w1) + self.b1[(slice(None), *extra)])
+        return torch.einsum("bn...h,nho->bn...o", hid, self.w2) + self.b2[(slice(None), *extra)]
+
+
+class PatchTokenAttention(nn.Module):
+    """PTA, Eqs. 2-3: ``W_j^n = softmax_j MLP_n(K_{n,j})``, ``F~_n = sum_j W_j^n K_{n,j}`` (per-AU MLPs).
+
+    ``pooling="mean"`` / ``"max"`` are the Table VI alternatives (weights then uniform / ``None``).
+    """
+
+    def __init__(self, n_aus: int, dim: int, hidden: int | None = None, pooling: str = "pta"):
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        self.pooling = pooling
+        self.mlp = PerAUMLP(n_aus, dim, hidden or dim // 2, 1) if pooling == "pta" else None
+
+    def forward(self, tokens: Tensor, mask: Tensor) -> tuple[Tensor, Tensor | None]:
+        """``(B, N, L, d)`` tokens, ``(N, L)`` mask -> ``F~`` ``(B, N, d)`` and weights ``(B, N, L)`` (0 at padding)."""
+        mask = mask.to(tokens.device)
+        if self.pooling == "max":
+            return tokens.masked_fill(~mask[..., None], float("-inf")).amax(dim=2), None
+        if self.pooling == "mean":
+            weights = (mask / mask.sum(1, keepdim=True)).to(tokens.dtype).expand(tokens.shape[:3])
+        else:
+            scores = self.mlp(tokens).squeeze(-1).masked_fill(~mask, float("-inf"))  # MLP(K_{n,j})
+            weights = torch.softmax(scores, dim=2)                                    # Eq. 2
+        return torch.einsum("bnl,bnld->bnd", weights, tokens), weights               # Eq. 3
+
+
+# ---------------------------------------------------------------------------------------------------
+# GSD (Sec. III-C): GDA, Eqs. 4-7
+# ---------------------------------------------------------------------------------------------------
+
+class GlobalDependencyAttention(nn.Module):
+    """GDA, Eqs. 4-7, with the per-AU 2-way heads.
+
+    ``A = softmax(Q K^T / sqrt(d))`` with ``Q = F~ W^Q``, ``K = F~ W^K`` (Eq. 4, one head, ``D_h = d``);
+    ``W_d = softmax(ReLU(FC(A)))`` over the N AUs (Eq. 5); ``F_G = W_d F~ W^V`` (Eq. 6);
+    ``P_n = softmax(MLP_n(F_G + F~_n))`` (Eq. 7; logits returned, the softmax lives in the loss).
+    ``fc="flatten"``: FC on the flattened ``N x N`` A; ``"columns"``: one shared FC on each column of A.
+    """
+
+    def __init__(self, n_aus: int, dim: int, head_hidden: int | None = None, fc: str = "flatten"):
+        super().__init__()
+        if fc not in GDA_FCS:
+            raise ValueError(f"gda_fc must be one of {GDA_FCS}, got {fc!r}")
+        self.fc_mode, self.scale = fc, dim ** -0.5
+        self.w_q = nn.Linear(dim, dim, bias=False)
+        self.w_k = nn.Linear(dim, dim, bias=False)
+        self.w_v = nn.Linear(dim, dim, bias=False)
+        self.fc = nn.Linear(n_aus * n_aus, n_aus) if fc == "flatten" else nn.Linear(n_aus, 1)
+        self.heads = PerAUMLP(n_aus, dim, head_hidden or dim // 2, 2)
+
+    def forward(self, local: Tensor) -> dict[str, Tensor]:
+        """``F~`` ``(B, N, d)`` -> ``attention`` (B, N, N), ``dependency_weights`` (B, N), ``global_feature``
+        (B, d), ``au_features`` ``F_G + F~_n`` (B, N, d) and ``logits`` (B, N, 2)."""
+        attn = torch.softmax(self.w_q(local) @ self.w_k(local).transpose(1, 2) * self.scale, dim=-1)  # Eq. 4
+        z = self.fc(attn.flatten(1)) if self.fc_mode == "flatten" else self.fc(attn.transpose(1, 2)).squeeze(-1)
+        w_d = torch.softmax(F.relu(z), dim=-1)                                  # Eq. 5
+        f_g = torch.einsum("bn,bnd->bd", w_d, self.w_v(local))                  # Eq. 6
+        final = local + f_g[:, None]                                            # Eq. 7 input
+        return {"attention": attn, "dependency_weights": w_d, "global_feature": f_g,
+                "au_features": final, "logits": self.heads(final)}
+
+
+# ---------------------------------------------------------------------------------------------------
+# The network
+# ---------------------------------------------------------------------------------------------------
+
+class MicroAUCLIP(nn.Module):
+    """Micro-AU CLIP (Fig. 2): CLIP towers, LSI (Eqs. 1-3), GSD (Eqs. 4-7) and the AU descriptions.
+
+    Parameters
+    ----------
+    aus
+        Detected AUs, e.g. CASME II's ``(1, 2, 4, 7, 12, 14, 15, 17)`` or SAMM's ``(2, 4, 7, 12)``.
+    model_name, weights, image_size, quick_gelu, strict
+        Backbone, see :func:`create_clip` and the module docstring.
+    train_blocks, text_train_blocks
+        Blocks fine-tuned at the end of the visual / text tower (paper 3, Sec. IV-A2);
+        ``text_train_blocks=None`` follows ``train_blocks``; 0 = frozen (Table III "fixed").
+    pooling
+        ``"pta"`` (Eqs. 2-3) or the Table VI ablations ``"mean"`` / ``"max"``.
+    use_gsd
+        ``False``: no GDA (Table II "LSI only", Table X "w/o GDA"); each AU is classified from ``F~_n``
+        and there are no dependency weights (the GD loss does not apply).
+    gda_fc, pta_hidden, head_hidden, rounding
+        See :class:`GlobalDependencyAttention`, :class:`PatchTokenAttention`, :func:`landmark_token_index`.
+    verbose
+        Print which weights were loaded (:func:`melib.models.backbones.report_weights`).
+    """
+
+    def __init__(self, aus: Sequence[int], model_name: str = PAPER_MODEL, weights: str | Path = "none", *,
+                 image_size: int | None = None, train_blocks: int = PAPER_TRAIN_BLOCKS,
+                 text_train_blocks: int | None = None, pooling: str = "pta", use_gsd: bool = True,
+                 gda_fc: str = "flatten", pta_hidden: int | None = None, head_hidden: int | None = None,
+                 rounding: str = "floor", quick_gelu: bool = True, strict: bool = True, verbose: bool = True):
+        super().__init__()
+        self.aus = tuple(int(a) for a in aus)
+        if not self.aus or len(set(self.aus)) != len(self.aus):
+            raise ValueError(f"aus must be a non-empty list of distinct AUs, got {aus}")
+        missing = [a for a in self.aus if a not in AU_DESCRIPTIONS]
+        if missing:
+            raise ValueError(f"no description for AU {missing}; known: {sorted(AU_DESCRIPTIONS)}")
+        self.clip, description = create_clip(model_name, weights, image_size=image_size,
+                                             quick_gelu=quick_gelu, strict=strict)
+        text_train_blocks = train_blocks if text_train_blocks is None else text_train_blocks
+        freeze_clip(self.clip, train_blocks, text_train_blocks)
+        self.weights_description = (f"{description}; last {train_blocks} visual / {text_train_blocks} text "
+                                    "blocks trainable; PTA, GDA and heads random init")
+        self.image_size = tuple(self.clip.visual.image_size)
+        self.grid_size = tuple(self.clip.visual.grid_size)
+        self.dim = int(self.clip.visual.output_dim)
+        self.rounding = rounding
+        index, mask = au_landmark_index(self.aus)
+        self.register_buffer("landmark_index", index, persistent=False)
+        self.register_buffer("landmark_mask", mask, persistent=False)
+
+        tokenizer = open_clip.get_tokenizer(PAPER_MODEL, context_length=self.clip.context_length)
+        self.descriptions = [AU_DESCRIPTIONS[a][0] for a in self.aus] + [AU_DESCRIPTIONS[a][1] for a in self.aus]
+        self.register_buffer("description_tokens", tokenizer(self.descriptions), persistent=False)
+        self.tokenizer = tokenizer
+        self._text_cache: tuple[Tensor, Tensor] | None = None
+
+        n = len(self.aus)
+        self.pta = PatchTokenAttention(n, self.dim, pta_hidden, pooling)
+        self.use_gsd = use_gsd
+        if use_gsd:
+            self.gda = GlobalDependencyAttention(n, self.dim, head_hidden, gda_fc)
+        else:
+            self.heads = PerAUMLP(n, self.dim, head_hidden or self.dim // 2, 2)
+        if verbose:
+            report_weights(self)
+
+    # ----- encoders -------------------------------------------------------------------------------
+    def patch_tokens(self, images: Tensor) -> Tensor:
+        """``F_O^V``: the last block's patch tokens after ``ln_post`` and ``proj``, ``(B, h*w, d)`` row-major."""
+        if images.ndim != 4 or tuple(images.shape[2:]) != self.image_size:
+            raise ValueError(f"expected (B, 3, {self.image_size[0]}, {self.image_size[1]}) images, got "
+                             f"{tuple(images.shape)} (the image size is fixed at construction: image_size=)")
+        visual = self.clip.visual
+        out = visual.forward_intermediates(images, indices=1, normalize_intermediates=True,
+                                           intermediates_only=True, output_fmt="NLC")
+        tokens = out["image_intermediates"][-1]  # (B, h*w, width), ln_post applied, class token removed
+        return tokens @ visual.proj if visual.proj is not None else tokens
+
+    def encode_texts(self, texts: Sequence[str] | Tensor) -> Tensor:
+        """Text features ``(T, d)`` of sentences (or of already tokenised ``(T, context)`` ids), not normalised."""
+        tokens = texts if torch.is_tensor(texts) else self.tokenizer(list(texts))
+        return self.clip.encode_text(tokens.to(self.description_tokens.device))
+
+    def _text_frozen(self) -> bool:
+        blocks, tail = _text_parts(self.clip)
+        params = [*blocks.parameters(), *(p for t in tail for p in ([t] if isinstance(t, nn.Parameter)
+                                                                    else t.parameters()))]
+        return not any(p.requires_grad for p in params)
+
+    def text_features(self) -> tuple[Tensor, Tensor]:
+        """``(F^T_pos, F^T_neg)``, each ``(N, d)``: features of every AU's positive / negative description.
+
+        Recomputed on every call while any text block trains; cached (computed without grad) when the
+        text tower is frozen. :meth:`clear_text_cache` (also run by ``load_state_dict``) drops the cache.
+        """
+        n = len(self.aus)
+        if not self._text_frozen():
+            feats = self.encode_texts(self.description_tokens)
+            return feats[:n], feats[n:]
+        if self._text_cache is None or self._text_cache[0].device != self.description_tokens.device:
+            with torch.no_grad():
+                feats = self.encode_texts(self.description_tokens)
+            self._text_cache = (feats[:n], feats[n:])
+        return self._text_cache
+
+    def clear_text_cache(self) -> None:
+        self._text_cache = None
+
+    def load_state_dict(self, *args, **kwargs):  # noqa: D102 - new text weights invalidate the cache
+        self.clear_text_cache()
+        return super().load_state_dict(*args, **kwargs)
+
+    @staticmethod
+    def text_for_labels(text_pos: Tensor, text_neg: Tensor, labels: Tensor) -> Tensor:
+        """``F^T_{n,b}``: each sample's own description per AU, ``(B, N, d)`` from ``(N, d)`` pairs and 0/1 labels."""
+        return torch.where((labels > 0.5)[..., None].to(text_pos.device), text_pos, text_neg)
+
+    # ----- forward --------------------------------------------------------------------------------
+    def forward(self, images: Tensor, landmarks: Tensor, labels: Tensor | None = None,
+                landmark_size: tuple[int, int] | None = None, with_text: bool = True) -> dict[str, Tensor]:
+        """Images ``(B, 3, H0, W0)`` and dlib landmarks ``(B, 68, 2)`` as (x, y) pixels -> dict.
+
+        ``landmark_size``: (height, width) of the frame the landmarks are in pixels of, when it is
+        not the input image (Eq. 1's h0, w0); default the input size. Keys:
+
+        - ``logits`` (B, N, 2) (index 1 = active), ``probs`` (B, N) = softmax(logits)[..., 1] (Eq. 7)
+        - ``au_features`` (B, N, d): ``F_G + F~_n`` ("the final AU visual feature", Eq. 7), the
+          visual input of MiAUCL and of Eq. 13; ``local_features`` (B, N, d): ``F~_n`` (Eq. 3)
+        - ``token_weights`` (B, N, L): PTA's ``W_j^n`` (0 at padding; uniform for mean pooling; absent
+          for max pooling); ``token_index`` (B, N, L): the flat patch index of each landmark (Eq. 1;
+          padding repeats the AU's first landmark)
+        - with GSD: ``dependency_weights`` (B, N) ``W_d`` (Eq. 5), ``attention`` (B, N, N) (Eq. 4),
+          ``global_feature`` (B, d) ``F_G`` (Eq. 6)
+        - ``with_text``: ``text_pos``, ``text_neg`` (N, d); with ``labels`` (B, N) also ``text_features``
+          (B, N, d), each sample's own description per AU (MiAUCL's F^T)
+        """
+        if landmarks.ndim != 3 or landmarks.shape[1:] != (68, 2) or landmarks.shape[0] != images.shape[0]:
+            raise ValueError(f"landmarks must be (B, 68, 2) with B={images.shape[0]}, got {tuple(landmarks.shape)}")
+        tokens = self.patch_tokens(images)
+        picked, token_index = pick_landmark_tokens(
+            tokens, landmarks, self.landmark_index, landmark_size or self.image_size, self.grid_size, self.rounding)
+        local, token_weights = self.pta(picked, self.landmark_mask)
+        out: dict[str, Tensor] = {"local_features": local, "token_index": token_index}
+        if token_weights is not None:
+            out["token_weights"] = token_weights
+        if self.use_gsd:
+            out.update(self.gda(local))
+        else:
+            out.update(au_features=local, logits=self.heads(local))
+        out["probs"] = torch.softmax(out["logits"], dim=-1)[..., 1]
+        if with_text:
+            out["text_pos"], out["text_neg"] = self.text_features()
+            if labels is not None:
+                out["text_features"] = self.text_for_labels(out["text_pos"], out["text_neg"], labels)
+        return out
+
+    @torch.no_grad()
+    def predict(self, images: Tensor, landmarks: Tensor, landmark_size: tuple[int, int] | None = None) -> Tensor:
+        """``(B, N)`` probability that each AU is active, in eval mode (the previous mode restored)."""
+        was_training = self.training
+        self.eval()
+        try:
+            return self(images, landmarks, landmark_size=landmark_size, with_text=False)["probs"]
+        finally:
+            self.train(was_training)
+
+    def parameter_groups(self, encoder_lr: float = PAPER_LR["encoders"],
+                         head_lr: float = PAPER_LR["heads"]) -> list[dict]:
+        """Optimizer groups: trainable CLIP parameters at ``encoder_lr``, PTA/GDA/heads at ``head_lr`` (Sec. IV-A2)."""
+        enc = [p for p in self.clip.parameters() if p.requires_grad]
+        rest = [p for name, p in self.named_parameters() if not name.startswith("clip.") and p.requires_grad]
+        return [g for g in ({"params": enc, "lr": encoder_lr}, {"params": rest, "lr": head_lr}) if g["params"]]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Emotion-label-free MER (Sec. III-E, Eq. 13)
+# ---------------------------------------------------------------------------------------------------
+
+#: Objective classes (Davison et al. 2018; :data:`melib.data.mappings.OBJECTIVE_CLASS_RULES`) -> 3 classes.
+OBJECTIVE_TO_THREE_CLASS = {"I": "positive", "II": "surprise", "III": "negative", "IV": "negative",
+                            "V": "negative", "VI": "negative"}
+
+
+def emotion_label_combos(aus: Sequence[int]) -> tuple[list[frozenset[int]], list[str]]:
+    """The filtered AU-emotion table of Sec. IV-F: the label texts r = 1..R of Eq. 13 and their emotions.
+
+    The paper's own table is in its supplement (not available). Here: the standard combinations of the
+    objective classes (I-VI) with every AU outside ``aus`` removed (Sec. IV-F "remove the less frequently
+    used AUs"), classes mapped to positive / negative / surprise (Sec. IV-A1), empty and repeated
+    combinations dropped, and a combination claimed by two emotions dropped from both. Emotions get
+    different numbers of label texts (CASME II: 10 negative, 2 positive, 1 surprise); Eq. 13's max over
+    r then favours the emotion with more of them, as printed.
+    """
+    keep = {int(a) for a in aus}
+    found: dict[frozenset[int], set[str]] = {}
+    for cls, combos in OBJECTIVE_CLASS_RULES.items():
+        for combo in combos:
+            filtered = frozenset(combo & keep)
+            if filtered:
+                found.setdefault(filtered, set()).add(OBJECTIVE_TO_THREE_CLASS[cls])
+    table = sorted(((c, e.pop()) for c, e in found.items() if len(e) == 1),
+                   key=lambda ce: (THREE_CLASSES.index(ce[1]), len(ce[0]), sorted(ce[0])))
+    return [c for c, _ in table], [e for _, e in table]
+
+
+def label_text_features(text_pos: Tensor, text_neg: Tensor, aus: Sequence[int],
+                        combos: Sequence[frozenset[int]]) -> Tensor:
+    """``LF^T_{r,n}`` ``(R, N, d)``: AU n's positive description if n is in combination r, else its negative."""
+    active = torch.tensor([[a in c for a in aus] for c in combos], device=text_pos.device)
+    return torch.where(active[..., None], text_pos, text_neg)
+
+
+def emotion_scores(au_features: Tensor, label_text: Tensor) -> Tensor:
+    """Eq. 13's argument: ``s_r = sum_n CS(F_n^V, LF_r^T)``, ``(B, R)``.
+
+    ``label_text`` ``(R, N, d)``: one text feature per label text and AU (:func:`label_text_features`,
+    the default reading, which compares each AU feature with text of its own AU as MiAUCL trained it);
+    or ``(R, d)``: one feature per label text compared with every AU feature (the literal ``LF_r^T``).
+    """
+    if au_features.ndim != 3:
+        raise ValueError(f"au_features must be (B, N, d), got {tuple(au_features.shape)}")
+    v = F.normalize(au_features, dim=-1)
+    t = F.normalize(label_text, dim=-1)
+    if t.ndim == 2:
+        return torch.einsum("bnd,rd->br", v, t)
+    if t.ndim == 3 and t.shape[1:] == au_features.shape[1:]:
+        return torch.einsum("bnd,rnd->br", v, t)
+    raise ValueError(f"label_text must be (R, d) or (R, {au_features.shape[1]}, {au_features.shape[2]}), "
+                     f"got {tuple(label_text.shape)}")
+
+
+def label_free_emotion(au_features: Tensor, text_pos: Tensor, text_neg: Tensor, aus: Sequence[int],
+                       classes: Sequence[str] = tuple(THREE_CLASSES)) -> dict:
+    """Emotion-label-free MER, Eq. 13: the emotion of the label text with the largest summed similarity.
+
+    Returns ``label_scores`` (B, R) (Eq. 13's argument), ``emotion_scores`` (B, E) (best label text per
+    emotion; ``-inf`` for an emotion with no label text), ``prediction`` (B,) indices into ``classes``,
+    and the ``combos`` / ``label_emotions`` used (:func:`emotion_label_combos`).
+    """
+    combos, label_emotions = emotion_label_combos(aus)
+    scores = emotion_scores(au_features, label_text_features(text_pos, text_neg, aus, combos))
+    per_emotion = scores.new_full((scores.shape[0], len(classes)), float("-inf"))
+    for r, emotion in enumerate(label_emotions):
+        e = list(classes).index(emotion)
+        per_emotion[:, e] = torch.maximum(per_emotion[:, e], scores[:, r])
+    return {"label_scores": scores, "emotion_scores": per_emotion, "prediction": per_emotion.argmax(1),
+            "combos": combos, "label_emotions": label_emotions}
