@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{variant} seed {seed}: {time.perf_counter() - start:.0f} s, {per_epoch:.1f} s/epoch, run {run.dir}")
     paper_set = "samm" if args.dataset == "samm" else "casme2"
     if len(args.seeds) > 1:
-        text = markdown_table(iicl.format_seed_table(iicl.seed_table(by_seed, paper_set)).reset_index())
+        text = markdown_table(iicl.format_seed_table(iicl.seed_table(by_seed, paper_set)))
     else:
         text = markdown_table(iicl.f1_table(runs, paper_set))
     complete = [v for v, run in runs.items() if run.complete]

@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     y = np.array([labels[c] for c in am.class_labels(kept, args.classes)])
     rungs = ladder.emotion_rungs(kept, y, ("farneback", "onset"))
     rungs.loc["majority class"] = [np.bincount(y).max() / len(y), rows[0]["majority uf1"], rows[0]["majority uar"]]
-    text = (markdown_table(shown.reset_index()) + "\n\nYardsticks on the same clips and LOSO folds "
+    text = (markdown_table(shown) + "\n\nYardsticks on the same clips and LOSO folds "
             "(linear probes of the learnability ladder, predicting the emotion):\n\n" + markdown_table(rungs.round(3))
             + f"\n\n{len(kept)} clips, {kept['subject'].nunique()} subjects, {args.classes}, config {args.config}")
     print(text)
