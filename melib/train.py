@@ -110,6 +110,8 @@ class Method(Protocol):
     def training_step(self, model: nn.Module, batch: dict) -> dict[str, torch.Tensor]: ...  # has "loss"
     def predict_step(self, model: nn.Module, batch: dict) -> tuple[torch.Tensor, torch.Tensor]: ...
     def evaluate(self, predictions: dict[str, np.ndarray]) -> dict[str, Any]: ...
+    # Optional: ``param_groups(model, lr) -> list[dict]``, torch optimizer groups (each may set its own
+    # ``lr``, scaled by the scheduler like the rest); without it every trainable parameter gets ``lr``.
 
 
 @dataclass
@@ -271,8 +273,10 @@ def _seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def _make_optimizer(model: nn.Module, s: Schedule) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
-    params = [p for p in model.parameters() if p.requires_grad]
+def _make_optimizer(model: nn.Module, s: Schedule, method: Method | None = None
+                    ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    groups = getattr(method, "param_groups", None)  # optional per-group learning rates (see Method)
+    params = groups(model, s.lr) if groups is not None else [p for p in model.parameters() if p.requires_grad]
     if s.optimizer == "sgd":
         opt: torch.optim.Optimizer = torch.optim.SGD(params, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
     elif s.optimizer == "adam":
@@ -302,7 +306,7 @@ def _autocast(device: torch.device, schedule: Schedule):
 
 def _train(method: Method, model: nn.Module, train_set: Dataset, s: Schedule, fold_dir: Path, fold: int, key: str,
            device: torch.device, progress: bool, on_epoch_end: Callable | None) -> list[dict]:
-    optimizer, scheduler = _make_optimizer(model, s)
+    optimizer, scheduler = _make_optimizer(model, s, method)
     resume = fold_dir / "last.pt"
     start, history = 0, []
     if resume.is_file():

@@ -1,0 +1,521 @@
+"""Micro-AU CLIP (Wei et al. 2026, arXiv 2603.16302) as the harness runs it: config, presets, the input
+cache, the torch Dataset, the Method, emotion-label-free MER, and the paper's numbers for comparison.
+
+Protocol (Sec. IV-A): per clip one optical-flow image, onset -> apex magnified x3 by learning-based
+magnification (Oh et al. 2018), resized to 224 x 224, and dlib's 68 landmarks of the apex frame;
+ViT-B/32 CLIP towers with the last three blocks of each fine-tuned; SGD, lr 1e-3 for the encoders and
+1e-2 for the other modules, divided by 10 at epoch 40 of 80, batch 8, seed 1; LOSO; F1 and accuracy per
+AU on the predictions of all folds together. Eq. 12's alpha, beta per dataset (Tables IV-V). The network
+is :mod:`melib.models.micro_au_clip`, the losses :mod:`melib.losses`.
+
+Choices the paper leaves open (fields of :class:`MicroAUCLIPConfig` where they can vary):
+
+- Flow image (``flow_encoding``; Sec. III-A only says the flow is the visual encoder's input):
+  ``"hsv"`` (default): :func:`melib.motion.flow.flow_to_hsv_image`, hue = direction, value = magnitude
+  / scale, full saturation; ``"xy_mag"``: channels ``0.5 + 0.5 dx / scale``, ``0.5 + 0.5 dy / scale``,
+  ``|flow| / scale``. ``scale`` is the clip's largest magnitude (``flow_max=0``) or ``flow_max`` px
+  at image size. See :func:`encode_flow`.
+- Flow at the frames' own resolution (the magnified apex against the onset), then the flow *field*
+  is resized to S x S (displacements rescaled per axis) and encoded (Sec. IV-A2 "OF image is resized").
+- Landmarks come from the raw (unmagnified) apex frame (Sec. III-B1) and are scaled to S x S. A clip
+  where dlib finds no face raises, naming the clip; ``landmark_fallback="groundtruth"`` uses the
+  synthetic dataset's ground-truth apex landmarks there instead (``landmark_source`` = 1 in the entry).
+- No augmentation (the paper states none). Input normalised with CLIP's (OpenAI) mean and std.
+- SGD momentum 0.9 and weight decay 5e-4 (the harness defaults; the paper gives neither).
+- A clip's AU is detected at probability > ``threshold`` (0.5) of the active state (Eq. 7).
+- ``weights="none"`` by default (offline); the paper starts from OpenAI's CLIP (``weights="openai"``
+  with internet, or a state-dict file). Table VII (Cat/Add+MLP), Table II's "GSD only" and Table
+  VIII's "global OrigCL" are not implemented; the other ablation rows are switches (``pooling``,
+  ``use_gsd``, ``miaucl``, ``text_train_blocks``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pandas as pd
+import torch
+from open_clip import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
+from torch.utils.data import DataLoader, Dataset
+
+from .. import face, metrics, splits, train
+from ..cache import ClipCache, dataset_fingerprint
+from ..data import au_matrix, au_set, load_frame, map_emotion
+from ..data.mappings import CASME2_AUS, THREE_CLASSES
+from ..io import load_json, save_json
+from ..losses import MICRO_AU_CLIP_TEMPERATURE, MICRO_AU_CLIP_TRADE_OFFS, micro_au_clip_total
+from ..models.backbones import report_weights
+from ..models.micro_au_clip import (AU_LANDMARKS, GDA_FCS, PAPER_LR, PAPER_MODEL, PAPER_TRAIN_BLOCKS, POOLINGS,
+                                    MicroAUCLIP, label_free_emotion)
+
+MEAN = torch.tensor(OPENAI_DATASET_MEAN, dtype=torch.float32).view(3, 1, 1)
+STD = torch.tensor(OPENAI_DATASET_STD, dtype=torch.float32).view(3, 1, 1)
+
+MAGNIFIERS = ("learned", "eulerian", "none")
+FLOW_METHODS = ("tvl1", "farneback", "dis")
+FLOW_ENCODINGS = ("hsv", "xy_mag")
+LANDMARK_FALLBACKS = ("none", "groundtruth")
+MIAUCL_MODES = ("shared", "diagonal", "none")   # Table VIII: MiAUCL, local OrigCL, No CL
+EULERIAN_LAMBDA_C = 16.0   # EVM spatial cut-off (px), as melib's front end
+INPUT_VERSION = 1          # bump when compute_input changes meaning without a setting changing
+
+#: The paper's numbers on REAL CASME II and SAMM (LOSO), for side-by-side display only. The paper prints
+#: no per-AU F1: only averages over the AUs (F1 and accuracy). ``detection``: the full model (Table II
+#: last row = Table IX). ``ablations``: Tables II, III, VI, VII, VIII as printed (their rows differ from
+#: the full model where the ablation was run without GDA). ``label_free``: Table X, emotion-label-free
+#: 3-class MER; printed as "F1" (presumably UF1); no UAR or accuracy printed.
+PAPER_RESULTS: dict[str, Any] = {
+    "source": "Wei et al. 2026 (arXiv 2603.16302), Tables II-X: real CASME II and SAMM, LOSO",
+    "per_au_f1": None,
+    "detection": {"casme2": {"f1": 0.782, "acc": 0.917}, "samm": {"f1": 0.730, "acc": 0.863}},
+    "ablations": {
+        "II: LSI only (use_gsd=False)": {"casme2": (0.761, 0.904), "samm": (0.714, 0.846)},
+        "II: GSD only": {"casme2": (0.730, 0.898), "samm": (0.638, 0.812)},
+        "III: text fixed (text_train_blocks=0)": {"casme2": (0.769, 0.898), "samm": (0.702, 0.812)},
+        "III: text finetuned": {"casme2": (0.776, 0.912), "samm": (0.716, 0.853)},
+        "VI: meanpool (pooling='mean')": {"casme2": (0.754, 0.902), "samm": (0.680, 0.837)},
+        "VI: maxpool (pooling='max')": {"casme2": (0.765, 0.909), "samm": (0.709, 0.849)},
+        "VI: PTA": {"casme2": (0.776, 0.912), "samm": (0.716, 0.853)},
+        "VII: Cat+MLP": {"casme2": (0.771, 0.909), "samm": (0.641, 0.833)},
+        "VII: Add+MLP": {"casme2": (0.776, 0.912), "samm": (0.716, 0.853)},
+        "VIII: No CL (miaucl='none')": {"casme2": (0.759, 0.902), "samm": (0.725, 0.853)},
+        "VIII: global OrigCL": {"casme2": (0.730, 0.898), "samm": (0.638, 0.812)},
+        "VIII: local OrigCL (miaucl='diagonal')": {"casme2": (0.756, 0.907), "samm": (0.691, 0.848)},
+        "full model": {"casme2": (0.782, 0.917), "samm": (0.730, 0.863)},
+    },
+    "ablation_columns": ("f1", "acc"),
+    "label_free": {"full": {"casme2": {"uf1": 0.889}, "samm": {"uf1": 0.747}},
+                   "w/o GDA (use_gsd=False)": {"casme2": {"uf1": 0.872}, "samm": {"uf1": 0.696}}},
+}
+
+
+def _check(name: str, value: Any, allowed: Sequence[Any]) -> None:
+    if value not in allowed:
+        raise ValueError(f"MicroAUCLIPConfig.{name} must be one of {tuple(allowed)}; got {value!r}")
+
+
+@dataclass(frozen=True)
+class MicroAUCLIPConfig:
+    """Everything that defines a Micro-AU CLIP run besides the schedule (hashed into the run key).
+
+    The schedule's ``lr`` is the rate of PTA, GDA and the heads; the CLIP encoders get ``lr x
+    encoder_lr_ratio`` (paper 1e-2 and 1e-3, Sec. IV-A2).
+    """
+
+    aus: tuple[int, ...] = CASME2_AUS     # the dataset's AU set (Sec. IV-A1); each needs Table I landmarks
+    model_name: str = PAPER_MODEL         # "ViT-B-32" (paper); "ViT-S-16" at 112 px (CPU); "tiny" (tests)
+    weights: str = "none"                 # "none" | "openai" (the paper's start; needs internet) | state-dict file
+    image_size: int = 224                 # S: flow image S x S (Sec. IV-A2)
+    train_blocks: int = PAPER_TRAIN_BLOCKS  # last blocks fine-tuned in each tower (Sec. IV-A2)
+    text_train_blocks: int | None = None  # None: = train_blocks; 0 = Table III "fixed"
+    magnify: str = "learned"              # "learned" (Oh et al., the paper) | "eulerian" | "none"
+    factor: float = 3.0                   # total magnification factor (Sec. IV-A2); EVM alpha = factor - 1
+    learned_checkpoint: str = ""          # learned magnifier weights; "" = melib's shipped/self-trained model
+    learned_profile: str = "fast"
+    flow: str = "tvl1"                    # "tvl1" | "farneback" (CPU) | "dis"
+    flow_encoding: str = "hsv"            # see the module docstring and encode_flow
+    flow_max: float = 0.0                 # flow image scale in px at size S; 0 = the clip's largest magnitude
+    landmark_fallback: str = "none"       # "none": no face -> error; "groundtruth": synthetic ground truth
+    alpha: float = MICRO_AU_CLIP_TRADE_OFFS["casme2"][0]   # Eq. 12 (Table IV)
+    beta: float = MICRO_AU_CLIP_TRADE_OFFS["casme2"][1]    # Eq. 12 (Table V)
+    temperature: float = MICRO_AU_CLIP_TEMPERATURE         # MiAUCL tau (not in the paper)
+    pooling: str = "pta"                  # Table VI: "pta" | "mean" | "max"
+    use_gsd: bool = True                  # Table II / X "w/o GDA"
+    gda_fc: str = "flatten"               # see melib.models.micro_au_clip.GlobalDependencyAttention
+    miaucl: str = "shared"                # Table VIII: "shared" (Eq. 10) | "diagonal" (local OrigCL) | "none"
+    encoder_lr_ratio: float = PAPER_LR["encoders"] / PAPER_LR["heads"]
+    threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        aus = tuple(int(a) for a in self.aus)
+        unknown = [a for a in aus if a not in AU_LANDMARKS]
+        if not aus or len(set(aus)) != len(aus) or unknown:
+            raise ValueError(f"MicroAUCLIPConfig.aus must be distinct AUs with Table I landmarks "
+                             f"{sorted(AU_LANDMARKS)}; got {self.aus!r}")
+        object.__setattr__(self, "aus", aus)
+        for name, allowed in (("magnify", MAGNIFIERS), ("flow", FLOW_METHODS), ("flow_encoding", FLOW_ENCODINGS),
+                              ("landmark_fallback", LANDMARK_FALLBACKS), ("pooling", POOLINGS),
+                              ("gda_fc", GDA_FCS), ("miaucl", MIAUCL_MODES)):
+            _check(name, getattr(self, name), allowed)
+        if self.factor < 1:
+            raise ValueError(f"MicroAUCLIPConfig.factor is the total magnification factor, >= 1; got {self.factor}")
+        if self.image_size < 16 or self.flow_max < 0 or self.temperature <= 0 or self.encoder_lr_ratio < 0:
+            raise ValueError(f"MicroAUCLIPConfig: image_size >= 16, flow_max >= 0, temperature > 0 and "
+                             f"encoder_lr_ratio >= 0 required; got {self}")
+        if not 0 < self.threshold < 1:
+            raise ValueError(f"MicroAUCLIPConfig.threshold must be in (0, 1); got {self.threshold}")
+        if self.weights not in ("none", "openai") and not Path(self.weights).is_file():
+            raise ValueError(f"MicroAUCLIPConfig.weights must be 'none', 'openai' or an existing file; "
+                             f"got {self.weights!r}")
+
+    def input_settings(self) -> dict[str, Any]:
+        """The settings that change the cached input (its cache key, with the data fingerprint)."""
+        settings: dict[str, Any] = {"version": INPUT_VERSION, "image_size": self.image_size, "magnify": self.magnify,
+                                    "factor": self.factor, "flow": self.flow, "flow_encoding": self.flow_encoding,
+                                    "flow_max": self.flow_max, "landmarks": "dlib",
+                                    "landmark_fallback": self.landmark_fallback}
+        if self.magnify == "eulerian":
+            settings["lambda_c"] = EULERIAN_LAMBDA_C
+        elif self.magnify == "learned":
+            settings.update(learned_checkpoint=self.learned_checkpoint, learned_profile=self.learned_profile)
+        return settings
+
+
+#: Profiles: ``full`` is the paper's setting (Sec. IV-A2); ``fast`` is a CPU/CI stand-in (say so when
+#: reporting): ViT-S-16 at 112 px (a 7 x 7 grid as ViT-B/32 at 224), Farneback flow (TV-L1 takes ~3 s
+#: per 256-px clip on a busy core, Farneback 0.1 s), few subjects and epochs, and a frozen text tower
+#: (Table III "fixed"): its 12 blocks at context 77 cost 3/4 of a step. Measured on one LOSO fold of the
+#: 6-subject synthetic set (random init, 1 busy core): 24 s per epoch with the text tower trained, 7.6 s
+#: frozen, the same training losses (multitask 2.71 / 2.72 after 6 epochs) and held-out AUCs. Not tuned
+#: on test scores; ``text_train_blocks=None`` restores the paper's fine-tuned text tower.
+PRESETS: dict[str, dict[str, Any]] = {
+    "full": {"config": {}, "schedule": dict(epochs=80, batch_size=8, lr=PAPER_LR["heads"], optimizer="sgd",
+                                            lr_step=40, lr_gamma=0.1, seed=1), "subjects": None},
+    "fast": {"config": dict(model_name="ViT-S-16", image_size=112, flow="farneback", text_train_blocks=0),
+             "schedule": dict(epochs=6, batch_size=8, lr=PAPER_LR["heads"], optimizer="sgd", lr_step=3,
+                              lr_gamma=0.1, seed=1), "subjects": 6},
+}
+
+
+def preset(profile: str, dataset: str = "synthetic",
+           **overrides: Any) -> tuple[MicroAUCLIPConfig, train.Schedule, int | None]:
+    """``(config, schedule, n_subjects)`` of a profile on ``dataset``; ``overrides`` set config or
+    schedule fields (``None`` values are ignored). ``aus`` and Eq. 12's ``alpha``/``beta`` follow the
+    dataset (:func:`melib.data.au_set`, :data:`melib.losses.MICRO_AU_CLIP_TRADE_OFFS`; synthetic = CASME
+    II). Overriding ``epochs`` without ``lr_step`` decays once, halfway (the paper's 40 of 80)."""
+    base: dict[str, Any] = {}
+    try:
+        base["aus"] = tuple(au_set(dataset))
+    except ValueError:
+        pass  # no standard AU set (e.g. CAS(ME)^3): pass aus explicitly
+    if dataset in MICRO_AU_CLIP_TRADE_OFFS:
+        base["alpha"], base["beta"] = MICRO_AU_CLIP_TRADE_OFFS[dataset]
+    cfg, sched, subjects = train.resolve_preset(PRESETS, profile, MicroAUCLIPConfig, overrides, base, "Micro-AU CLIP")
+    if overrides.get("epochs") is not None and overrides.get("lr_step") is None:
+        sched["lr_step"] = max(1, sched["epochs"] // 2)
+    return MicroAUCLIPConfig(**cfg), train.Schedule(**sched), subjects
+
+
+# --------------------------------------------------------------------------------------- input cache
+def encode_flow(flow: np.ndarray, encoding: str = "hsv", max_magnitude: float = 0.0) -> tuple[np.ndarray, float]:
+    """A flow field ``(H, W, 2)`` as a uint8 RGB image ``(H, W, 3)`` and the scale used (px).
+
+    ``max_magnitude`` 0 scales by the field's largest magnitude. ``"hsv"``: hue = direction, value =
+    magnitude / scale (:func:`melib.motion.flow.flow_to_hsv_image`); ``"xy_mag"``: ``(0.5 + 0.5 dx /
+    scale, 0.5 + 0.5 dy / scale, |flow| / scale)``, each clipped to [0, 1] (zero flow = (128, 128, 0)).
+    """
+    from ..motion.flow import flow_magnitude, flow_to_hsv_image
+
+    _check("flow_encoding", encoding, FLOW_ENCODINGS)
+    magnitude = flow_magnitude(flow)
+    scale = float(max_magnitude) if max_magnitude > 0 else float(magnitude.max())
+    if encoding == "hsv":
+        return flow_to_hsv_image(flow, max_magnitude=scale), scale
+    inv = 1.0 / scale if scale > 0 else 0.0
+    channels = np.stack([0.5 + 0.5 * flow[..., 0] * inv, 0.5 + 0.5 * flow[..., 1] * inv, magnitude * inv], axis=-1)
+    return np.rint(np.clip(channels, 0.0, 1.0) * 255).astype(np.uint8), scale
+
+
+def input_cache(manifest: pd.DataFrame, cfg: MicroAUCLIPConfig, root: str | Path | None = None) -> ClipCache:
+    """The cache of ``cfg``'s inputs for ``manifest``'s dataset (key: input settings + data fingerprint)."""
+    settings = {"micro_au_clip_input": cfg.input_settings(), "data": dataset_fingerprint(manifest),
+                "dataset_root": str(manifest.attrs.get("root", ""))}
+    return ClipCache("micro_au_clip", settings, root=root)
+
+
+def apex_landmarks(row: Mapping[str, Any], apex: np.ndarray, fallback: str = "none",
+                   dataset_root: str = "") -> tuple[np.ndarray, int]:
+    """dlib's 68 landmarks ``(68, 2)`` of the apex frame and their source (0 dlib, 1 ground truth).
+
+    No face: raises :class:`melib.face.FaceNotFoundError` naming the clip, or with ``fallback=
+    "groundtruth"`` returns the synthetic dataset's ground-truth apex landmarks (other datasets have none).
+    """
+    where = f"{row['dataset']} {row['subject']}/{row['clip']} (apex frame {int(row['apex'])})"
+    try:
+        return np.asarray(face.landmarks(apex), dtype=np.float64), 0
+    except face.FaceNotFoundError as err:
+        if fallback != "groundtruth":
+            raise face.FaceNotFoundError(f"{where}: dlib found no face ({err}); drop the clip, or use "
+                                         "landmark_fallback='groundtruth' on the synthetic dataset") from None
+        reason = str(err)
+    try:
+        from ..data import synthetic
+
+        truth = synthetic.load_groundtruth(dataset_root, row["subject"], row["clip"])
+        k = np.flatnonzero(np.asarray(truth["frame_numbers"]) == int(row["apex"]))
+        return np.asarray(truth["landmarks"][int(k[0])], dtype=np.float64), 1
+    except Exception as err:  # no ground truth: not the synthetic dataset, or the apex is not in it
+        raise face.FaceNotFoundError(f"{where}: dlib found no face ({reason}) and there is no ground-truth "
+                                     f"fallback ({type(err).__name__}: {err})") from None
+
+
+def compute_input(row: Mapping[str, Any], cfg: MicroAUCLIPConfig, dataset_root: str = "") -> dict[str, np.ndarray]:
+    """One clip's entry: ``image`` (S, S, 3) uint8, the flow image onset -> magnified apex (see the
+    module docstring); ``landmarks`` (68, 2) float32, the apex frame's (x, y) scaled to S x S;
+    ``landmark_source`` (0 dlib, 1 ground truth), ``flow_scale`` (px at S of full intensity) and
+    ``frame_numbers`` (onset, apex)."""
+    from ..motion.flow import optical_flow
+
+    numbers = [int(row["onset"]), int(row["apex"])]
+    onset, apex = (load_frame(row, n) for n in numbers)
+    if cfg.magnify == "eulerian":
+        from ..motion.magnify import magnify_pair
+
+        magnified = magnify_pair(onset, apex, cfg.factor - 1.0, lambda_c=EULERIAN_LAMBDA_C)
+    elif cfg.magnify == "learned":
+        from ..motion import learned
+
+        magnified = learned.magnify_pair(_learned(cfg), onset, apex, cfg.factor)  # total factor
+    else:
+        magnified = apex
+    flow = optical_flow(onset, magnified, method=cfg.flow)
+    (h, w), size = flow.shape[:2], cfg.image_size
+    if (h, w) != (size, size):
+        shrink = h > size and w > size
+        flow = cv2.resize(flow, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+        flow = flow * np.array([size / w, size / h], dtype=np.float32)
+    image, scale = encode_flow(flow, cfg.flow_encoding, cfg.flow_max)
+    points, source = apex_landmarks(row, apex, cfg.landmark_fallback, dataset_root)
+    points = points * np.array([size / w, size / h])
+    return {"image": image, "landmarks": points.astype(np.float32), "landmark_source": np.int8(source),
+            "flow_scale": np.float32(scale), "frame_numbers": np.asarray(numbers)}
+
+
+def _learned(cfg: MicroAUCLIPConfig):
+    from ..preprocess import learned_magnifier  # one lru-cached model per process, shared with the front end
+
+    return learned_magnifier(cfg.learned_checkpoint, cfg.learned_profile)
+
+
+def prepare(manifest: pd.DataFrame, cfg: MicroAUCLIPConfig, workers: int | None = None, progress: bool = True,
+            strict: bool = True, root: str | Path | None = None) -> ClipCache:
+    """Compute every missing input of ``manifest`` in parallel, resumably; ``strict`` raises (after the
+    others are done) naming every clip that failed. The learned magnifier is loaded once, before forking."""
+    cache = input_cache(manifest, cfg, root)
+    if cfg.magnify == "learned":
+        _learned(cfg)
+    compute = functools.partial(compute_input, cfg=cfg, dataset_root=str(manifest.attrs.get("root", "")))
+    report = cache.build(manifest, compute, workers=workers, progress=progress, strict=strict)
+    if progress or report.failed:
+        print(f"Micro-AU CLIP inputs {cache.key} ({cache.dir}): {report}")
+    return cache
+
+
+# -------------------------------------------------------------------------------------------- Dataset
+class MicroAUCLIPDataset(Dataset):
+    """Cached inputs of ``rows``: ``image`` (3, S, S) float32 (CLIP-normalised), ``landmarks`` (68, 2)
+    float32 (pixels of the S x S image), ``aus`` (N,) float32 multi-hot, ``index`` (the row's label).
+    No augmentation (the paper states none)."""
+
+    def __init__(self, rows: pd.DataFrame, cache: ClipCache, aus: Sequence[int]):
+        self.rows, self.cache = rows, cache
+        self.labels = au_matrix(rows, aus)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        entry = self.cache.load(self.rows.iloc[i])
+        image = torch.from_numpy(entry["image"].transpose(2, 0, 1).astype(np.float32) / 255.0)
+        return {"image": (image - MEAN) / STD, "landmarks": torch.from_numpy(entry["landmarks"].astype(np.float32)),
+                "aus": torch.from_numpy(self.labels[i].copy()), "index": int(self.rows.index[i])}
+
+
+# --------------------------------------------------------------------------------------------- Method
+def build_model(cfg: MicroAUCLIPConfig, weights: str | None = None, verbose: bool = False) -> MicroAUCLIP:
+    """The network of ``cfg`` (``weights`` overrides ``cfg.weights``, e.g. ``"none"`` before loading a state)."""
+    return MicroAUCLIP(cfg.aus, cfg.model_name, cfg.weights if weights is None else weights,
+                       image_size=cfg.image_size, train_blocks=cfg.train_blocks,
+                       text_train_blocks=cfg.text_train_blocks, pooling=cfg.pooling, use_gsd=cfg.use_gsd,
+                       gda_fc=cfg.gda_fc, verbose=verbose)
+
+
+class MicroAUCLIPMethod:
+    """The harness's view of Micro-AU CLIP (see :class:`melib.train.Method`)."""
+
+    name = "micro-au-clip"
+
+    def __init__(self, config: MicroAUCLIPConfig, cache: ClipCache):
+        self.cfg, self.cache = config, cache
+
+    def config(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self.cfg), "input_cache": self.cache.key}
+
+    def build_model(self) -> torch.nn.Module:
+        return build_model(self.cfg)
+
+    def param_groups(self, model: MicroAUCLIP, lr: float) -> list[dict]:
+        """Sec. IV-A2: PTA/GDA/heads at ``lr``, the trainable CLIP blocks at ``lr x encoder_lr_ratio``
+        (heads first, so the harness's logged ``lr`` is the schedule's)."""
+        return model.parameter_groups(encoder_lr=lr * self.cfg.encoder_lr_ratio, head_lr=lr)[::-1]
+
+    def datasets(self, train_rows: pd.DataFrame, test_rows: pd.DataFrame) -> tuple[Dataset, Dataset]:
+        return (MicroAUCLIPDataset(train_rows, self.cache, self.cfg.aus),
+                MicroAUCLIPDataset(test_rows, self.cache, self.cfg.aus))
+
+    def training_step(self, model: torch.nn.Module, batch: dict) -> dict[str, torch.Tensor]:
+        """Eq. 12 with the config's alpha/beta; logs ``multitask`` and, when used, ``miaucl`` and ``gd``."""
+        with_text = self.cfg.miaucl != "none"
+        out = model(batch["image"], batch["landmarks"], labels=batch["aus"], with_text=with_text)
+        terms = micro_au_clip_total(out["logits"].float(), out["au_features"].float(),
+                                    out["text_features"].float() if with_text else None,
+                                    out["dependency_weights"].float() if "dependency_weights" in out else None,
+                                    batch["aus"], alpha=self.cfg.alpha, beta=self.cfg.beta,
+                                    temperature=self.cfg.temperature,
+                                    miaucl_targets="shared" if self.cfg.miaucl == "none" else self.cfg.miaucl)
+        return {"loss": terms.pop("total"), **terms}
+
+    def predict_step(self, model: torch.nn.Module, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, N)`` probability of each AU's active state (Eq. 7) and the ``(B, N)`` targets."""
+        return model(batch["image"], batch["landmarks"], with_text=False)["probs"], batch["aus"]
+
+    def evaluate(self, predictions: Mapping[str, np.ndarray]) -> dict[str, Any]:
+        """Per-AU F1, accuracy and ROC-AUC on the predictions of all folds together (AUC null for an AU
+        with a single class; ``auc_avg`` averages the others)."""
+        y_true = predictions["targets"].astype(int)
+        y_pred = (predictions["scores"] > self.cfg.threshold).astype(int)
+        f1, acc = metrics.au_f1(y_true, y_pred), metrics.au_accuracy(y_true, y_pred)
+        auc = metrics.au_auc(y_true, predictions["scores"])
+        return {"aus": [f"AU{a}" for a in self.cfg.aus], "f1": f1.tolist(), "acc": acc.tolist(),
+                "auc": [None if np.isnan(a) else float(a) for a in auc],
+                "f1_avg": float(f1.mean()), "acc_avg": float(acc.mean()),
+                "auc_avg": float(np.nanmean(auc)) if np.isfinite(auc).any() else None,
+                "n_clips": int(len(y_true)), "positives": y_true.sum(0).tolist()}
+
+
+def _loso_subjects(rows: pd.DataFrame) -> list[str]:
+    return [s.test_subjects[0] for s in splits.make_splits(rows, "loso")]
+
+
+def run(manifest: pd.DataFrame, config: MicroAUCLIPConfig, schedule: train.Schedule, fold: int = -1,
+        workers: int | None = None, progress: bool = True, root: str | Path | None = None,
+        **kwargs: Any) -> train.Run:
+    """Cache the inputs and train/evaluate LOSO fold(s) (load-or-train, :func:`melib.train.run_folds`).
+
+    ``fold`` is the index of the held-out subject in sorted subject order (-1: all); an index out of
+    range raises before any work. ``root``: cache root (default ``MELIB_CACHE``). ``kwargs`` go to
+    :func:`melib.train.run_folds` (``out_dir``, ``device``, ``on_epoch_end``).
+    """
+    if "protocol" in kwargs or "k" in kwargs:
+        raise TypeError("Micro-AU CLIP always runs leave-one-subject-out; do not pass protocol or k")
+    folds = splits.make_splits(manifest, "loso")
+    try:
+        splits.select_folds(folds, fold)
+    except ValueError as err:
+        raise ValueError(f"Micro-AU CLIP LOSO: {err} (subjects in order: {_loso_subjects(manifest)})") from None
+    cache = prepare(manifest, config, workers=workers, progress=progress, strict=True, root=root)
+    method = MicroAUCLIPMethod(config, cache)
+    if progress:
+        report_weights(method.build_model())
+    return train.run_folds(method, manifest, schedule, fold=fold, protocol="loso", progress=progress, **kwargs)
+
+
+def run_config(run: train.Run) -> MicroAUCLIPConfig:
+    """The :class:`MicroAUCLIPConfig` a run was made with (from its ``run.json``)."""
+    stored = load_json(run.dir / "run.json")["config"]
+    fields = {f.name for f in dataclasses.fields(MicroAUCLIPConfig)}
+    values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in stored.items() if k in fields}
+    if values.get("weights") not in (None, "none", "openai") and not Path(values["weights"]).is_file():
+        values["weights"] = "none"  # a start-weights file since moved: the trained state holds every weight
+    return MicroAUCLIPConfig(**values)
+
+
+def fold_model(run: train.Run, fold: int, device: str | torch.device = "cpu") -> MicroAUCLIP:
+    """The final-epoch model of one LOSO fold (built from the run's own config), in eval mode."""
+    path = run.fold_dir(fold) / "model.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"{run.fold_dir(fold)}: no trained model (run fold {fold} first)")
+    model = build_model(run_config(run), weights="none")  # every weight comes from the state below
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["model"])
+    return model.to(device).eval()
+
+
+# ------------------------------------------------------------------------------ label-free MER (III-E)
+@torch.no_grad()
+def label_free_results(run: train.Run, manifest: pd.DataFrame, root: str | Path | None = None,
+                       device: str | torch.device | None = None, batch_size: int = 32,
+                       save: bool = True) -> dict[str, Any]:
+    """Emotion-label-free 3-class MER (Sec. III-E, Eq. 13) pooled over a complete LOSO run.
+
+    Each clip is scored by the model of the fold that held out its subject: its AU visual features
+    (``F_G + F~_n``) against the text features of the label texts
+    (:func:`melib.models.micro_au_clip.label_free_emotion`); no emotion label is used except to score.
+    ``manifest`` must be the run's. Clips whose emotion has no 3-class label (others) are left out and
+    counted. Returns ``classes``, ``uf1``, ``uar``, ``acc``, ``confusion``, ``support``, ``n_clips``,
+    ``dropped``, ``label_texts`` (label texts per emotion) and ``clips`` (a DataFrame of predictions);
+    ``save`` writes all but ``clips`` to ``<run>/label_free.json``.
+    """
+    rows = manifest.reset_index(drop=True)
+    saved = load_json(run.dir / "run.json")
+    subjects = _loso_subjects(rows)
+    if [f["test_subjects"][0] for f in saved["folds"]] != subjects or saved["n_clips"] != len(rows):
+        raise ValueError(f"manifest does not match the run in {run.dir} (its subjects and clip count differ)")
+    missing = [f for f in range(len(subjects)) if not (run.fold_dir(f) / "model.pt").is_file()]
+    if missing:
+        raise FileNotFoundError(f"{run.dir}: folds {missing} have no model; label-free MER pools every LOSO "
+                                "fold, run them first (fold=-1)")
+    cfg = run_config(run)
+    cache = input_cache(rows, cfg, root)
+    device = torch.device(device) if device is not None else train.device_default()
+    dataset = str(rows["dataset"].iloc[0])
+    names = [map_emotion(dataset, e, "3class") for e in rows["emotion"]]
+    keep = np.array([n is not None for n in names])
+    kept = rows[keep]
+    predicted: dict[int, int] = {}
+    label_emotions: list[str] = []
+    for f, subject in enumerate(subjects):
+        test = kept[kept["subject"].astype(str) == subject]
+        if test.empty:
+            continue
+        model = fold_model(run, f, device)
+        text_pos, text_neg = model.text_features()
+        for batch in DataLoader(MicroAUCLIPDataset(test, cache, cfg.aus), batch_size=batch_size):
+            out = model(batch["image"].to(device), batch["landmarks"].to(device), with_text=False)
+            result = label_free_emotion(out["au_features"].float(), text_pos.float(), text_neg.float(), cfg.aus)
+            predicted.update(zip(batch["index"].tolist(), result["prediction"].cpu().tolist()))
+            label_emotions = result["label_emotions"]
+    index = list(kept.index)
+    y_true = np.array([THREE_CLASSES.index(names[i]) for i in index], dtype=int)
+    y_pred = np.array([predicted[i] for i in index], dtype=int)
+    labels = list(range(len(THREE_CLASSES)))
+    counts, _ = metrics.confusion(y_true, y_pred, labels)
+    results = {"classes": list(THREE_CLASSES), "uf1": metrics.uf1(y_true, y_pred, labels),
+               "uar": metrics.uar(y_true, y_pred, labels), "acc": metrics.accuracy(y_true, y_pred),
+               "confusion": counts.tolist(), "support": counts.sum(1).tolist(), "n_clips": int(len(index)),
+               "dropped": int((~keep).sum()),
+               "label_texts": {e: label_emotions.count(e) for e in THREE_CLASSES}}
+    if save:
+        save_json(run.dir / "label_free.json", results)
+    clips = kept[["subject", "clip", "emotion"]].assign(
+        true=[THREE_CLASSES[t] for t in y_true], predicted=[THREE_CLASSES[p] for p in y_pred])
+    return {**results, "clips": clips}
+
+
+def results_table(runs: Mapping[str, train.Run], dataset: str = "casme2") -> pd.DataFrame:
+    """Average F1 / accuracy / AUC per run (complete runs only), beside the paper's full model on real data."""
+    rows, index = [], []
+    for label, run in runs.items():
+        results = run.results()
+        if results is not None:
+            m = results["metrics"]
+            rows.append({"f1": m["f1_avg"], "acc": m["acc_avg"], "auc": m["auc_avg"]})
+            index.append((label, "ours"))
+    paper = PAPER_RESULTS["detection"].get(dataset)
+    if paper is not None:
+        rows.append(dict(paper))
+        index.append(("Micro-AU CLIP", f"paper ({dataset}, real)"))
+    if not rows:
+        return pd.DataFrame(columns=["f1", "acc", "auc"])
+    table = pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["run", "source"]))
+    return table.reindex(columns=["f1", "acc", "auc"])
+
+
+__all__ = ["FLOW_ENCODINGS", "MicroAUCLIPConfig", "MicroAUCLIPDataset", "MicroAUCLIPMethod", "PAPER_RESULTS",
+           "PRESETS", "apex_landmarks", "build_model", "compute_input", "encode_flow", "fold_model", "input_cache",
+           "label_free_results", "prepare", "preset", "results_table", "run", "run_config"]
