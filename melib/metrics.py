@@ -130,3 +130,19 @@ def uar(y_true: Sequence, y_pred: Sequence, labels: Sequence | None = None) -> f
     when given, else every class in ``y_true`` or ``y_pred``); a class with no true sample scores 0."""
     counts, _ = confusion(y_true, y_pred, labels)
     return float(np.mean(_safe_div(np.diag(counts), counts.sum(1), 0.0)))
+
+
+def au_detection_summary(targets: np.ndarray, scores: np.ndarray, aus: Sequence[int],
+                         threshold: float = 0.5) -> dict:
+    """What an AU-detection run stores in ``results.json``, from the predictions of all folds pooled:
+    per-AU F1 and accuracy at ``scores > threshold`` and ROC-AUC (null for an AU with a single class),
+    their averages (``auc_avg`` over the AUs that have one), the clip count and positives per AU."""
+    y_true = np.asarray(targets).astype(int)
+    y_pred = (np.asarray(scores) > threshold).astype(int)
+    f1, acc = au_f1(y_true, y_pred), au_accuracy(y_true, y_pred)
+    auc = au_auc(y_true, scores)
+    return {"aus": [f"AU{a}" for a in aus], "f1": f1.tolist(), "acc": acc.tolist(),
+            "auc": [None if np.isnan(a) else float(a) for a in auc],
+            "f1_avg": float(f1.mean()), "acc_avg": float(acc.mean()),
+            "auc_avg": float(np.nanmean(auc)) if np.isfinite(auc).any() else None,
+            "n_clips": int(len(y_true)), "positives": y_true.sum(0).tolist()}

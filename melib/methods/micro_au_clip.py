@@ -378,15 +378,8 @@ class MicroAUCLIPMethod:
     def evaluate(self, predictions: Mapping[str, np.ndarray]) -> dict[str, Any]:
         """Per-AU F1, accuracy and ROC-AUC on the predictions of all folds together (AUC null for an AU
         with a single class; ``auc_avg`` averages the others)."""
-        y_true = predictions["targets"].astype(int)
-        y_pred = (predictions["scores"] > self.cfg.threshold).astype(int)
-        f1, acc = metrics.au_f1(y_true, y_pred), metrics.au_accuracy(y_true, y_pred)
-        auc = metrics.au_auc(y_true, predictions["scores"])
-        return {"aus": [f"AU{a}" for a in self.cfg.aus], "f1": f1.tolist(), "acc": acc.tolist(),
-                "auc": [None if np.isnan(a) else float(a) for a in auc],
-                "f1_avg": float(f1.mean()), "acc_avg": float(acc.mean()),
-                "auc_avg": float(np.nanmean(auc)) if np.isfinite(auc).any() else None,
-                "n_clips": int(len(y_true)), "positives": y_true.sum(0).tolist()}
+        return metrics.au_detection_summary(predictions["targets"], predictions["scores"], self.cfg.aus,
+                                            self.cfg.threshold)
 
 
 def _loso_subjects(rows: pd.DataFrame) -> list[str]:
