@@ -86,6 +86,20 @@ def select_folds(splits: list[Split], fold: int) -> list[Split]:
     return [splits[fold]]
 
 
+def loso_subjects(manifest: pd.DataFrame) -> list[str]:
+    """The held-out subject of each LOSO fold, in fold order (sorted subject order)."""
+    return _subjects(manifest)
+
+
+def check_loso_fold(manifest: pd.DataFrame, fold: int, who: str) -> None:
+    """Raise before any work if ``fold`` is not -1 or a LOSO fold of ``manifest``; the message names
+    ``who`` (the method), the fold and the subjects in fold order."""
+    try:
+        select_folds(loso(manifest), fold)
+    except ValueError as err:
+        raise ValueError(f"{who} LOSO: {err} (subjects in order: {loso_subjects(manifest)})") from None
+
+
 def _subjects(manifest: pd.DataFrame) -> list[str]:
     if "subject" not in manifest.columns:
         raise KeyError("manifest has no 'subject' column")

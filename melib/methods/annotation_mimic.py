@@ -490,12 +490,7 @@ def run(manifest: pd.DataFrame, config: MimicConfig, schedule: train.Schedule, f
     if "protocol" in kwargs or "k" in kwargs:
         raise TypeError("annotation mimic always runs leave-one-subject-out; do not pass protocol or k")
     kept = select_clips(manifest, config)
-    folds = splits.make_splits(kept, "loso")
-    try:
-        splits.select_folds(folds, fold)
-    except ValueError as err:
-        subjects = [s.test_subjects[0] for s in folds]
-        raise ValueError(f"annotation mimic LOSO: {err} (subjects in order: {subjects})") from None
+    splits.check_loso_fold(kept, fold, "annotation mimic")
     cache = prepare(manifest, config, rows=kept, workers=workers, progress=progress, strict=True, root=root)
     method = MimicMethod(config, cache, emotion_classes(dataset_name(kept), config.classes), resolve_aus(kept, config))
     if progress:
@@ -523,13 +518,13 @@ def fold_model(run: train.Run, fold: int) -> torch.nn.Module:
 
 def trained_subjects(run: train.Run, rows: pd.DataFrame) -> list[str]:
     """The held-out subjects of ``run``'s LOSO folds whose model is on disk (folds in sorted subject order)."""
-    subjects = [s.test_subjects[0] for s in splits.make_splits(rows.reset_index(drop=True), "loso")]
+    subjects = splits.loso_subjects(rows)
     return [subjects[f] for f in range(len(subjects)) if (run.fold_dir(f) / "model.pt").is_file()]
 
 
 def load_fold_model(run: train.Run, rows: pd.DataFrame, row: Mapping[str, Any]) -> torch.nn.Module:
     """The model of the LOSO fold that held out ``row``'s subject (folds in sorted subject order of ``rows``)."""
-    subjects = [s.test_subjects[0] for s in splits.make_splits(rows.reset_index(drop=True), "loso")]
+    subjects = splits.loso_subjects(rows)
     if row["subject"] not in subjects:
         raise ValueError(f"subject {row['subject']!r} is not among the run's subjects {subjects}")
     return fold_model(run, subjects.index(row["subject"]))

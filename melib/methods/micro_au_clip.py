@@ -382,10 +382,6 @@ class MicroAUCLIPMethod:
                                             self.cfg.threshold)
 
 
-def _loso_subjects(rows: pd.DataFrame) -> list[str]:
-    return [s.test_subjects[0] for s in splits.make_splits(rows, "loso")]
-
-
 def run(manifest: pd.DataFrame, config: MicroAUCLIPConfig, schedule: train.Schedule, fold: int = -1,
         workers: int | None = None, progress: bool = True, root: str | Path | None = None,
         **kwargs: Any) -> train.Run:
@@ -397,11 +393,7 @@ def run(manifest: pd.DataFrame, config: MicroAUCLIPConfig, schedule: train.Sched
     """
     if "protocol" in kwargs or "k" in kwargs:
         raise TypeError("Micro-AU CLIP always runs leave-one-subject-out; do not pass protocol or k")
-    folds = splits.make_splits(manifest, "loso")
-    try:
-        splits.select_folds(folds, fold)
-    except ValueError as err:
-        raise ValueError(f"Micro-AU CLIP LOSO: {err} (subjects in order: {_loso_subjects(manifest)})") from None
+    splits.check_loso_fold(manifest, fold, "Micro-AU CLIP")
     cache = prepare(manifest, config, workers=workers, progress=progress, strict=True, root=root)
     method = MicroAUCLIPMethod(config, cache)
     if progress:
@@ -446,7 +438,7 @@ def label_free_results(run: train.Run, manifest: pd.DataFrame, root: str | Path 
     """
     rows = manifest.reset_index(drop=True)
     saved = load_json(run.dir / "run.json")
-    subjects = _loso_subjects(rows)
+    subjects = splits.loso_subjects(rows)
     if [f["test_subjects"][0] for f in saved["folds"]] != subjects or saved["n_clips"] != len(rows):
         raise ValueError(f"manifest does not match the run in {run.dir} (its subjects and clip count differ)")
     missing = [f for f in range(len(subjects)) if not (run.fold_dir(f) / "model.pt").is_file()]
