@@ -10,7 +10,6 @@ continues where it stopped, and a finished command re-prints its table in second
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -18,42 +17,25 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without `pip install -e`
 import pandas as pd  # noqa: E402
 
-from melib import config, data, io  # noqa: E402
+from melib import cli, config, data, io  # noqa: E402
 from melib.data import synthetic  # noqa: E402
 from melib.methods import iicl  # noqa: E402
 from melib.viz.tables import markdown_table  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="synthetic", choices=("synthetic", "casme2", "samm"))
-    parser.add_argument("--root", default="")
-    parser.add_argument("--profile", default="auto", choices=("auto", "fast", "full"))
-    parser.add_argument("--variants", nargs="+", default=["senet", "iicl"], choices=sorted(iicl.VARIANTS))
-    parser.add_argument("--fold", type=int, default=-1, help="one fold (0-3) or -1 for all")
-    parser.add_argument("--subjects", type=int, default=None, help="N subjects with most clips; 0 = all")
-    for name, kind in (("epochs", int), ("batch-size", int), ("lr", float), ("image-size", int),
-                       ("crop-size", int), ("alpha", float)):
-        parser.add_argument(f"--{name}", type=kind, default=None, help="override the profile's value")
+    parser = cli.experiment_parser(__doc__.splitlines()[0], sorted(iicl.VARIANTS), ["senet", "iicl"], iicl.REFERENCE_CPU,
+                                   "one fold (0-3) or -1 for all",
+                                   (("epochs", int), ("batch-size", int), ("lr", float), ("image-size", int),
+                                    ("crop-size", int), ("alpha", float)))
     parser.add_argument("--backbone-size", choices=("18", "50"), default=None)
     parser.add_argument("--bce", choices=("paper", "balanced"), default=None,
                         help="Eq. 6 as published, or positives weighted by each AU's negatives/positives ratio")
     parser.add_argument("--batchnorm", choices=("joint", "separate"), default=None,
                         help="contrastive variants: onset/close/apex as one BatchNorm batch (joint) or one each")
-    parser.add_argument("--weights", default=None, help="none | imagenet | path to a state-dict file")
     parser.add_argument("--workers", type=int, default=None, help="preprocessing processes")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0],
-                        help="training seeds (init, crops, batches); the folds stay those of split seed 0")
-    parser.add_argument("--reference", action="store_true",
-                        help=f"the documented CPU reference setting: {iicl.REFERENCE_CPU}")
     args = parser.parse_args(argv)
-
-    if args.reference:
-        args.profile = "fast"
-        for key, value in iicl.REFERENCE_CPU.items():
-            if getattr(args, key) is None:
-                setattr(args, key, value)
-    profile = config.resolve_profile(args.profile)
+    profile = cli.resolve_profile_args(args, iicl.REFERENCE_CPU)
     overrides = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "image_size", "crop_size", "alpha",
                                                "backbone_size", "weights", "batchnorm", "bce")}
     _, _, subjects = iicl.preset(profile, args.dataset, **overrides)

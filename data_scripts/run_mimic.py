@@ -9,7 +9,6 @@ stopped, and a finished command re-prints its table in seconds.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -18,34 +17,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from melib import config, data, io, ladder  # noqa: E402
+from melib import cli, config, data, io, ladder  # noqa: E402
 from melib.methods import annotation_mimic as am  # noqa: E402
 from melib.viz.tables import markdown_table  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="synthetic", choices=("synthetic", "casme2", "samm"))
-    parser.add_argument("--root", default="")
-    parser.add_argument("--profile", default="auto", choices=("auto", "fast", "full"))
-    parser.add_argument("--variants", nargs="+", default=["sb", "db+all"], choices=list(am.VARIANTS))
+    parser = cli.experiment_parser(__doc__.splitlines()[0], list(am.VARIANTS), ["sb", "db+all"], am.REFERENCE_CPU,
+                                   "one LOSO subject index or -1 for all")
     parser.add_argument("--config", default="paper", choices=("paper", "official"))
     parser.add_argument("--classes", default="3class", choices=("3class", "5class"))
-    parser.add_argument("--fold", type=int, default=-1, help="one LOSO subject index or -1 for all")
-    parser.add_argument("--subjects", type=int, default=None, help="N subjects with most clips; 0 = all")
-    for name, kind in (("epochs", int), ("batch-size", int), ("lr", float), ("image-size", int)):
-        parser.add_argument(f"--{name}", type=kind, default=None, help="override the profile's value")
-    parser.add_argument("--weights", default=None, help="none | imagenet | path to a state-dict file")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds")
-    parser.add_argument("--reference", action="store_true",
-                        help=f"the documented CPU reference setting: fast profile with {am.REFERENCE_CPU}")
     args = parser.parse_args(argv)
-    if args.reference:
-        args.profile = "fast"
-        for key, value in am.REFERENCE_CPU.items():
-            if getattr(args, key) is None:
-                setattr(args, key, value)
-    profile = config.resolve_profile(args.profile)
+    profile = cli.resolve_profile_args(args, am.REFERENCE_CPU)
     overrides = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "image_size", "weights")}
     overrides.update(config=args.config, classes=args.classes)
     _, _, subjects = am.preset(profile, args.dataset, **overrides)
@@ -69,12 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     if not rows:
         return 0
     per_seed = pd.DataFrame(rows)
-    summary = per_seed.groupby("variant", sort=False)[["acc", "uf1", "uar", "s per fold"]].agg(["mean", "std"])
-    shown = pd.DataFrame({c: [f"{m:.3f}" + ("" if np.isnan(s) else f" ± {s:.3f}") for m, s in
-                              zip(summary[(c, "mean")], summary[(c, "std")])] for c in ("acc", "uf1", "uar")},
-                         index=summary.index)
-    shown["seeds"] = per_seed.groupby("variant", sort=False).size()
-    shown["s per fold"] = [f"{v:.0f}" for v in summary[("s per fold", "mean")]]
+    shown = cli.mean_sd_table(per_seed, "variant", ("acc", "uf1", "uar"))
+    shown["s per fold"] = [f"{v:.0f}" for v in per_seed.groupby("variant", sort=False)["s per fold"].mean()]
     kept = am.select_clips(manifest, cfg, verbose=False)
     labels = {c: i for i, c in enumerate(data.emotion_classes(am.dataset_name(kept), args.classes))}
     y = np.array([labels[c] for c in am.class_labels(kept, args.classes)])

@@ -42,6 +42,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -146,6 +147,18 @@ def iicl_losses(
         "ac": pull_together(f_apex, f_close),
         "na": inter_loss(f_apex, au_labels, margin),
     }
+
+
+def au_positive_weights(labels: np.ndarray | Tensor, max_weight: float = 50.0) -> Tensor:
+    """Class-balancing weight of each AU's positives: negatives / positives in ``labels`` ``(B, M)`` 0/1,
+    clipped to ``[1, max_weight]``; 1 for an AU without positives (not in any paper: melib's
+    ``"balanced"`` option of IICL's BCE and Micro-AU CLIP's multitask CE). Returns ``(M,)`` float32."""
+    y = np.asarray(labels.detach().cpu() if torch.is_tensor(labels) else labels, dtype=np.float64)
+    if y.ndim != 2:
+        raise ValueError(f"au_positive_weights: labels must be (B, M), got shape {y.shape}")
+    positives = y.sum(0)
+    ratio = np.where(positives > 0, (len(y) - positives) / np.maximum(positives, 1), 1.0)
+    return torch.from_numpy(np.clip(ratio, 1.0, max_weight).astype(np.float32))
 
 
 def au_bce(logits: Tensor, labels: Tensor, pos_weight: Tensor | None = None) -> Tensor:

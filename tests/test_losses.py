@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from melib.losses import (au_bce, contrastive_loss, iicl_losses, iicl_total, inter_loss,
+from melib.losses import (au_bce, au_positive_weights, contrastive_loss, iicl_losses, iicl_total, inter_loss,
                           negative_pairs, pull_together, push_apart, triplet_loss)
 
 R2 = math.sqrt(2.0)
@@ -168,3 +168,12 @@ def test_au_bce_pos_weight_by_hand():
     assert au_bce(logits, labels, torch.ones(2)).item() == pytest.approx(au_bce(logits, labels).item())
     with pytest.raises(ValueError, match="pos_weight"):
         au_bce(logits, labels, torch.ones(3))
+
+
+def test_au_positive_weights_are_clipped_negative_positive_ratios():
+    labels = torch.tensor([[1, 0, 0], [0, 0, 1], [0, 0, 0], [1, 0, 0]] + [[0, 0, 0]] * 96)
+    w = au_positive_weights(labels, max_weight=40.0)
+    assert w.dtype == torch.float32 and w.tolist() == pytest.approx([40.0, 1.0, 40.0])  # 98/2 clipped; none -> 1
+    assert au_positive_weights(labels[:4]).tolist() == pytest.approx([1.0, 1.0, 3.0])    # 2/2 -> 1, 3/1
+    with pytest.raises(ValueError, match="B, M"):
+        au_positive_weights(torch.zeros(3))

@@ -103,7 +103,7 @@ def test_model_outputs_have_the_documented_shapes():
     shapes = {"logits": (3, n, 2), "probs": (3, n), "au_features": (3, n, d), "local_features": (3, n, d),
               "dependency_weights": (3, n), "attention": (3, n, n), "global_feature": (3, d),
               "token_weights": (3, n, 6), "token_index": (3, n, 6), "text_pos": (n, d), "text_neg": (n, d),
-              "text_features": (3, n, d)}
+              "text_features": (3, n, d), "image_feature": (3, d)}
     assert {k: tuple(v.shape) for k, v in out.items()} == shapes
     assert torch.allclose(out["dependency_weights"].sum(1), torch.ones(3))
     assert torch.allclose(out["attention"].sum(2), torch.ones(3, n))
@@ -192,6 +192,39 @@ def test_ablation_configurations():
     assert "dependency_weights" not in out and torch.equal(out["au_features"], out["local_features"])
     out = tiny(aus=SAMM_AUS, gda_fc="columns")(images, landmarks, with_text=False)
     assert out["dependency_weights"].shape == (2, 4)
+
+
+def test_table_ii_and_vii_switches():
+    images, landmarks = batch(b=2)
+    # GSD only: AU features come from the pooled image feature, so moving the landmarks changes nothing
+    model = tiny(aus=SAMM_AUS, use_lsi=False)
+    out = model(images, landmarks, with_text=False)
+    moved = model(images, landmarks.flip(1), with_text=False)
+    assert "token_weights" not in out and out["dependency_weights"].shape == (2, 4)
+    assert torch.allclose(out["logits"], moved["logits"])
+    lsi = tiny(aus=SAMM_AUS)
+    assert not torch.allclose(lsi(images, landmarks, with_text=False)["logits"],
+                              lsi(images, landmarks.flip(1), with_text=False)["logits"])
+    for fusion in ("add_mlp", "cat_mlp"):
+        out = tiny(aus=SAMM_AUS, fusion=fusion)(images, landmarks, with_text=False)
+        assert "dependency_weights" not in out and out["global_feature"].shape == (2, 64)
+        assert torch.allclose(out["au_features"], out["local_features"] + out["global_feature"][:, None])
+    with pytest.raises(ValueError, match="fusion"):
+        tiny(fusion="sum")
+    with pytest.raises(ValueError, match="use_lsi and use_gsd"):
+        tiny(use_lsi=False, use_gsd=False)
+
+
+def test_global_descriptions_and_text_similarity():
+    model = tiny(aus=(1, 4), text_train_blocks=0)
+    sentences = model.global_descriptions(torch.tensor([[1, 0], [0, 1]]))
+    assert sentences == ["The inner eyebrows are raising, the eyebrows are not lowering",
+                         "The inner eyebrows are not raising, the eyebrows are lowering"]
+    feats = model.global_text_features(torch.tensor([[1, 0], [0, 1], [1, 0]]))
+    assert feats.shape == (3, 64) and torch.equal(feats[0], feats[2]) and not torch.equal(feats[0], feats[1])
+    assert len(model._global_text_cache) == 2  # frozen tower: one encoding per distinct sentence
+    expected = torch.nn.functional.cosine_similarity(*model.text_features(), dim=-1)
+    assert torch.allclose(model.text_similarity(), expected) and model.text_similarity().shape == (2,)
 
 
 def test_one_sgd_step_lowers_the_total_loss():

@@ -2,6 +2,7 @@
 the dataset items, the two learning rates, a two-subject LOSO run end to end with load-or-train and
 label-free MER, and fold errors. The tiny CLIP config (56 px, 7 x 7 grid) stands in for ViT-B/32."""
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -146,6 +147,42 @@ def test_two_subject_loso_run_end_to_end_then_load_and_label_free(manifest, tmp_
         mac.label_free_results(run, manifest)
 
 
+def test_held_out_outputs_come_from_the_fold_that_never_saw_the_subject(manifest, tmp_path, monkeypatch):
+    monkeypatch.setenv("MELIB_CACHE", str(tmp_path / "cache"))
+    two = two_subjects(manifest)
+    cfg, schedule = tiny_setting()
+    run = mac.run(two, cfg, schedule, workers=1, out_dir=tmp_path / "run", progress=False)
+    out = mac.held_out_outputs(run, two, keys=("au_features", "probs", "token_weights"))
+    assert out["au_features"].shape == (len(two), len(cfg.aus), 64) and list(out["index"]) == list(two.index)
+    np.testing.assert_allclose(out["probs"], run.predictions()["scores"], atol=1e-5)  # the harness's scores
+    np.testing.assert_allclose(out["token_weights"].sum(2), 1.0, atol=1e-5)
+    with pytest.raises(KeyError, match="dependency"):
+        mac.held_out_outputs(run, two, keys=("dependency",))
+
+
+def test_variants_and_balanced_ce(cache):
+    for variant, switches in mac.VARIANTS.items():
+        cfg, _, _ = mac.preset("fast", variant=variant)
+        assert all(getattr(cfg, k) == v for k, v in switches.items()) and variant in mac.VARIANT_PAPER_ROWS
+        assert mac.VARIANT_PAPER_ROWS[variant] in mac.PAPER_RESULTS["ablations"]
+    with pytest.raises(ValueError, match="unknown Micro-AU CLIP variant"):
+        mac.preset("fast", variant="nope")
+    explicit, _, _ = mac.preset("fast", variant="text_fixed", text_train_blocks=2)
+    assert explicit.text_train_blocks == 2  # explicit settings win over the variant's
+    cfg, _, _ = mac.preset("fast", model_name="tiny", image_size=SIZE, ce="balanced")
+    method = mac.MicroAUCLIPMethod(cfg, cache)
+    rows = pd.DataFrame({"AU1": [1, 1, 0, 0, 0], "AU4": [1, 0, 0, 0, 1], "AU12": [0, 0, 0, 0, 1],
+                         "subject": "s", "clip": list("abcde")})
+    labels = data.au_matrix(rows, cfg.aus)
+    train_set, _ = method.datasets(rows, rows)
+    w = method.class_weights
+    assert w.shape == (len(cfg.aus), 2) and torch.all(w[:, 0] == 1)
+    # AU1: 2 of 5 positive -> 3/2; AU12: 1 of 5 -> 4; an AU without positives -> 1
+    assert w[cfg.aus.index(1), 1] == pytest.approx(1.5) and w[cfg.aus.index(12), 1] == pytest.approx(4.0)
+    assert w[cfg.aus.index(17), 1] == 1.0
+    assert np.array_equal(train_set.labels, labels)
+
+
 def test_out_of_range_fold_raises_naming_it_before_any_work(manifest, tmp_path, monkeypatch):
     monkeypatch.setenv("MELIB_CACHE", str(tmp_path / "cache"))
     cfg, schedule = tiny_setting()
@@ -160,7 +197,7 @@ def test_config_follows_the_dataset_and_validates():
     casme, _, _ = mac.preset("full", "casme2")
     assert (casme.alpha, casme.beta) == (0.6, 1.0) and casme.model_name == "ViT-B-32" and casme.factor == 3.0
     for bad in (dict(aus=(1, 6)), dict(flow_encoding="rgb"), dict(magnify="x"), dict(pooling="sum"),
-                dict(miaucl="global"), dict(factor=0.5), dict(weights="no/such/file.pt"),
+                dict(miaucl="sum"), dict(fusion="x"), dict(ce="focal"), dict(factor=0.5), dict(weights="no/such/file.pt"),
                 dict(landmark_fallback="mean")):
         with pytest.raises(ValueError, match=next(iter(bad))):
             mac.MicroAUCLIPConfig(**bad)

@@ -90,3 +90,31 @@ def test_result_figures_show_the_numbers_they_are_given():
     fig = results.embedding_scatter(np.arange(12.0).reshape(6, 2), ["a", "a", "b", "c", "c", "c"], top=2)
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert labels == ["other", "c (3)", "a (2)"]
+
+
+def test_token_figures_mark_the_picked_patches_and_their_weights():
+    from matplotlib.patches import Rectangle
+
+    from melib.viz import attention
+
+    image = np.zeros((56, 56, 3), np.uint8)
+    landmarks = np.zeros((68, 2))
+    landmarks[48], landmarks[54] = (4, 52), (50, 52)       # bottom-left and bottom-right patches
+    fig = attention.landmark_tokens(image, landmarks, {12: (48, 54)}, {12: [42, 48]}, (7, 7), "AU12")
+    patches = [p for p in fig.axes[0].patches if isinstance(p, Rectangle)]
+    assert sorted((p.get_x(), p.get_y()) for p in patches) == [(-0.5, 47.5), (47.5, 47.5)]  # 8-px cells
+    fig = attention.token_attention(image, {12: np.array([0.25, 0.75]), 4: np.array([0.5, 0.5])},
+                                    {12: np.array([42, 48]), 4: np.array([10, 10])}, (7, 7))
+    texts = [sorted(t.get_text() for t in ax.texts) for ax in fig.axes[:2]]
+    assert texts == [["0.25", "0.75"], ["1.00"]]  # two landmarks in one patch add up
+
+
+def test_mean_sd_table_over_seeds():
+    import pandas as pd
+
+    from melib.cli import mean_sd_table
+
+    per_seed = pd.DataFrame({"variant": ["a", "a", "b"], "f1": [0.5, 0.7, 0.3]})
+    shown = mean_sd_table(per_seed, "variant", ["f1"], 2)
+    assert shown.loc["a", "f1"] == "0.60 ± 0.14" and shown.loc["b", "f1"] == "0.30"
+    assert shown["seeds"].tolist() == [2, 1]

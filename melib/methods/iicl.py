@@ -27,6 +27,7 @@ from .. import metrics, train
 from ..cache import ClipCache
 from ..data import au_matrix, au_set
 from ..io import load_json
+from ..losses import au_positive_weights
 from ..models.backbones import report_weights
 from ..models.iicl import VARIANTS, build_model, get_variant, variant_loss
 from ..preprocess import FrontEnd, preprocess
@@ -183,9 +184,7 @@ class IICLMethod:
         train_set = IICLDataset(train_rows, self.cache, self.cfg, training=True)
         self.pos_weight = None
         if self.cfg.bce == "balanced":
-            positives = train_set.labels.sum(0)
-            ratio = np.where(positives > 0, (len(train_set.labels) - positives) / np.maximum(positives, 1), 1.0)
-            self.pos_weight = torch.from_numpy(np.clip(ratio, 1.0, 50.0).astype(np.float32))
+            self.pos_weight = au_positive_weights(train_set.labels)
         return train_set, IICLDataset(test_rows, self.cache, self.cfg, training=False)
 
     def training_step(self, model: torch.nn.Module, batch: dict) -> dict[str, torch.Tensor]:
@@ -315,10 +314,11 @@ def diagnostics(run: train.Run, manifest: pd.DataFrame, aus: Sequence[int]) -> p
     ratios = []
     for fold in run.fold_results():
         train_rows = manifest[~manifest["subject"].isin(fold["test_subjects"])]
-        p = np.clip(au_matrix(train_rows, aus).mean(0), 1e-6, 1 - 1e-6)
-        # with bce="balanced" the loss weights positives by w = neg/pos (clipped as in training), so the
-        # prior is the best constant under that same weighting: q = w p / (w p + 1 - p)
-        w = np.clip((1 - p) / p, 1.0, 50.0) if balanced else np.ones_like(p)
+        labels = au_matrix(train_rows, aus)
+        p = np.clip(labels.mean(0), 1e-6, 1 - 1e-6)
+        # with bce="balanced" the loss weights positives by w = neg/pos (as in training), so the prior
+        # is the best constant under that same weighting: q = w p / (w p + 1 - p)
+        w = au_positive_weights(labels).numpy().astype(np.float64) if balanced else np.ones_like(p)
         q = w * p / (w * p + 1 - p)
         prior = float(np.mean(-(w * p * np.log(q) + (1 - p) * np.log(1 - q))))
         ratios.append(fold["history"][-1]["bce_apex" if "bce_apex" in fold["history"][-1] else "loss"] / prior)

@@ -95,6 +95,7 @@ TINY_CLIP_CONFIG: dict = {
 }
 POOLINGS = ("pta", "mean", "max")    # Table VI
 GDA_FCS = ("flatten", "columns")
+FUSIONS = ("gda", "add_mlp", "cat_mlp")   # Table VII
 WEIGHTS_HELP = "weights must be 'none', 'openai' or a path to a CLIP state-dict file"
 
 
@@ -318,6 +319,28 @@ class GlobalDependencyAttention(nn.Module):
                 "au_features": final, "logits": self.heads(final)}
 
 
+class MLPFusion(nn.Module):
+    """Table VII's alternatives to GDA: ``F_G = MLP(sum_n F~_n)`` (``"add_mlp"``) or ``MLP([F~_1; ...; F~_N])``
+    (``"cat_mlp"``), then Eq. 7 as in GDA (``P_n = softmax(MLP_n(F_G + F~_n))``). The paper gives no
+    detail: here the MLP is ``Linear-ReLU-Linear`` with hidden width ``d``; there are no dependency
+    weights, so no GD loss applies."""
+
+    def __init__(self, n_aus: int, dim: int, mode: str = "add_mlp", head_hidden: int | None = None):
+        super().__init__()
+        if mode not in ("add_mlp", "cat_mlp"):
+            raise ValueError(f"MLPFusion mode must be 'add_mlp' or 'cat_mlp', got {mode!r}")
+        self.mode = mode
+        d_in = dim * n_aus if mode == "cat_mlp" else dim
+        self.mlp = nn.Sequential(nn.Linear(d_in, dim), nn.ReLU(), nn.Linear(dim, dim))
+        self.heads = PerAUMLP(n_aus, dim, head_hidden or dim // 2, 2)
+
+    def forward(self, local: Tensor) -> dict[str, Tensor]:
+        """``F~`` ``(B, N, d)`` -> ``global_feature`` (B, d), ``au_features`` (B, N, d), ``logits`` (B, N, 2)."""
+        f_g = self.mlp(local.flatten(1) if self.mode == "cat_mlp" else local.sum(1))
+        final = local + f_g[:, None]
+        return {"global_feature": f_g, "au_features": final, "logits": self.heads(final)}
+
+
 # ---------------------------------------------------------------------------------------------------
 # The network
 # ---------------------------------------------------------------------------------------------------
@@ -339,6 +362,12 @@ class MicroAUCLIP(nn.Module):
     use_gsd
         ``False``: no GDA (Table II "LSI only", Table X "w/o GDA"); each AU is classified from ``F~_n``
         and there are no dependency weights (the GD loss does not apply).
+    use_lsi
+        ``False``: Table II "GSD only". The paper does not say what replaces LSI; here each AU's
+        ``F~_n`` is its own MLP (``PerAUMLP``) of CLIP's pooled image feature, so GSD still sees N AU
+        features, none tied to landmarks.
+    fusion
+        GSD's fusion: ``"gda"`` (Eqs. 4-6) or Table VII's ``"add_mlp"`` / ``"cat_mlp"`` (:class:`MLPFusion`).
     gda_fc, pta_hidden, head_hidden, rounding
         See :class:`GlobalDependencyAttention`, :class:`PatchTokenAttention`, :func:`landmark_token_index`.
     verbose
@@ -348,7 +377,7 @@ class MicroAUCLIP(nn.Module):
     def __init__(self, aus: Sequence[int], model_name: str = PAPER_MODEL, weights: str | Path = "none", *,
                  image_size: int | None = None, train_blocks: int = PAPER_TRAIN_BLOCKS,
                  text_train_blocks: int | None = None, pooling: str = "pta", use_gsd: bool = True,
-                 gda_fc: str = "flatten", pta_hidden: int | None = None, head_hidden: int | None = None,
+                 use_lsi: bool = True, fusion: str = "gda", gda_fc: str = "flatten", pta_hidden: int | None = None, head_hidden: int | None = None,
                  rounding: str = "floor", quick_gelu: bool = True, strict: bool = True, verbose: bool = True):
         super().__init__()
         self.aus = tuple(int(a) for a in aus)
@@ -376,28 +405,42 @@ class MicroAUCLIP(nn.Module):
         self.register_buffer("description_tokens", tokenizer(self.descriptions), persistent=False)
         self.tokenizer = tokenizer
         self._text_cache: tuple[Tensor, Tensor] | None = None
+        self._global_text_cache: dict[str, Tensor] = {}
 
         n = len(self.aus)
-        self.pta = PatchTokenAttention(n, self.dim, pta_hidden, pooling)
-        self.use_gsd = use_gsd
+        if fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
+        if not (use_lsi or use_gsd):
+            raise ValueError("at least one of use_lsi and use_gsd must be True (Table II has no row without both)")
+        self.use_lsi, self.use_gsd, self.fusion = use_lsi, use_gsd, fusion
+        if use_lsi:
+            self.pta = PatchTokenAttention(n, self.dim, pta_hidden, pooling)
+        else:
+            self.global_to_au = PerAUMLP(n, self.dim, self.dim, self.dim)
         if use_gsd:
-            self.gda = GlobalDependencyAttention(n, self.dim, head_hidden, gda_fc)
+            self.gda = (GlobalDependencyAttention(n, self.dim, head_hidden, gda_fc) if fusion == "gda"
+                        else MLPFusion(n, self.dim, fusion, head_hidden))
         else:
             self.heads = PerAUMLP(n, self.dim, head_hidden or self.dim // 2, 2)
         if verbose:
             report_weights(self)
 
     # ----- encoders -------------------------------------------------------------------------------
-    def patch_tokens(self, images: Tensor) -> Tensor:
-        """``F_O^V``: the last block's patch tokens after ``ln_post`` and ``proj``, ``(B, h*w, d)`` row-major."""
+    def encode_image(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        """``(F_O^V, g)``: the last block's patch tokens after ``ln_post`` and ``proj``, ``(B, h*w, d)``
+        row-major, and CLIP's pooled image feature ``(B, d)``, from one pass of the visual tower."""
         if images.ndim != 4 or tuple(images.shape[2:]) != self.image_size:
             raise ValueError(f"expected (B, 3, {self.image_size[0]}, {self.image_size[1]}) images, got "
                              f"{tuple(images.shape)} (the image size is fixed at construction: image_size=)")
         visual = self.clip.visual
         out = visual.forward_intermediates(images, indices=1, normalize_intermediates=True,
-                                           intermediates_only=True, output_fmt="NLC")
+                                           intermediates_only=False, output_fmt="NLC")
         tokens = out["image_intermediates"][-1]  # (B, h*w, width), ln_post applied, class token removed
-        return tokens @ visual.proj if visual.proj is not None else tokens
+        return (tokens @ visual.proj if visual.proj is not None else tokens), out["image_features"]
+
+    def patch_tokens(self, images: Tensor) -> Tensor:
+        """``F_O^V``: the last block's patch tokens after ``ln_post`` and ``proj``, ``(B, h*w, d)`` row-major."""
+        return self.encode_image(images)[0]
 
     def encode_texts(self, texts: Sequence[str] | Tensor) -> Tensor:
         """Text features ``(T, d)`` of sentences (or of already tokenised ``(T, context)`` ids), not normalised."""
@@ -426,8 +469,40 @@ class MicroAUCLIP(nn.Module):
             self._text_cache = (feats[:n], feats[n:])
         return self._text_cache
 
+    @torch.no_grad()
+    def text_similarity(self) -> Tensor:
+        """Table III's TextSi per AU ``(N,)``: cosine similarity of the positive and the negative
+        description's text features (the paper: close to 1 with a fixed text tower, -1 fine-tuned)."""
+        text_pos, text_neg = self.text_features()
+        return F.cosine_similarity(text_pos.float(), text_neg.float(), dim=-1)
+
+    def global_descriptions(self, labels: Tensor) -> list[str]:
+        """One sentence per sample describing every AU's state (Table VIII "global OrigCL": "the overall
+        description of all AU"; the paper prints none): the AU descriptions joined with ", " in AU order,
+        e.g. "The inner eyebrows are raising, the outer eyebrows are not raising, ..."."""
+        y = (labels > 0.5).cpu().tolist()
+        sentences = []
+        for row in y:
+            parts = [AU_DESCRIPTIONS[a][0 if on else 1] for a, on in zip(self.aus, row)]
+            sentences.append(", ".join([parts[0]] + [p[0].lower() + p[1:] for p in parts[1:]]))
+        return sentences
+
+    def global_text_features(self, labels: Tensor) -> Tensor:
+        """``(B, d)`` text features of :meth:`global_descriptions` (cached per AU state while the text
+        tower is frozen; recomputed with gradients while it trains)."""
+        sentences = self.global_descriptions(labels)
+        if not self._text_frozen():
+            return self.encode_texts(sentences)
+        missing = sorted({s for s in sentences if s not in self._global_text_cache})
+        if missing:
+            with torch.no_grad():
+                feats = self.encode_texts(missing)
+            self._global_text_cache.update(zip(missing, feats))
+        return torch.stack([self._global_text_cache[s] for s in sentences])
+
     def clear_text_cache(self) -> None:
         self._text_cache = None
+        self._global_text_cache = {}
 
     def load_state_dict(self, *args, **kwargs):  # noqa: D102 - new text weights invalidate the cache
         self.clear_text_cache()
@@ -452,20 +527,25 @@ class MicroAUCLIP(nn.Module):
         - ``token_weights`` (B, N, L): PTA's ``W_j^n`` (0 at padding; uniform for mean pooling; absent
           for max pooling); ``token_index`` (B, N, L): the flat patch index of each landmark (Eq. 1;
           padding repeats the AU's first landmark)
-        - with GSD: ``dependency_weights`` (B, N) ``W_d`` (Eq. 5), ``attention`` (B, N, N) (Eq. 4),
-          ``global_feature`` (B, d) ``F_G`` (Eq. 6)
+        - ``image_feature`` (B, d): CLIP's pooled image feature (used without LSI)
+        - with GSD: ``global_feature`` (B, d) ``F_G`` (Eq. 6); with GDA also ``dependency_weights``
+          (B, N) ``W_d`` (Eq. 5) and ``attention`` (B, N, N) (Eq. 4)
         - ``with_text``: ``text_pos``, ``text_neg`` (N, d); with ``labels`` (B, N) also ``text_features``
           (B, N, d), each sample's own description per AU (MiAUCL's F^T)
         """
         if landmarks.ndim != 3 or landmarks.shape[1:] != (68, 2) or landmarks.shape[0] != images.shape[0]:
             raise ValueError(f"landmarks must be (B, 68, 2) with B={images.shape[0]}, got {tuple(landmarks.shape)}")
-        tokens = self.patch_tokens(images)
+        tokens, pooled = self.encode_image(images)
         picked, token_index = pick_landmark_tokens(
             tokens, landmarks, self.landmark_index, landmark_size or self.image_size, self.grid_size, self.rounding)
-        local, token_weights = self.pta(picked, self.landmark_mask)
-        out: dict[str, Tensor] = {"local_features": local, "token_index": token_index}
-        if token_weights is not None:
-            out["token_weights"] = token_weights
+        out: dict[str, Tensor] = {"token_index": token_index, "image_feature": pooled}
+        if self.use_lsi:
+            local, token_weights = self.pta(picked, self.landmark_mask)
+            if token_weights is not None:
+                out["token_weights"] = token_weights
+        else:  # Table II "GSD only": per-AU features from the pooled image feature
+            local = self.global_to_au(pooled[:, None].expand(-1, len(self.aus), -1))
+        out["local_features"] = local
         if self.use_gsd:
             out.update(self.gda(local))
         else:

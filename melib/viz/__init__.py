@@ -1,7 +1,8 @@
 """Figures: every plot function returns a matplotlib Figure; :func:`save_figure` writes it to disk.
 
 Modules: ``data`` (manifest statistics, one clip's motion), ``results`` (training curves, F1 tables),
-``tables`` (Markdown), ``ladder`` (the learnability ladder), ``widgets`` (interactive viewers).
+``tables`` (Markdown), ``ladder`` (the learnability ladder), ``attention`` (token maps of ViT-based
+methods), ``widgets`` (interactive viewers).
 ``results`` (which needs torch, through the harness) and ``widgets`` (ipywidgets) are imported on
 first use, so ``import melib.viz`` stays light for notebooks that need neither.
 """
@@ -10,12 +11,12 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from . import data, ladder, tables
+from . import attention, data, ladder, tables
 from .figures import save_figure
 
 _LAZY = ("results", "widgets")
 
-__all__ = ["data", "ladder", "results", "save_figure", "tables", "widgets"]
+__all__ = ["attention", "data", "ladder", "results", "save_figure", "tables", "widgets"]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,67 @@
+"""What the ``data_scripts/run_<method>.py`` command lines share: their common flags, the
+``--reference`` setting, and the mean ± sd table over seeds.
+
+A method's script adds its own flags to :func:`experiment_parser`'s parser, calls
+:func:`resolve_profile_args` once, then trains each (variant, seed) with load-or-train runs.
+"""
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import config
+
+DATASETS = ("synthetic", "casme2", "samm")
+
+
+def experiment_parser(description: str, variants: Sequence[str], default_variants: Sequence[str],
+                      reference: Mapping[str, Any], fold_help: str,
+                      overrides: Sequence[tuple[str, type]] = (("epochs", int), ("batch-size", int), ("lr", float),
+                                                                ("image-size", int))) -> argparse.ArgumentParser:
+    """A parser with ``--dataset --root --profile --variants --fold --subjects``, one ``--<name>`` per
+    schedule/config override (default ``None``: the profile's value), ``--weights``, ``--seeds`` and
+    ``--reference`` (the documented CPU reference ``reference``, applied by :func:`resolve_profile_args`)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--dataset", default="synthetic", choices=DATASETS)
+    parser.add_argument("--root", default="", help="dataset root (default: the synthetic dataset / MELIB_DATA)")
+    parser.add_argument("--profile", default="auto", choices=("auto", "fast", "full"))
+    parser.add_argument("--variants", nargs="+", default=list(default_variants), choices=list(variants))
+    parser.add_argument("--fold", type=int, default=-1, help=fold_help)
+    parser.add_argument("--subjects", type=int, default=None, help="N subjects with most clips; 0 = all")
+    for name, kind in overrides:
+        parser.add_argument(f"--{name}", type=kind, default=None, help="override the profile's value")
+    parser.add_argument("--weights", default=None, help="none | pretrained name | path to a state-dict file")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0],
+                        help="training seeds (init and batches); the folds do not change")
+    parser.add_argument("--reference", action="store_true",
+                        help=f"the documented CPU reference setting: fast profile with {dict(reference)}")
+    return parser
+
+
+def resolve_profile_args(args: argparse.Namespace, reference: Mapping[str, Any]) -> str:
+    """Apply ``--reference`` (profile ``fast`` plus ``reference``'s values where a flag was not given)
+    and return the resolved profile name (``auto`` -> ``fast`` or ``full``)."""
+    if args.reference:
+        args.profile = "fast"
+        for key, value in reference.items():
+            if getattr(args, key, None) is None:
+                setattr(args, key, value)
+    return config.resolve_profile(args.profile)
+
+
+def mean_sd_table(per_seed: pd.DataFrame, by: str, columns: Sequence[str], digits: int = 3) -> pd.DataFrame:
+    """``per_seed`` (one row per run) grouped by ``by`` into ``"mean ± sd"`` cells (sample sd over
+    seeds; a single seed shows the mean alone) plus a ``seeds`` column."""
+    grouped = per_seed.groupby(by, sort=False)
+    mean, sd = grouped[list(columns)].mean(), grouped[list(columns)].std()
+    shown = pd.DataFrame({c: [f"{m:.{digits}f}" + ("" if np.isnan(s) else f" ± {s:.{digits}f}")
+                              for m, s in zip(mean[c], sd[c])] for c in columns}, index=mean.index)
+    shown["seeds"] = grouped.size()
+    return shown
+
+
+__all__ = ["DATASETS", "experiment_parser", "mean_sd_table", "resolve_profile_args"]
