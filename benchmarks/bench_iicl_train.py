@@ -8,14 +8,13 @@ Run:  python benchmarks/bench_iicl_train.py [--steps 5] [--device cpu|cuda]
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/timing.py
-from timing import items_per_second, machine_line  # noqa: E402
+from timing import items_per_second, throughput_main  # noqa: E402
 
 from melib.models.iicl import build_model, get_variant, variant_loss  # noqa: E402
 
@@ -44,24 +43,13 @@ def samples_per_second(variant: str, size: str, crop: int, batch: int, amp: bool
     return items_per_second(step, batch, device, steps)
 
 
+def measure(variant: str, setting: tuple, amp: bool, device: torch.device, steps: int) -> float:
+    size, crop, batch = setting
+    return samples_per_second(variant, size, crop, batch, amp, device, steps)
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
-    parser.add_argument("--amp", choices=("both", "off"), default="both",
-                        help="'off' skips AMP (bf16 autocast is very slow on CPUs without bf16 units)")
-    args = parser.parse_args()
-    device = torch.device(args.device)
-    print(machine_line(device))
-    print("| setting | variant | batch | AMP off (samples/s) | AMP on (samples/s) |")
-    print("|---|---|---:|---:|---:|")
-    for label in args.settings:
-        size, crop, batch = SETTINGS[label]
-        for variant in ("senet", "iicl"):
-            off = samples_per_second(variant, size, crop, batch, False, device, args.steps)
-            on = samples_per_second(variant, size, crop, batch, True, device, args.steps) if args.amp == "both" else None
-            print(f"| {label} | {variant} | {batch} | {off:.1f} | {'-' if on is None else f'{on:.1f}'} |", flush=True)
+    throughput_main(__doc__.splitlines()[0], SETTINGS, ("senet", "iicl"), "samples", measure)
 
 
 if __name__ == "__main__":

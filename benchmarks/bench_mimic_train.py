@@ -8,7 +8,6 @@ Run:  python benchmarks/bench_mimic_train.py [--steps 5] [--device cpu|cuda] [--
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/timing.py
-from timing import items_per_second, machine_line  # noqa: E402
+from timing import items_per_second, throughput_main  # noqa: E402
 
 from melib.losses import mimic_total  # noqa: E402
 from melib.models.annotation_mimic import build_model  # noqa: E402
@@ -45,24 +44,13 @@ def clips_per_second(variant: str, size: int, batch: int, amp: bool, device: tor
     return items_per_second(step, batch, device, steps)
 
 
+def measure(variant: str, setting: tuple, amp: bool, device: torch.device, steps: int) -> float:
+    size, batch = setting
+    return clips_per_second(variant, size, batch, amp, device, steps)
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
-    parser.add_argument("--amp", choices=("both", "off"), default="both",
-                        help="'off' skips AMP (bf16 autocast is very slow on CPUs without bf16 units)")
-    args = parser.parse_args()
-    device = torch.device(args.device)
-    print(machine_line(device))
-    print("| setting | variant | batch | AMP off (clips/s) | AMP on (clips/s) |")
-    print("|---|---|---:|---:|---:|")
-    for label in args.settings:
-        size, batch = SETTINGS[label]
-        for variant in ("sb", "db+all"):
-            off = clips_per_second(variant, size, batch, False, device, args.steps)
-            on = clips_per_second(variant, size, batch, True, device, args.steps) if args.amp == "both" else None
-            print(f"| {label} | {variant} | {batch} | {off:.1f} | {'-' if on is None else f'{on:.1f}'} |", flush=True)
+    throughput_main(__doc__.splitlines()[0], SETTINGS, ("sb", "db+all"), "clips", measure)
 
 
 if __name__ == "__main__":

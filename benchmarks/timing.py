@@ -2,10 +2,12 @@
 second of a step function (one warm-up call, CUDA synchronised)."""
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -28,3 +30,29 @@ def items_per_second(step: Callable[[], None], items_per_step: int, device: torc
     if device.type == "cuda":
         torch.cuda.synchronize()
     return items_per_step * steps / (time.perf_counter() - start)
+
+
+def throughput_main(description: str, settings: dict[str, Any], variants: Sequence[str], unit: str,
+                    measure: Callable[[str, Any, bool, torch.device, int], float]) -> None:
+    """The command line every training-throughput benchmark shares: ``--steps --device --settings
+    --amp``; prints the machine line and one Markdown row per (setting, variant) with
+    ``measure(variant, settings[label], amp, device, steps)`` AMP off and on. ``settings[label]``
+    is a tuple whose last element is the batch size."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--settings", nargs="+", default=list(settings), choices=list(settings))
+    parser.add_argument("--amp", choices=("both", "off"), default="both",
+                        help="'off' skips AMP (bf16 autocast is very slow on CPUs without bf16 units)")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    print(machine_line(device))
+    print(f"| setting | variant | batch | AMP off ({unit}/s) | AMP on ({unit}/s) |")
+    print("|---|---|---:|---:|---:|")
+    for label in args.settings:
+        setting = settings[label]
+        for variant in variants:
+            off = measure(variant, setting, False, device, args.steps)
+            on = measure(variant, setting, True, device, args.steps) if args.amp == "both" else None
+            print(f"| {label} | {variant} | {setting[-1]} | {off:.1f} | {'-' if on is None else f'{on:.1f}'} |",
+                  flush=True)
