@@ -146,3 +146,19 @@ def au_detection_summary(targets: np.ndarray, scores: np.ndarray, aus: Sequence[
             "f1_avg": float(f1.mean()), "acc_avg": float(acc.mean()),
             "auc_avg": float(np.nanmean(auc)) if np.isfinite(auc).any() else None,
             "n_clips": int(len(y_true)), "positives": y_true.sum(0).tolist()}
+
+
+def emotion_summary(y_true: Sequence, scores: np.ndarray, classes: Sequence[str]) -> dict:
+    """Emotion recognition on pooled predictions: ``acc``, ``uf1``, ``uar`` (over all C classes), the
+    ``confusion`` counts, ``support``, ``n_clips``, and ``majority_uf1``/``majority_uar`` (always
+    answering the most frequent class among these clips: a reference, not a method). ``scores`` is
+    ``(N, C)``; the prediction is its argmax."""
+    labels = list(range(len(classes)))
+    y_true = np.asarray(y_true).astype(int)
+    y_pred = np.asarray(scores).argmax(1).astype(int)
+    counts, _ = confusion(y_true, y_pred, labels)
+    majority = np.full_like(y_true, int(np.bincount(y_true, minlength=len(labels)).argmax()))
+    return {"classes": list(classes), "acc": accuracy(y_true, y_pred), "uf1": uf1(y_true, y_pred, labels),
+            "uar": uar(y_true, y_pred, labels), "confusion": counts.tolist(), "n_clips": int(len(y_true)),
+            "support": np.bincount(y_true, minlength=len(labels)).tolist(),
+            "majority_uf1": uf1(y_true, majority, labels), "majority_uar": uar(y_true, majority, labels)}

@@ -42,7 +42,7 @@ from .config import config_hash, outputs_root
 from .io import atomic_path, load_json, load_npz, save_json, save_npz
 
 
-SCHEDULERS = ("step", "cosine_restarts")
+SCHEDULERS = ("step", "cosine_restarts", "exponential")
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,7 @@ class Schedule:
     """Optimisation schedule, stepped once per epoch.
 
     ``scheduler="step"``: ``lr`` multiplied by ``lr_gamma`` every ``lr_step`` epochs (StepLR).
+    ``scheduler="exponential"``: ``lr`` multiplied by ``lr_gamma`` after every epoch (ExponentialLR; SelfME).
     ``scheduler="cosine_restarts"``: cosine annealing from ``lr`` to 0 with warm restarts (SGDR,
     Loshchilov & Hutter 2017), the first period ``t_0`` epochs and each next ``t_mult`` times longer
     (``torch.optim.lr_scheduler.CosineAnnealingWarmRestarts``); ``lr_step``/``lr_gamma`` unused.
@@ -285,6 +286,8 @@ def _make_optimizer(model: nn.Module, s: Schedule, method: Method | None = None
         opt = torch.optim.AdamW(params, lr=s.lr, weight_decay=s.weight_decay)
     if s.scheduler == "cosine_restarts":
         return opt, torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=s.t_0, T_mult=s.t_mult)
+    if s.scheduler == "exponential":
+        return opt, torch.optim.lr_scheduler.ExponentialLR(opt, gamma=s.lr_gamma)
     return opt, torch.optim.lr_scheduler.StepLR(opt, step_size=s.lr_step, gamma=s.lr_gamma)
 
 

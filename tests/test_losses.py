@@ -177,3 +177,61 @@ def test_au_positive_weights_are_clipped_negative_positive_ratios():
     assert au_positive_weights(labels[:4]).tolist() == pytest.approx([1.0, 1.0, 3.0])    # 2/2 -> 1, 3/1
     with pytest.raises(ValueError, match="B, M"):
         au_positive_weights(torch.zeros(3))
+
+
+def test_symmetric_contrastive_matches_a_hand_computation():
+    from melib.losses import symmetric_contrastive
+
+    torch.manual_seed(0)
+    regions, labels, t = torch.randn(3, 4, 5), torch.tensor([0, 0, 1]), 0.5
+    z = F.normalize(regions, dim=-1)
+    mirror = {0: 1, 1: 0, 2: 3, 3: 2}
+    terms = []
+    for i in range(3):
+        for a in range(4):
+            for b in (a, mirror[a]):
+                cands = [c for c in range(3) if not (b == a and c == i)]
+                pos = [p for p in cands if labels[p] == labels[i]]
+                if not pos:
+                    continue
+                denom = sum(math.exp(float(z[i, a] @ z[c, b]) / t) for c in cands)
+                terms.append(-sum(math.log(math.exp(float(z[i, a] @ z[p, b]) / t) / denom) for p in pos) / len(pos))
+    expected = sum(terms) / len(terms)
+    assert symmetric_contrastive(regions, labels, t).item() == pytest.approx(expected, rel=1e-5)
+    # sample 2 is alone in its class: only its mirror-region terms (where it is its own positive) count
+    assert len(terms) == 2 * 4 * 2 + 4
+
+
+def test_symmetric_contrastive_prefers_symmetric_same_class_embeddings():
+    from melib.losses import symmetric_contrastive
+
+    labels = torch.tensor([0, 0, 1, 1])
+    base = torch.eye(4)[labels * 2]                       # class 0 -> e0, class 1 -> e2
+    symmetric = base[:, None].repeat(1, 4, 1)             # every region of a sample alike
+    rng = torch.Generator().manual_seed(0)
+    scrambled = torch.randn(4, 4, 4, generator=rng)
+    assert symmetric_contrastive(symmetric, labels) < symmetric_contrastive(scrambled, labels)
+    scrambled.requires_grad_(True)
+    symmetric_contrastive(scrambled, labels).backward()
+    assert scrambled.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="UL"):
+        symmetric_contrastive(torch.zeros(2, 3, 4), torch.zeros(2))
+
+
+def test_selfme_reconstruction_and_equivariance():
+    from melib.losses import equivariance, multiscale_reconstruction
+
+    torch.manual_seed(0)
+    target = torch.rand(2, 3, 32, 32)
+    assert multiscale_reconstruction(target, target).item() == 0.0
+    shifted = torch.roll(target, 1, dims=-1)
+    near = target + 0.01
+    # a constant offset only moves the image term (differences cancel); a shift moves everything
+    assert multiscale_reconstruction(near, target, scales=(1.0,)).item() == pytest.approx(10 * 0.01, rel=1e-3)
+    assert multiscale_reconstruction(shifted, target) > multiscale_reconstruction(near, target)
+    feats = lambda x: [x.mean(1, keepdim=True)]  # noqa: E731 - a stand-in "VGG"
+    assert multiscale_reconstruction(near, target, scales=(1.0,), features=feats).item() == pytest.approx(0.1, rel=1e-3)
+    kp = torch.zeros(2, 5, 2)
+    assert equivariance(kp, kp + 0.1).item() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="Eq. 6"):
+        multiscale_reconstruction(target, target[:, :1])

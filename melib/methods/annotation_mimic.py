@@ -465,17 +465,7 @@ class MimicMethod:
         """Accuracy, UF1, UAR (Eqs. 9-11) and the confusion matrix of all folds' predictions together,
         over all C classes; ``majority_uf1``/``majority_uar``: always predicting the most frequent
         class among these clips (a reference, not a method)."""
-        labels = list(range(len(self.classes)))
-        y_true = predictions["targets"].astype(int)
-        y_pred = predictions["scores"].argmax(1).astype(int)
-        counts, _ = metrics.confusion(y_true, y_pred, labels)
-        majority = np.full_like(y_true, int(np.bincount(y_true, minlength=len(labels)).argmax()))
-        return {"classes": self.classes, "acc": metrics.accuracy(y_true, y_pred),
-                "uf1": metrics.uf1(y_true, y_pred, labels), "uar": metrics.uar(y_true, y_pred, labels),
-                "confusion": counts.tolist(), "n_clips": int(len(y_true)),
-                "support": np.bincount(y_true, minlength=len(labels)).tolist(),
-                "majority_uf1": metrics.uf1(y_true, majority, labels),
-                "majority_uar": metrics.uar(y_true, majority, labels)}
+        return metrics.emotion_summary(predictions["targets"], predictions["scores"], self.classes)
 
 
 def run(manifest: pd.DataFrame, config: MimicConfig, schedule: train.Schedule, fold: int = -1,

@@ -1,0 +1,417 @@
+"""SelfME (Fan et al. 2023) as the harness runs it: the motion learner's load-or-train, the motion
+input cache, SCViT under LOSO, and the paper's numbers.
+
+Pipeline (Sec. 3, Fig. 2): (1) a motion learner (:class:`melib.models.selfme.MotionLearner`) trained
+without labels on random frame pairs; (2) per clip, its onset -> apex motion at ``gamma_test`` (MA,
+Sec. 4.3: 1 in training, 2 at inference), expanded from the 1/4 lattice to the ViT's input size by the
+cubic B-spline of Eq. 9 and made diffeomorphic by scaling and squaring (:mod:`melib.motion.diffeo`);
+(3) SCViT trained on it with ``L_c = L_cls + omega L_sc`` (Eq. 16); LOSO, UF1/UAR/accuracy pooled.
+
+Choices where the paper is open, or where melib must differ (each a field of :class:`SelfMEConfig`):
+
+- **Which subjects the motion learner sees.** It must never see a test subject's frames. One learner
+  per LOSO fold is the cleanest and the most expensive; melib trains ``motion_folds`` learners on
+  subject-disjoint groups (learner g never sees group g) and each clip's motion comes from the learner
+  that did not see its subject. The paper pretrains on VoxCeleb and fine-tunes on the ME data without
+  saying on which subjects; ``checkpoint`` loads a pretrained state dict of melib's architecture.
+- **Reconstruction loss.** Eq. 6 is VGG-19's perceptual loss, which needs ImageNet weights (offline
+  here). ``reconstruction="pyramid"`` (default) is a weight-free L1 image-and-gradient pyramid
+  (:func:`melib.losses.multiscale_reconstruction`); ``"vgg19"`` uses timm's VGG-19 with ``vgg_weights``
+  (``"imagenet"`` with internet, or a state-dict file).
+- **Frames.** Pairs are drawn from ``frames_per_clip`` evenly spaced frames between onset and offset
+  of each clip (``0``: every frame), resized to ``frame_size``; from scratch Adam at ``learner_lr``
+  (the paper's 2e-6 fine-tunes a VoxCeleb model), divided by 10 at 1/2 and 3/4 of ``learner_steps``.
+- **Motion image.** The expanded motion (pixels at the ViT size, forward onset -> apex, i.e. minus the
+  learner's backward displacement) becomes 3 channels ``(dx, dy, |d|)`` divided by the clip's largest
+  magnitude (the paper does not say how C channels are formed). ``motion="tvl1"`` / ``"farneback"``
+  replace the learner by optical flow (Table 3's TV-L1 rows), resized the same way.
+- SCViT: Adam lr 1e-4, batch 32, exponential decay 0.9 per epoch, 60 epochs (Sec. 4.3); ``sc=False``
+  drops Eq. 14 (Table 1); ``bspline=False`` upsamples the lattice motion bilinearly without
+  integration (Table 1's "no B-spline").
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+from .. import metrics, splits, train
+from ..cache import ClipCache, dataset_fingerprint
+from ..config import config_hash, outputs_root
+from ..data import load_frame, map_emotion
+from ..data.mappings import THREE_CLASSES
+from ..io import atomic_path
+from ..losses import (SELFME_OMEGA, SELFME_TEMPERATURE, equivariance, multiscale_reconstruction,
+                      symmetric_contrastive)
+from ..models.backbones import report_weights
+from ..models.selfme import FAST_VIT, PAPER_VIT, MotionLearner, RandomTPS, SCViT
+from ..motion.diffeo import bspline_upsample, folding_fraction, integrate_velocity
+
+MOTIONS = ("learned", "tvl1", "farneback")
+RECONSTRUCTIONS = ("pyramid", "vgg19")
+
+#: SelfME on REAL data (Tables 1-3), for display beside melib's synthetic results only.
+PAPER_RESULTS: dict[str, Any] = {
+    "source": "Fan et al. 2023, Tables 1-3: real CASME II / SMIC-HS, 3 classes, LOSO",
+    "selfme": {"casme2": {"uf1": 0.9078, "uar": 0.9290}, "smic": {"uf1": 0.6972, "uar": 0.7012}},
+    "table1": {  # (B-spline, SC, MA) -> (UF1, UAR) on CASME II
+        (False, False, False): (0.8468, 0.8849), (True, False, False): (0.8629, 0.8903),
+        (False, True, False): (0.8903, 0.9028), (False, False, True): (0.8718, 0.8851),
+        (True, True, False): (0.8923, 0.8984), (False, True, True): (0.8951, 0.9109),
+        (True, False, True): (0.8784, 0.8960), (True, True, True): (0.9078, 0.9290)},
+}
+
+
+@dataclass(frozen=True)
+class SelfMEConfig:
+    """Everything that defines a SelfME run besides the SCViT schedule (hashed into run and cache keys)."""
+
+    motion: str = "learned"            # "learned" (the paper) | "tvl1" | "farneback" (Table 3's flow rows)
+    frame_size: int = 256              # motion learner input S x S (divisible by 4; lattice S/4)
+    num_kp: int = 10                   # K keypoints (FOMM's default; the paper gives none)
+    expansion: int = 32                # hourglass width
+    learner_steps: int = 20000
+    learner_batch: int = 8
+    learner_lr: float = 2e-4
+    frames_per_clip: int = 0           # 0 = every frame between onset and offset
+    motion_folds: int = 4              # subject-disjoint learner groups (see the module docstring)
+    checkpoint: str = ""               # pretrained motion-learner state dict ("" = from scratch)
+    reconstruction: str = "pyramid"    # "pyramid" (weight-free) | "vgg19" (Eq. 6 as printed)
+    vgg_weights: str = "imagenet"      # for reconstruction="vgg19": "imagenet" (internet) or a file
+    gamma_train: float = 1.0           # MA factor in training (Sec. 4.3)
+    gamma_test: float = 2.0            # MA factor at inference (Sec. 4.3)
+    bspline: bool = True               # Eq. 9 + scaling and squaring (Table 1 "B-spline")
+    integrate_steps: int = 7
+    vit: str = PAPER_VIT
+    vit_image_size: int = 224
+    vit_patch_size: int = 16
+    vit_depth: int = 12
+    weights: str = "none"              # "none" | "imagenet" (the paper's start; internet) | state-dict file
+    sc: bool = True                    # Eq. 14 on (Table 1 "SC")
+    omega: float = SELFME_OMEGA
+    temperature: float = SELFME_TEMPERATURE
+    sc_features: str = "patch_embed"
+    classes: str = "3class"
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("motion", MOTIONS), ("reconstruction", RECONSTRUCTIONS),
+                              ("sc_features", ("patch_embed", "tokens")), ("classes", ("3class",))):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"SelfMEConfig.{name} must be one of {allowed}; got {getattr(self, name)!r}")
+        if self.frame_size % 4 or self.frame_size < 16 or self.motion_folds < 2 or self.learner_steps < 0:
+            raise ValueError(f"SelfMEConfig: frame_size a multiple of 4 (>= 16), motion_folds >= 2 and "
+                             f"learner_steps >= 0 required; got {self}")
+        if self.checkpoint and not Path(self.checkpoint).is_file():
+            raise ValueError(f"SelfMEConfig.checkpoint: no such file {self.checkpoint!r}")
+
+    def learner_settings(self) -> dict[str, Any]:
+        keys = ("frame_size", "num_kp", "expansion", "learner_steps", "learner_batch", "learner_lr",
+                "frames_per_clip", "checkpoint", "reconstruction", "vgg_weights", "gamma_train")
+        return {k: getattr(self, k) for k in keys}
+
+    def vit_kwargs(self) -> dict[str, Any]:
+        return {"img_size": self.vit_image_size, "patch_size": self.vit_patch_size, "depth": self.vit_depth}
+
+
+#: ``full`` is the paper (Sec. 4.3); ``fast`` a CPU stand-in: 64-px frames, a 16-wide learner trained for
+#: a few hundred steps on 2 subject groups, a 4-block ViT with 8-px patches at 64 px, 10 subjects.
+PRESETS: dict[str, dict[str, Any]] = {
+    "full": {"config": {}, "schedule": dict(epochs=60, batch_size=32, lr=1e-4, optimizer="adam",
+                                            scheduler="exponential", lr_gamma=0.9, seed=0), "subjects": None},
+    "fast": {"config": dict(frame_size=64, expansion=16, learner_steps=300, frames_per_clip=9, motion_folds=2,
+                            vit=FAST_VIT["name"], vit_image_size=FAST_VIT["img_size"],
+                            vit_patch_size=FAST_VIT["patch_size"], vit_depth=FAST_VIT["depth"]),
+             "schedule": dict(epochs=15, batch_size=16, lr=3e-4, optimizer="adam", scheduler="exponential",
+                              lr_gamma=0.9, seed=0), "subjects": 10},
+}
+
+
+def preset(profile: str, dataset: str = "synthetic", **overrides: Any) -> tuple[SelfMEConfig, train.Schedule, int | None]:
+    """``(config, schedule, n_subjects)`` of a profile; ``overrides`` set config or schedule fields."""
+    cfg, sched, subjects = train.resolve_preset(PRESETS, profile, SelfMEConfig, overrides, {}, "SelfME")
+    return SelfMEConfig(**cfg), train.Schedule(**sched), subjects
+
+
+# ------------------------------------------------------------------------------------ motion learner
+def learner_groups(manifest: pd.DataFrame, k: int) -> list[list[str]]:
+    """``k`` subject-disjoint groups (round-robin over the sorted subjects): learner g never sees group g."""
+    subjects = splits.loso_subjects(manifest)
+    if k > len(subjects):
+        raise ValueError(f"motion_folds={k} needs at least {k} subjects; the manifest has {len(subjects)}")
+    return [subjects[g::k] for g in range(k)]
+
+
+def _frame(row: Mapping[str, Any], n: int, size: int) -> np.ndarray:
+    return cv2.resize(load_frame(row, n), (size, size), interpolation=cv2.INTER_AREA)
+
+
+def _training_frames(rows: pd.DataFrame, cfg: SelfMEConfig, progress: bool) -> list[np.ndarray]:
+    """Per clip, ``(F, S, S, 3)`` uint8 frames between onset and offset (``frames_per_clip`` evenly spaced)."""
+    clips = []
+    for _, row in tqdm(list(rows.iterrows()), desc="motion-learner frames", disable=not progress, leave=False):
+        first, last = int(row["onset"]), int(row["offset"]) if int(row["offset"]) > int(row["onset"]) else int(row["apex"])
+        numbers = np.arange(first, last + 1)
+        if cfg.frames_per_clip and len(numbers) > cfg.frames_per_clip:
+            numbers = np.unique(np.linspace(first, last, cfg.frames_per_clip).round().astype(int))
+        clips.append(np.stack([_frame(row, int(n), cfg.frame_size) for n in numbers]))
+    return clips
+
+
+def _reconstruction_features(cfg: SelfMEConfig):
+    """``None`` for the weight-free pyramid; for ``"vgg19"`` a frozen VGG-19 feature extractor (Eq. 6)."""
+    if cfg.reconstruction == "pyramid":
+        return None
+    import timm
+
+    from ..models.backbones import load_state_dict_file
+
+    pretrained = cfg.vgg_weights == "imagenet"
+    vgg = timm.create_model("vgg19", pretrained=pretrained, features_only=True, out_indices=(0, 1, 2, 3, 4))
+    if not pretrained:
+        load_state_dict_file(vgg, "vgg19", Path(cfg.vgg_weights), strict=False)
+    vgg.eval().requires_grad_(False)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    return lambda x: vgg((x - mean.to(x)) / std.to(x))
+
+
+def learner_path(manifest: pd.DataFrame, cfg: SelfMEConfig, seen: Sequence[str]) -> Path:
+    """Where the learner trained on subjects ``seen`` is stored (the key hashes its settings and data)."""
+    key = config_hash({"learner": cfg.learner_settings(), "subjects": sorted(seen),
+                       "data": dataset_fingerprint(manifest)})
+    return outputs_root() / "selfme" / "learners" / f"{key}.pt"
+
+
+def train_motion_learner(manifest: pd.DataFrame, seen: Sequence[str], cfg: SelfMEConfig, seed: int = 0,
+                         progress: bool = True, device: str | torch.device | None = None) -> tuple[MotionLearner, dict]:
+    """Load-or-train the motion learner on the clips of subjects ``seen`` only (Eq. 8, random frame pairs).
+
+    Resumable: ``<path>.last`` is written atomically every 50 steps with the optimiser state and the
+    step; the finished model goes to :func:`learner_path` with its loss history. Returns the model (eval
+    mode, CPU) and ``{"path", "history", "steps", "seen"}``.
+    """
+    path = learner_path(manifest, cfg, seen)
+    model = MotionLearner(cfg.num_kp, 3, cfg.expansion)
+    if path.is_file():
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        return model.eval(), {"path": path, "history": state["history"], "steps": cfg.learner_steps, "seen": list(seen)}
+    if cfg.checkpoint:
+        model.load_state_dict(torch.load(cfg.checkpoint, map_location="cpu", weights_only=True))
+    device = torch.device(device) if device is not None else train.device_default()
+    model.to(device).train()
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.learner_lr, betas=(0.5, 0.999))
+    milestones = [max(1, cfg.learner_steps // 2), max(1, 3 * cfg.learner_steps // 4)]
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones, gamma=0.1)
+    start, history = 0, []
+    last = path.with_suffix(".last")
+    if last.is_file():
+        state = torch.load(last, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        start, history = int(state["step"]), [dict(zip(("step", "rec", "eqv"), h)) for h in state["history"].tolist()]
+    rows = manifest[manifest["subject"].astype(str).isin(set(seen))]
+    clips = _training_frames(rows, cfg, progress) if start < cfg.learner_steps else []
+    features = _reconstruction_features(cfg)
+    rng = random.Random(f"{seed}-{start}")
+    gen = torch.Generator().manual_seed(seed * 100003 + start)
+    bar = tqdm(range(start, cfg.learner_steps), desc="motion learner", disable=not progress, leave=False)
+    for step in bar:
+        pairs = []
+        for _ in range(cfg.learner_batch):
+            frames = clips[rng.randrange(len(clips))]
+            i, j = rng.sample(range(len(frames)), 2) if len(frames) > 1 else (0, 0)
+            pairs.append((frames[i], frames[j]))
+        source, target = (torch.from_numpy(np.stack([p[k] for p in pairs])).permute(0, 3, 1, 2).float().div(255).to(device)
+                          for k in (0, 1))
+        out = model(source, target, cfg.gamma_train)
+        rec = multiscale_reconstruction(out["prediction"], target, features=features)
+        tps = RandomTPS(len(source), generator=gen, device=device)
+        kp_back = tps.warp_coordinates(model.kp_detector(tps.transform_frame(source)))
+        eqv = equivariance(out["kp_source"], kp_back)
+        opt.zero_grad(set_to_none=True)
+        (rec + eqv).backward()
+        opt.step()
+        sched.step()
+        history.append({"step": step + 1, "rec": rec.item(), "eqv": eqv.item()})
+        bar.set_postfix(rec=f"{history[-1]['rec']:.3f}", eqv=f"{history[-1]['eqv']:.3f}")
+        if (step + 1) % 50 == 0 or step + 1 == cfg.learner_steps:
+            table = torch.tensor([[h["step"], h["rec"], h["eqv"]] for h in history], dtype=torch.float64)
+            state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                     "step": step + 1, "history": table}
+            with atomic_path(last) as tmp:
+                torch.save(state, tmp)
+    table = torch.tensor([[h["step"], h["rec"], h["eqv"]] for h in history], dtype=torch.float64).reshape(-1, 3)
+    with atomic_path(path) as tmp:
+        torch.save({"model": {k: v.cpu() for k, v in model.state_dict().items()}, "history": table}, tmp)
+    last.unlink(missing_ok=True)
+    return model.cpu().eval(), {"path": path, "history": table, "steps": cfg.learner_steps, "seen": list(seen)}
+
+
+# --------------------------------------------------------------------------------- motion input cache
+def expand_motion(lattice_px: torch.Tensor, size: int, cfg: SelfMEConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lattice displacement ``(B, 2, h, w)`` in pixels of an ``S_l`` grid whose pixels are ``size / w``
+    output pixels -> ``(expanded (B, 2, size, size), before)`` in output pixels: Eq. 9 plus scaling and
+    squaring when ``cfg.bspline``, bilinear otherwise; ``before`` is the expansion before integration."""
+    if cfg.bspline:
+        before = bspline_upsample(lattice_px, (size, size))
+        return integrate_velocity(before, cfg.integrate_steps), before
+    up = F.interpolate(lattice_px, size=(size, size), mode="bilinear", align_corners=True)
+    return up, up
+
+
+def motion_image(displacement: np.ndarray) -> np.ndarray:
+    """``(2, S, S)`` forward displacement -> ``(3, S, S)`` float32 ``(dx, dy, |d|) / max |d|``."""
+    magnitude = np.hypot(displacement[0], displacement[1])
+    scale = float(magnitude.max()) or 1.0
+    return (np.concatenate([displacement, magnitude[None]]) / scale).astype(np.float32)
+
+
+@torch.no_grad()
+def compute_motion(row: Mapping[str, Any], cfg: SelfMEConfig, learner: MotionLearner | None) -> dict[str, np.ndarray]:
+    """One clip's entry: ``motion`` (2, S, S) float32, the forward onset -> apex displacement in pixels
+    of the ViT input size S; with the learner also ``folding_before``/``folding_after`` (share of
+    folding pixels of the expanded motion before and after scaling and squaring)."""
+    from ..motion.flow import optical_flow
+
+    onset, apex = int(row["onset"]), int(row["apex"])
+    size = cfg.vit_image_size
+    if cfg.motion == "learned":
+        frames = [torch.from_numpy(_frame(row, n, cfg.frame_size)).permute(2, 0, 1).float().div(255)[None]
+                  for n in (onset, apex)]
+        out = learner.motion(frames[0], frames[1], cfg.gamma_test)
+        lattice = MotionLearner.to_pixels(out["motion"], (cfg.frame_size, cfg.frame_size))
+        lattice = -lattice * (size / cfg.frame_size)  # backward -> forward, frame pixels -> output pixels
+        expanded, before = expand_motion(lattice, size, cfg)
+        return {"motion": expanded[0].numpy().astype(np.float32),
+                "folding_before": np.float32(folding_fraction(before)[0]),
+                "folding_after": np.float32(folding_fraction(expanded)[0])}
+    flow = optical_flow(load_frame(row, onset), load_frame(row, apex), method=cfg.motion)
+    h, w = flow.shape[:2]
+    flow = cv2.resize(flow, (size, size), interpolation=cv2.INTER_AREA) * np.array([size / w, size / h], np.float32)
+    return {"motion": flow.transpose(2, 0, 1).astype(np.float32)}
+
+
+def prepare(manifest: pd.DataFrame, cfg: SelfMEConfig, seed: int = 0, progress: bool = True,
+            root: str | Path | None = None) -> tuple[ClipCache, dict[str, dict]]:
+    """Train (or load) the motion learners and cache every clip's motion; returns the cache and, per
+    learner group, ``{"path", "history", "seen", "subjects"}`` (empty for optical flow)."""
+    learners: dict[str, dict] = {}
+    settings = {"selfme_motion": {k: v for k, v in dataclasses.asdict(cfg).items()
+                                  if k in ("motion", "gamma_test", "bspline", "integrate_steps", "vit_image_size")},
+                "data": dataset_fingerprint(manifest), "dataset_root": str(manifest.attrs.get("root", ""))}
+    if cfg.motion == "learned":
+        groups = learner_groups(manifest, cfg.motion_folds)
+        everyone = splits.loso_subjects(manifest)
+        for g, held in enumerate(groups):
+            seen = [s for s in everyone if s not in held]
+            model, info = train_motion_learner(manifest, seen, cfg, seed=seed, progress=progress)
+            learners[str(g)] = {**info, "model": model, "subjects": held}
+        settings["learners"] = [str(info["path"].name) for info in learners.values()]
+    cache = ClipCache("selfme", settings, root)
+    for g, info in (learners.items() if learners else [("flow", {"model": None, "subjects": None})]):
+        rows = manifest if info["subjects"] is None else manifest[manifest["subject"].astype(str).isin(set(info["subjects"]))]
+        compute = functools.partial(compute_motion, cfg=cfg, learner=info["model"])
+        report = cache.build(rows, compute, workers=1 if cfg.motion == "learned" else None, progress=progress, strict=True)
+        if progress:
+            print(f"SelfME motion ({cfg.motion}) group {g}: {report}")
+    return cache, {g: {k: v for k, v in info.items() if k != "model"} for g, info in learners.items()}
+
+
+# ---------------------------------------------------------------------------------------------- SCViT
+def select_clips(manifest: pd.DataFrame) -> pd.DataFrame:
+    """The clips with a 3-class label (MEGC composite mapping); ``others`` and unmapped emotions dropped."""
+    dataset = str(manifest["dataset"].iloc[0])
+    keep = [map_emotion(dataset, e, "3class") is not None for e in manifest["emotion"]]
+    return manifest[keep]
+
+
+def class_index(rows: pd.DataFrame) -> np.ndarray:
+    dataset = str(rows["dataset"].iloc[0])
+    return np.array([THREE_CLASSES.index(map_emotion(dataset, e, "3class")) for e in rows["emotion"]], dtype=np.int64)
+
+
+class SelfMEDataset(Dataset):
+    """Cached motions of ``rows`` as ``(3, S, S)`` motion images (:func:`motion_image`) and class indices."""
+
+    def __init__(self, rows: pd.DataFrame, cache: ClipCache):
+        self.rows, self.cache, self.labels = rows, cache, class_index(rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        motion = motion_image(self.cache.load(self.rows.iloc[i])["motion"])
+        return {"motion": torch.from_numpy(motion), "label": int(self.labels[i]), "index": int(self.rows.index[i])}
+
+
+def build_model(cfg: SelfMEConfig, weights: str | None = None) -> SCViT:
+    return SCViT(len(THREE_CLASSES), cfg.vit, cfg.weights if weights is None else weights,
+                 sc_features=cfg.sc_features, **cfg.vit_kwargs())
+
+
+class SelfMEMethod:
+    """The harness's view of SelfME's classification stage (see :class:`melib.train.Method`)."""
+
+    name = "selfme"
+
+    def __init__(self, config: SelfMEConfig, cache: ClipCache):
+        self.cfg, self.cache = config, cache
+
+    def config(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self.cfg), "motion_cache": self.cache.key}
+
+    def build_model(self) -> torch.nn.Module:
+        return build_model(self.cfg)
+
+    def datasets(self, train_rows: pd.DataFrame, test_rows: pd.DataFrame) -> tuple[Dataset, Dataset]:
+        return SelfMEDataset(train_rows, self.cache), SelfMEDataset(test_rows, self.cache)
+
+    def training_step(self, model: torch.nn.Module, batch: dict) -> dict[str, torch.Tensor]:
+        """Eq. 16: ``L_cls + omega L_sc`` (``sc=False``: ``L_cls`` alone); logs ``cls`` and ``sc``."""
+        out = model(batch["motion"])
+        cls = F.cross_entropy(out["logits"].float(), batch["label"])
+        if not self.cfg.sc:
+            return {"loss": cls, "cls": cls}
+        sc = symmetric_contrastive(out["regions"], batch["label"], self.cfg.temperature)
+        return {"loss": cls + self.cfg.omega * sc, "cls": cls, "sc": sc}
+
+    def predict_step(self, model: torch.nn.Module, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.softmax(model(batch["motion"])["logits"].float(), dim=1), batch["label"]
+
+    def evaluate(self, predictions: Mapping[str, np.ndarray]) -> dict[str, Any]:
+        """Accuracy, UF1, UAR (Eqs. 17-18) and the confusion matrix of all folds' predictions together."""
+        return metrics.emotion_summary(predictions["targets"], predictions["scores"], list(THREE_CLASSES))
+
+
+def run(manifest: pd.DataFrame, config: SelfMEConfig, schedule: train.Schedule, fold: int = -1,
+        progress: bool = True, root: str | Path | None = None, **kwargs: Any) -> train.Run:
+    """Motion learners, motion cache, then SCViT over LOSO fold(s) of the 3-class clips (load-or-train).
+
+    ``fold`` indexes the held-out subject in sorted order (-1: all); out of range raises before any work.
+    """
+    clips = select_clips(manifest)
+    splits.check_loso_fold(clips, fold, "SelfME")
+    cache, _ = prepare(clips, config, seed=schedule.seed, progress=progress, root=root)
+    method = SelfMEMethod(config, cache)
+    if progress:
+        report_weights(method.build_model())
+    return train.run_folds(method, clips, schedule, fold=fold, protocol="loso", progress=progress, **kwargs)
+
+
+__all__ = ["MOTIONS", "PAPER_RESULTS", "PRESETS", "SelfMEConfig", "SelfMEDataset", "SelfMEMethod", "build_model",
+           "class_index", "compute_motion", "expand_motion", "learner_groups", "learner_path", "motion_image",
+           "prepare", "preset", "run", "select_clips", "train_motion_learner"]

@@ -1,0 +1,153 @@
+"""SelfME: the motion learner (Eqs. 1-8), the motion expansion (Eq. 9 + scaling and squaring), SCViT
+(Eqs. 10-16) and a LOSO run on the tiny synthetic dataset."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from melib import data, train
+from melib.methods import selfme as sm
+from melib.models.selfme import FAST_VIT, MotionLearner, RandomTPS, SCViT, make_grid, warp
+
+
+@pytest.fixture(scope="module")
+def manifest(tiny_synthetic):
+    return data.read_annotations("synthetic", tiny_synthetic)
+
+
+def tiny_setting(**overrides):
+    """64-px frames, an 8-wide learner trained 4 steps, the fast ViT, one epoch."""
+    settings = dict(frame_size=32, expansion=8, learner_steps=4, learner_batch=2, frames_per_clip=4, epochs=1,
+                    batch_size=4, motion_folds=2)
+    return sm.preset("fast", **{**settings, **overrides})[:2]
+
+
+def test_warp_with_a_constant_displacement_shifts_the_image():
+    image = torch.arange(16.0).view(1, 1, 4, 4)
+    step = 2 / 3  # one pixel of a 4-pixel axis in normalised units (align_corners=True)
+    shifted = warp(image, torch.tensor([step, 0.0]).view(1, 2, 1, 1).expand(1, 2, 4, 4))
+    assert torch.allclose(shifted[0, 0, :, :3], image[0, 0, :, 1:], atol=1e-5)   # samples x + 1
+    assert make_grid(3, 5)[0, 0].tolist() == [-1.0, -1.0] and make_grid(3, 5)[2, 4].tolist() == [1.0, 1.0]
+
+
+def test_motion_learner_shapes_and_eq5_weights():
+    torch.manual_seed(0)
+    model = MotionLearner(num_kp=4, expansion=8)
+    frames = torch.rand(2, 3, 32, 32)
+    out = model(frames, frames.flip(-1), gamma=2.0)
+    assert out["prediction"].shape == (2, 3, 32, 32) and out["motion"].shape == (2, 2, 8, 8)
+    assert out["kp_source"].shape == (2, 4, 2) and out["kp_source"].abs().max() <= 1
+    assert torch.allclose(out["weights"].sum(1), torch.ones(2, 8, 8), atol=1e-5)        # psi sums to 1 (Eq. 4)
+    assert torch.equal(out["local"][:, 1:], 2.0 * (out["kp_source"] - out["kp_target"]))  # Eq. 2 with gamma
+    assert torch.equal(out["local"][:, 0], torch.zeros(2, 2))                           # background
+    mixed = torch.einsum("bkhw,bkc->bchw", out["weights"], out["local"])
+    assert torch.allclose(out["motion"], mixed, atol=1e-6)                              # Eq. 5
+    same = model.motion(frames, frames)
+    assert same["motion"].abs().max() < 1e-6  # identical frames: identical keypoints, no motion
+    assert MotionLearner.to_pixels(torch.ones(1, 2, 1, 1), (33, 65)).flatten().tolist() == [32.0, 16.0]
+
+
+def test_random_tps_is_near_identity_and_moves_frames_consistently():
+    gen = torch.Generator().manual_seed(0)
+    tps = RandomTPS(3, generator=gen)
+    points = torch.rand(3, 7, 2) * 2 - 1
+    moved = tps.warp_coordinates(points)
+    assert 0 < (moved - points).abs().max() < 0.5
+    identity = RandomTPS(1, sigma_affine=0.0, sigma_tps=0.0)
+    frame = torch.rand(1, 3, 16, 16)
+    assert torch.allclose(identity.transform_frame(frame), frame, atol=1e-5)
+
+
+def test_scvit_regions_are_quarter_means_of_the_patch_embeddings():
+    kwargs = {k: v for k, v in FAST_VIT.items() if k != "name"}
+    model = SCViT(3, FAST_VIT["name"], **kwargs)
+    assert model.grid_size == (8, 8) and "random init" in model.weights_description
+    x = torch.randn(2, 3, 64, 64)
+    out = model(x)
+    assert out["logits"].shape == (2, 3) and out["regions"].shape == (2, 4, model.vit.embed_dim)
+    patches = model.vit.patch_embed(x).view(2, 8, 8, -1)
+    assert torch.allclose(out["regions"][:, 1], patches[:, :4, 4:].mean(dim=(1, 2)), atol=1e-5)  # UR
+    assert torch.allclose(out["regions"][:, 2], patches[:, 4:, :4].mean(dim=(1, 2)), atol=1e-5)  # BL
+    with pytest.raises(ValueError, match="even patch grid"):
+        SCViT(3, FAST_VIT["name"], img_size=56, patch_size=8, depth=1)
+
+
+def test_expand_motion_keeps_a_translation_and_reports_folding():
+    cfg, _ = tiny_setting()
+    lattice = torch.full((1, 2, 16, 16), 1.5)
+    expanded, before = sm.expand_motion(lattice, 64, cfg)
+    assert expanded.shape == (1, 2, 64, 64) and torch.allclose(expanded, torch.full_like(expanded, 1.5), atol=1e-4)
+    plain, _ = sm.expand_motion(lattice, 64, cfg.__class__(**{**cfg.__dict__, "bspline": False}))
+    assert torch.allclose(plain, expanded, atol=1e-4)
+    image = sm.motion_image(np.stack([np.full((4, 4), 3.0), np.full((4, 4), 4.0)]))
+    assert image.shape == (3, 4, 4) and np.allclose(image[:, 0, 0], [0.6, 0.8, 1.0])
+
+
+def test_learner_groups_are_subject_disjoint(manifest):
+    groups = sm.learner_groups(manifest, 2)
+    assert sorted(sum(groups, [])) == sorted(manifest["subject"].astype(str).unique()) and not set(groups[0]) & set(groups[1])
+    with pytest.raises(ValueError, match="motion_folds=9"):
+        sm.learner_groups(manifest, 9)
+
+
+def test_motion_learner_trains_resumes_and_loads(manifest, tmp_path, monkeypatch):
+    monkeypatch.setenv("MELIB_OUTPUTS", str(tmp_path))
+    cfg, _ = tiny_setting(learner_steps=60)
+    seen = sm.learner_groups(manifest, 2)[1]
+    path = sm.learner_path(manifest, cfg, seen)
+    calls = {"n": 0}
+    real = sm.multiscale_reconstruction
+
+    def crash_at_step_55(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 55:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sm, "multiscale_reconstruction", crash_at_step_55)
+    with pytest.raises(KeyboardInterrupt):
+        sm.train_motion_learner(manifest, seen, cfg, progress=False, device="cpu")
+    assert path.with_suffix(".last").is_file() and not path.is_file()   # the checkpoint of step 50
+    monkeypatch.setattr(sm, "multiscale_reconstruction", real)
+    model, info = sm.train_motion_learner(manifest, seen, cfg, progress=False, device="cpu")
+    assert info["path"] == path and path.is_file() and not path.with_suffix(".last").exists()
+    assert info["history"][:, 0].tolist() == list(range(1, 61))        # steps 1-50 kept, 51-60 resumed
+    loaded, again = sm.train_motion_learner(manifest, seen, cfg, progress=False, device="cpu")
+    assert torch.equal(again["history"], info["history"])
+    for a, b in zip(model.state_dict().values(), loaded.state_dict().values()):
+        assert torch.equal(a, b)
+    assert sm.learner_path(manifest, cfg, sm.learner_groups(manifest, 2)[0]) != path  # subjects seen are keyed
+
+
+def test_loso_run_end_to_end_with_learned_motion_and_flow(manifest, tmp_path, monkeypatch):
+    monkeypatch.setenv("MELIB_OUTPUTS", str(tmp_path / "out"))
+    monkeypatch.setenv("MELIB_CACHE", str(tmp_path / "cache"))
+    cfg, schedule = tiny_setting()
+    run = sm.run(manifest, cfg, schedule, progress=False)
+    clips = sm.select_clips(manifest)
+    m = run.results()["metrics"]
+    assert run.complete and run.n_folds == clips["subject"].nunique() and m["n_clips"] == len(clips)
+    assert m["classes"] == ["negative", "positive", "surprise"] and np.sum(m["confusion"]) == len(clips)
+    assert {"cls", "sc"} <= set(run.fold_results()[0]["history"][0])
+    entry = sm.prepare(clips, cfg, progress=False)[0].load(clips.iloc[0])
+    assert entry["motion"].shape == (2, 64, 64) and 0 <= float(entry["folding_after"]) <= 1
+    flow_cfg, _ = tiny_setting(motion="farneback", sc=False)
+    flow_run = sm.run(manifest, flow_cfg, schedule, progress=False)
+    assert flow_run.complete and "sc" not in flow_run.fold_results()[0]["history"][0]
+    with pytest.raises(ValueError, match="fold 9 is out of range"):
+        sm.run(manifest, cfg, schedule, fold=9, progress=False)
+
+
+def test_config_validates():
+    for bad in (dict(motion="raft"), dict(reconstruction="lpips"), dict(frame_size=30), dict(motion_folds=1),
+                dict(checkpoint="no/such.pt")):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            sm.SelfMEConfig(**bad)
+    cfg, schedule, _ = sm.preset("full")
+    assert (cfg.vit, cfg.gamma_train, cfg.gamma_test, cfg.omega, cfg.temperature) == ("vit_small_patch16_224", 1.0, 2.0, 0.1, 0.07)
+    assert (schedule.epochs, schedule.batch_size, schedule.lr, schedule.optimizer, schedule.scheduler,
+            schedule.lr_gamma) == (60, 32, 1e-4, "adam", "exponential", 0.9)
+    opt, sched = train._make_optimizer(torch.nn.Linear(2, 2), schedule)
+    sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.9e-4)
