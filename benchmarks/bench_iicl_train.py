@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/timing.py
-from timing import items_per_second, throughput_main  # noqa: E402
+from timing import throughput_main, train_step_rate  # noqa: E402
 
 from melib.models.iicl import build_model, get_variant, variant_loss  # noqa: E402
 
@@ -31,16 +31,8 @@ def samples_per_second(variant: str, size: str, crop: int, batch: int, amp: bool
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     frames = {k: torch.randn(batch, 3, crop, crop, device=device) for k in v.inputs}
     labels = (torch.rand(batch, 8, device=device) > 0.7).float()
-    dtype = torch.bfloat16
-
-    def step() -> None:
-        with torch.autocast(device.type, dtype=dtype, enabled=amp):
-            loss = variant_loss(v, model.forward_frames(frames), labels)["total"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    return items_per_second(step, batch, device, steps)
+    return train_step_rate(lambda: variant_loss(v, model.forward_frames(frames), labels)["total"], opt, batch, amp,
+                           device, steps)
 
 
 def measure(variant: str, setting: tuple, amp: bool, device: torch.device, steps: int) -> float:

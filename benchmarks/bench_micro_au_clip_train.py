@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/timing.py
-from timing import items_per_second, throughput_main  # noqa: E402
+from timing import throughput_main, train_step_rate  # noqa: E402
 
 from melib.methods import micro_au_clip as mac  # noqa: E402
 from melib.face.template import TEMPLATE_68  # noqa: E402
@@ -37,14 +37,7 @@ def images_per_second(variant: str, model_name: str, size: int, batch: int, amp:
             "aus": (torch.rand(batch, len(cfg.aus)) > 0.7).float()}
     data = {k: v.to(device) for k, v in data.items()}
 
-    def step() -> None:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            loss = method.training_step(model, data)["loss"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    return items_per_second(step, batch, device, steps)
+    return train_step_rate(lambda: method.training_step(model, data)["loss"], opt, batch, amp, device, steps)
 
 
 def measure(variant: str, setting: tuple, amp: bool, device: torch.device, steps: int) -> float:

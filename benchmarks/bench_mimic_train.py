@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/timing.py
-from timing import items_per_second, throughput_main  # noqa: E402
+from timing import throughput_main, train_step_rate  # noqa: E402
 
 from melib.losses import mimic_total  # noqa: E402
 from melib.models.annotation_mimic import build_model  # noqa: E402
@@ -33,15 +33,11 @@ def clips_per_second(variant: str, size: int, batch: int, amp: bool, device: tor
     labels = torch.randint(0, 3, (batch,), device=device)
     aus = (torch.rand(batch, 8, device=device) > 0.7).float()
 
-    def step() -> None:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            out = model(x)
-            loss = mimic_total(model.head_logits(out), F.normalize(out["features"].float(), dim=1), labels, aus)["total"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    def loss() -> torch.Tensor:
+        out = model(x)
+        return mimic_total(model.head_logits(out), F.normalize(out["features"].float(), dim=1), labels, aus)["total"]
 
-    return items_per_second(step, batch, device, steps)
+    return train_step_rate(loss, opt, batch, amp, device, steps)
 
 
 def measure(variant: str, setting: tuple, amp: bool, device: torch.device, steps: int) -> float:

@@ -32,6 +32,20 @@ def items_per_second(step: Callable[[], None], items_per_step: int, device: torc
     return items_per_step * steps / (time.perf_counter() - start)
 
 
+def train_step_rate(loss: Callable[[], torch.Tensor], optimizer: torch.optim.Optimizer, items_per_step: int,
+                    amp: bool, device: torch.device, steps: int) -> float:
+    """Items per second of full optimisation steps: ``loss()`` under bf16 autocast when ``amp``, then
+    zero_grad, backward and step (as the harness trains)."""
+    def step() -> None:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            value = loss()
+        optimizer.zero_grad(set_to_none=True)
+        value.backward()
+        optimizer.step()
+
+    return items_per_second(step, items_per_step, device, steps)
+
+
 def throughput_main(description: str, settings: dict[str, Any], variants: Sequence[str], unit: str,
                     measure: Callable[[str, Any, bool, torch.device, int], float]) -> None:
     """The command line every training-throughput benchmark shares: ``--steps --device --settings

@@ -225,6 +225,8 @@ def test_global_descriptions_and_text_similarity():
     assert len(model._global_text_cache) == 2  # frozen tower: one encoding per distinct sentence
     expected = torch.nn.functional.cosine_similarity(*model.text_features(), dim=-1)
     assert torch.allclose(model.text_similarity(), expected) and model.text_similarity().shape == (2,)
+    with pytest.raises(ValueError, match="context of 16 tokens"):  # 8 AUs do not fit the tiny tower's context
+        tiny(text_train_blocks=0).global_text_features(torch.zeros(1, 8))
 
 
 def test_one_sgd_step_lowers_the_total_loss():

@@ -80,8 +80,10 @@ def test_expand_motion_keeps_a_translation_and_reports_folding():
     assert expanded.shape == (1, 2, 64, 64) and torch.allclose(expanded, torch.full_like(expanded, 1.5), atol=1e-4)
     plain, _ = sm.expand_motion(lattice, 64, cfg.__class__(**{**cfg.__dict__, "bspline": False}))
     assert torch.allclose(plain, expanded, atol=1e-4)
-    image = sm.motion_image(np.stack([np.full((4, 4), 3.0), np.full((4, 4), 4.0)]))
-    assert image.shape == (3, 4, 4) and np.allclose(image[:, 0, 0], [0.6, 0.8, 1.0])
+    field = np.stack([np.full((4, 4), 3.0), np.full((4, 4), 4.0)])
+    image = sm.motion_image(field, 2.0)
+    assert image.shape == (3, 4, 4) and np.allclose(image[:, 0, 0], [1.5, 2.0, 2.5])  # one fixed scale
+    assert np.allclose(sm.motion_image(field, 0.0)[:, 0, 0], [0.6, 0.8, 1.0])         # per-clip maximum
 
 
 def test_learner_groups_are_subject_disjoint(manifest):

@@ -9,10 +9,12 @@ cubic B-spline of Eq. 9 and made diffeomorphic by scaling and squaring (:mod:`me
 
 Choices where the paper is open, or where melib must differ (each a field of :class:`SelfMEConfig`):
 
-- **Which subjects the motion learner sees.** It must never see a test subject's frames. One learner
-  per LOSO fold is the cleanest and the most expensive; melib trains ``motion_folds`` learners on
-  subject-disjoint groups (learner g never sees group g) and each clip's motion comes from the learner
-  that did not see its subject. The paper pretrains on VoxCeleb and fine-tunes on the ME data without
+- **Which subjects the motion learner sees.** A clip's motion never comes from a learner that saw its
+  subject's frames: melib trains ``motion_folds`` learners on subject-disjoint groups (learner g never
+  sees group g) and each clip's motion comes from the learner that did not see its subject. The
+  *training* clips of a LOSO fold, though, get motions from learners that saw the held-out subject's
+  unlabelled frames; one learner per LOSO fold (``motion_folds`` = number of subjects) removes even that,
+  at that many times the cost. The learner key includes the seed. The paper pretrains on VoxCeleb and fine-tunes on the ME data without
   saying on which subjects; ``checkpoint`` loads a pretrained state dict of melib's architecture.
 - **Reconstruction loss.** Eq. 6 is VGG-19's perceptual loss, which needs ImageNet weights (offline
   here). ``reconstruction="pyramid"`` (default) is a weight-free L1 image-and-gradient pyramid
@@ -22,9 +24,11 @@ Choices where the paper is open, or where melib must differ (each a field of :cl
   of each clip (``0``: every frame), resized to ``frame_size``; from scratch Adam at ``learner_lr``
   (the paper's 2e-6 fine-tunes a VoxCeleb model), divided by 10 at 1/2 and 3/4 of ``learner_steps``.
 - **Motion image.** The expanded motion (pixels at the ViT size, forward onset -> apex, i.e. minus the
-  learner's backward displacement) becomes 3 channels ``(dx, dy, |d|)`` divided by the clip's largest
-  magnitude (the paper does not say how C channels are formed). ``motion="tvl1"`` / ``"farneback"``
-  replace the learner by optical flow (Table 3's TV-L1 rows), resized the same way.
+  learner's backward displacement) becomes 3 channels ``(dx, dy, |d|) / motion_scale``: one fixed
+  scale for every clip (px at the ViT size), so the amplitude, and what MA changes, reach the ViT (the
+  paper does not say how its C channels are formed; ``motion_scale=0`` scales each clip by its
+  maximum). ``motion="tvl1"`` / ``"farneback"`` replace the learner by optical flow (Table 3's TV-L1
+  rows), resized the same way.
 - SCViT: Adam lr 1e-4, batch 32, exponential decay 0.9 per epoch, 60 epochs (Sec. 4.3); ``sc=False``
   drops Eq. 14 (Table 1); ``bspline=False`` upsamples the lattice motion bilinearly without
   integration (Table 1's "no B-spline").
@@ -60,6 +64,9 @@ from ..models.selfme import FAST_VIT, PAPER_VIT, MotionLearner, RandomTPS, SCViT
 from ..motion.diffeo import bspline_upsample, folding_fraction, integrate_velocity
 
 MOTIONS = ("learned", "tvl1", "farneback")
+#: The fast profile's pretrained motion learner, trained by ``data_scripts/train_selfme_learner.py`` on
+#: the seed-1 synthetic dataset (identities disjoint from the default seed-0 dataset).
+SHIPPED_LEARNER = Path(__file__).resolve().parents[1] / "models" / "weights" / "selfme_learner_fast.pt"
 RECONSTRUCTIONS = ("pyramid", "vgg19")
 
 #: SelfME on REAL data (Tables 1-3), for display beside melib's synthetic results only.
@@ -87,7 +94,7 @@ class SelfMEConfig:
     learner_lr: float = 2e-4
     frames_per_clip: int = 0           # 0 = every frame between onset and offset
     motion_folds: int = 4              # subject-disjoint learner groups (see the module docstring)
-    checkpoint: str = ""               # pretrained motion-learner state dict ("" = from scratch)
+    checkpoint: str = ""               # "" = from scratch | "shipped" (melib's, fast profile) | state-dict file
     reconstruction: str = "pyramid"    # "pyramid" (weight-free) | "vgg19" (Eq. 6 as printed)
     vgg_weights: str = "imagenet"      # for reconstruction="vgg19": "imagenet" (internet) or a file
     gamma_train: float = 1.0           # MA factor in training (Sec. 4.3)
@@ -103,6 +110,7 @@ class SelfMEConfig:
     omega: float = SELFME_OMEGA
     temperature: float = SELFME_TEMPERATURE
     sc_features: str = "patch_embed"
+    motion_scale: float = 1.0          # px at the ViT size that maps to 1 in the motion image; 0 = per-clip max
     classes: str = "3class"
 
     def __post_init__(self) -> None:
@@ -113,8 +121,19 @@ class SelfMEConfig:
         if self.frame_size % 4 or self.frame_size < 16 or self.motion_folds < 2 or self.learner_steps < 0:
             raise ValueError(f"SelfMEConfig: frame_size a multiple of 4 (>= 16), motion_folds >= 2 and "
                              f"learner_steps >= 0 required; got {self}")
-        if self.checkpoint and not Path(self.checkpoint).is_file():
-            raise ValueError(f"SelfMEConfig.checkpoint: no such file {self.checkpoint!r}")
+        if self.checkpoint not in ("", "shipped") and not Path(self.checkpoint).is_file():
+            raise ValueError(f"SelfMEConfig.checkpoint: no such file {self.checkpoint!r} ('' = from scratch, "
+                             f"'shipped' = melib's pretrained fast-profile learner)")
+
+    def checkpoint_path(self) -> Path | None:
+        """The motion learner's starting weights: ``None`` (scratch), the shipped file or ``checkpoint``."""
+        if not self.checkpoint:
+            return None
+        path = SHIPPED_LEARNER if self.checkpoint == "shipped" else Path(self.checkpoint)
+        if not path.is_file():
+            raise FileNotFoundError(f"SelfME motion-learner checkpoint {path} is missing (the shipped one is made "
+                                    "by data_scripts/train_selfme_learner.py)")
+        return path
 
     def learner_settings(self) -> dict[str, Any]:
         keys = ("frame_size", "num_kp", "expansion", "learner_steps", "learner_batch", "learner_lr",
@@ -132,19 +151,41 @@ PRESETS: dict[str, dict[str, Any]] = {
                                             scheduler="exponential", lr_gamma=0.9, seed=0), "subjects": None},
     "fast": {"config": dict(frame_size=64, expansion=16, learner_steps=300, frames_per_clip=9, motion_folds=2,
                             vit=FAST_VIT["name"], vit_image_size=FAST_VIT["img_size"],
-                            vit_patch_size=FAST_VIT["patch_size"], vit_depth=FAST_VIT["depth"]),
+                            vit_patch_size=FAST_VIT["patch_size"], vit_depth=FAST_VIT["depth"], motion_scale=0.25),
              "schedule": dict(epochs=15, batch_size=16, lr=3e-4, optimizer="adam", scheduler="exponential",
                               lr_gamma=0.9, seed=0), "subjects": 10},
 }
 
 
+#: Table 1 and Table 3 rows as config overrides; ``selfme`` is the full model.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "selfme": {},
+    "no_sc": {"sc": False},                 # Table 1: without the SC loss
+    "no_bspline": {"bspline": False},       # Table 1: without the B-spline expansion
+    "no_ma": {"gamma_test": 1.0},           # Table 1: without motion amplification at inference
+    "tvl1": {"motion": "tvl1"},             # Table 3: TV-L1 flow + SCViT
+    "farneback": {"motion": "farneback"},   # melib's CPU flow
+}
+
+
 def preset(profile: str, dataset: str = "synthetic", **overrides: Any) -> tuple[SelfMEConfig, train.Schedule, int | None]:
-    """``(config, schedule, n_subjects)`` of a profile; ``overrides`` set config or schedule fields."""
+    """``(config, schedule, n_subjects)`` of a profile; ``variant`` (a key of :data:`VARIANTS`) applies
+    its switches first, then ``overrides`` set config or schedule fields (``None`` ignored)."""
+    variant = overrides.pop("variant", None) or "selfme"
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown SelfME variant {variant!r}; choose from {list(VARIANTS)}")
+    overrides = {**VARIANTS[variant], **{k: v for k, v in overrides.items() if v is not None and v != ""}}
     cfg, sched, subjects = train.resolve_preset(PRESETS, profile, SelfMEConfig, overrides, {}, "SelfME")
     return SelfMEConfig(**cfg), train.Schedule(**sched), subjects
 
 
 # ------------------------------------------------------------------------------------ motion learner
+def _file_digest(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
 def learner_groups(manifest: pd.DataFrame, k: int) -> list[list[str]]:
     """``k`` subject-disjoint groups (round-robin over the sorted subjects): learner g never sees group g."""
     subjects = splits.loso_subjects(manifest)
@@ -169,7 +210,7 @@ def _training_frames(rows: pd.DataFrame, cfg: SelfMEConfig, progress: bool) -> l
     return clips
 
 
-def _reconstruction_features(cfg: SelfMEConfig):
+def _reconstruction_features(cfg: SelfMEConfig, device: torch.device):
     """``None`` for the weight-free pyramid; for ``"vgg19"`` a frozen VGG-19 feature extractor (Eq. 6)."""
     if cfg.reconstruction == "pyramid":
         return None
@@ -181,15 +222,18 @@ def _reconstruction_features(cfg: SelfMEConfig):
     vgg = timm.create_model("vgg19", pretrained=pretrained, features_only=True, out_indices=(0, 1, 2, 3, 4))
     if not pretrained:
         load_state_dict_file(vgg, "vgg19", Path(cfg.vgg_weights), strict=False)
-    vgg.eval().requires_grad_(False)
+    vgg.to(device).eval().requires_grad_(False)
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
     return lambda x: vgg((x - mean.to(x)) / std.to(x))
 
 
-def learner_path(manifest: pd.DataFrame, cfg: SelfMEConfig, seen: Sequence[str]) -> Path:
-    """Where the learner trained on subjects ``seen`` is stored (the key hashes its settings and data)."""
-    key = config_hash({"learner": cfg.learner_settings(), "subjects": sorted(seen),
+def learner_path(manifest: pd.DataFrame, cfg: SelfMEConfig, seen: Sequence[str], seed: int = 0) -> Path:
+    """Where the learner trained on subjects ``seen`` with ``seed`` is stored (the key hashes its
+    settings, the starting weights' contents, the subjects, the seed and the data)."""
+    start = cfg.checkpoint_path()
+    key = config_hash({"learner": cfg.learner_settings(), "subjects": sorted(seen), "seed": seed,
+                       "start": _file_digest(start) if start is not None else None,
                        "data": dataset_fingerprint(manifest)})
     return outputs_root() / "selfme" / "learners" / f"{key}.pt"
 
@@ -199,17 +243,19 @@ def train_motion_learner(manifest: pd.DataFrame, seen: Sequence[str], cfg: SelfM
     """Load-or-train the motion learner on the clips of subjects ``seen`` only (Eq. 8, random frame pairs).
 
     Resumable: ``<path>.last`` is written atomically every 50 steps with the optimiser state and the
-    step; the finished model goes to :func:`learner_path` with its loss history. Returns the model (eval
+    step (a resumed run reseeds its pair sampling from the step, so it is not bit-identical to an
+    uninterrupted one); the finished model goes to :func:`learner_path` with its loss history. Returns the model (eval
     mode, CPU) and ``{"path", "history", "steps", "seen"}``.
     """
-    path = learner_path(manifest, cfg, seen)
+    path = learner_path(manifest, cfg, seen, seed)
     model = MotionLearner(cfg.num_kp, 3, cfg.expansion)
     if path.is_file():
         state = torch.load(path, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
         return model.eval(), {"path": path, "history": state["history"], "steps": cfg.learner_steps, "seen": list(seen)}
-    if cfg.checkpoint:
-        model.load_state_dict(torch.load(cfg.checkpoint, map_location="cpu", weights_only=True))
+    start_weights = cfg.checkpoint_path()
+    if start_weights is not None:
+        model.load_state_dict(torch.load(start_weights, map_location="cpu", weights_only=True))
     device = torch.device(device) if device is not None else train.device_default()
     model.to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.learner_lr, betas=(0.5, 0.999))
@@ -225,7 +271,7 @@ def train_motion_learner(manifest: pd.DataFrame, seen: Sequence[str], cfg: SelfM
         start, history = int(state["step"]), [dict(zip(("step", "rec", "eqv"), h)) for h in state["history"].tolist()]
     rows = manifest[manifest["subject"].astype(str).isin(set(seen))]
     clips = _training_frames(rows, cfg, progress) if start < cfg.learner_steps else []
-    features = _reconstruction_features(cfg)
+    features = _reconstruction_features(cfg, device)
     rng = random.Random(f"{seed}-{start}")
     gen = torch.Generator().manual_seed(seed * 100003 + start)
     bar = tqdm(range(start, cfg.learner_steps), desc="motion learner", disable=not progress, leave=False)
@@ -263,9 +309,9 @@ def train_motion_learner(manifest: pd.DataFrame, seen: Sequence[str], cfg: SelfM
 
 # --------------------------------------------------------------------------------- motion input cache
 def expand_motion(lattice_px: torch.Tensor, size: int, cfg: SelfMEConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """Lattice displacement ``(B, 2, h, w)`` in pixels of an ``S_l`` grid whose pixels are ``size / w``
-    output pixels -> ``(expanded (B, 2, size, size), before)`` in output pixels: Eq. 9 plus scaling and
-    squaring when ``cfg.bspline``, bilinear otherwise; ``before`` is the expansion before integration."""
+    """Lattice displacement ``(B, 2, h, w)``, values already in OUTPUT pixels (of the ``size`` x ``size``
+    image) -> ``(expanded (B, 2, size, size), before)``: Eq. 9 plus scaling and squaring when
+    ``cfg.bspline``, bilinear otherwise; ``before`` is the expansion before integration."""
     if cfg.bspline:
         before = bspline_upsample(lattice_px, (size, size))
         return integrate_velocity(before, cfg.integrate_steps), before
@@ -273,10 +319,11 @@ def expand_motion(lattice_px: torch.Tensor, size: int, cfg: SelfMEConfig) -> tup
     return up, up
 
 
-def motion_image(displacement: np.ndarray) -> np.ndarray:
-    """``(2, S, S)`` forward displacement -> ``(3, S, S)`` float32 ``(dx, dy, |d|) / max |d|``."""
+def motion_image(displacement: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """``(2, S, S)`` forward displacement -> ``(3, S, S)`` float32 ``(dx, dy, |d|) / scale``; ``scale`` 0
+    divides by the clip's largest magnitude (which hides the amplitude, and with it what MA changes)."""
     magnitude = np.hypot(displacement[0], displacement[1])
-    scale = float(magnitude.max()) or 1.0
+    scale = float(scale) or float(magnitude.max()) or 1.0
     return (np.concatenate([displacement, magnitude[None]]) / scale).astype(np.float32)
 
 
@@ -296,7 +343,7 @@ def compute_motion(row: Mapping[str, Any], cfg: SelfMEConfig, learner: MotionLea
         lattice = MotionLearner.to_pixels(out["motion"], (cfg.frame_size, cfg.frame_size))
         lattice = -lattice * (size / cfg.frame_size)  # backward -> forward, frame pixels -> output pixels
         expanded, before = expand_motion(lattice, size, cfg)
-        return {"motion": expanded[0].numpy().astype(np.float32),
+        return {"motion": expanded[0].numpy().astype(np.float32), "gamma": np.float32(cfg.gamma_test),
                 "folding_before": np.float32(folding_fraction(before)[0]),
                 "folding_after": np.float32(folding_fraction(expanded)[0])}
     flow = optical_flow(load_frame(row, onset), load_frame(row, apex), method=cfg.motion)
@@ -344,8 +391,9 @@ def true_motion(root: str | Path, row: Mapping[str, Any], size: int) -> np.ndarr
 
 def motion_against_truth(clips: pd.DataFrame, caches: Mapping[str, ClipCache], size: int) -> pd.DataFrame:
     """Per clip of the synthetic dataset: the mean end-point error (px at the ViT size) of each cached
-    motion in ``caches`` (name -> cache) against the true motion, over the pixels that truly move
-    (> 0.05 px) and over the whole face image, the true mean motion there, and, where cached, the
+    motion in ``caches`` (learned motion divided by its inference MA factor gamma first) (name -> cache) against the true motion, over the pixels that truly move
+    (> 0.05 px) and over the whole face image, the true mean motion there (the error of answering "no
+    motion"), and, where cached, the
     share of folding pixels before and after scaling and squaring."""
     root = str(clips.attrs.get("root", ""))
     rows = []
@@ -356,7 +404,8 @@ def motion_against_truth(clips: pd.DataFrame, caches: Mapping[str, ClipCache], s
                if moving.any() else 0.0}
         for name, cache in caches.items():
             entry = cache.load(row)
-            error = np.hypot(*(entry["motion"] - truth))
+            motion = entry["motion"] / float(entry["gamma"]) if "gamma" in entry else entry["motion"]  # undo MA
+            error = np.hypot(*(motion - truth))
             out[f"EPE {name} (moving)"] = float(error[moving].mean()) if moving.any() else np.nan
             out[f"EPE {name} (all)"] = float(error.mean())
             for key in ("folding_before", "folding_after"):
@@ -382,14 +431,14 @@ def class_index(rows: pd.DataFrame) -> np.ndarray:
 class SelfMEDataset(Dataset):
     """Cached motions of ``rows`` as ``(3, S, S)`` motion images (:func:`motion_image`) and class indices."""
 
-    def __init__(self, rows: pd.DataFrame, cache: ClipCache):
-        self.rows, self.cache, self.labels = rows, cache, class_index(rows)
+    def __init__(self, rows: pd.DataFrame, cache: ClipCache, scale: float = 1.0):
+        self.rows, self.cache, self.labels, self.scale = rows, cache, class_index(rows), scale
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        motion = motion_image(self.cache.load(self.rows.iloc[i])["motion"])
+        motion = motion_image(self.cache.load(self.rows.iloc[i])["motion"], self.scale)
         return {"motion": torch.from_numpy(motion), "label": int(self.labels[i]), "index": int(self.rows.index[i])}
 
 
@@ -413,7 +462,8 @@ class SelfMEMethod:
         return build_model(self.cfg)
 
     def datasets(self, train_rows: pd.DataFrame, test_rows: pd.DataFrame) -> tuple[Dataset, Dataset]:
-        return SelfMEDataset(train_rows, self.cache), SelfMEDataset(test_rows, self.cache)
+        return (SelfMEDataset(train_rows, self.cache, self.cfg.motion_scale),
+                SelfMEDataset(test_rows, self.cache, self.cfg.motion_scale))
 
     def training_step(self, model: torch.nn.Module, batch: dict) -> dict[str, torch.Tensor]:
         """Eq. 16: ``L_cls + omega L_sc`` (``sc=False``: ``L_cls`` alone); logs ``cls`` and ``sc``."""
@@ -447,6 +497,6 @@ def run(manifest: pd.DataFrame, config: SelfMEConfig, schedule: train.Schedule, 
     return train.run_folds(method, clips, schedule, fold=fold, protocol="loso", progress=progress, **kwargs)
 
 
-__all__ = ["MOTIONS", "PAPER_RESULTS", "PRESETS", "SelfMEConfig", "SelfMEDataset", "SelfMEMethod", "build_model",
+__all__ = ["VARIANTS", "MOTIONS", "PAPER_RESULTS", "PRESETS", "SelfMEConfig", "SelfMEDataset", "SelfMEMethod", "build_model",
            "class_index", "compute_motion", "expand_motion", "learner_groups", "learner_path", "motion_against_truth", "motion_image",
            "prepare", "preset", "run", "select_clips", "train_motion_learner", "true_motion"]

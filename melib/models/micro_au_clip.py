@@ -491,8 +491,13 @@ class MicroAUCLIP(nn.Module):
         """``(B, d)`` text features of :meth:`global_descriptions` (cached per AU state while the text
         tower is frozen; recomputed with gradients while it trains)."""
         sentences = self.global_descriptions(labels)
+        tokens = self.tokenizer(sentences)
+        if (tokens[:, -1] != 0).any():  # the end-of-text token was cut off: later AUs' states are lost
+            raise ValueError(f"global OrigCL: a whole-face description needs more than the text tower's context "
+                             f"of {tokens.shape[1]} tokens (e.g. {sentences[0]!r}); use a CLIP with a longer context "
+                             "(ViT-S-16, ViT-B-32: 77) for miaucl='global'")
         if not self._text_frozen():
-            return self.encode_texts(sentences)
+            return self.encode_texts(tokens)
         missing = sorted({s for s in sentences if s not in self._global_text_cache})
         if missing:
             with torch.no_grad():

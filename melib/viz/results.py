@@ -145,3 +145,21 @@ def embedding_scatter(points: np.ndarray, labels: Sequence[str], title: str = ""
     ax.set_xticks([])
     ax.set_yticks([])
     return fig
+
+
+def loss_history(histories: dict[str, np.ndarray], names: Sequence[str]) -> Figure:
+    """Loss curves of step-wise training logs: ``histories`` maps a label to a ``(steps, 1 + k)`` array
+    (step, then one column per loss named in ``names``); one panel per loss, a running mean over 10 steps."""
+    fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 2.8), squeeze=False, layout="constrained")
+    for label, table in histories.items():
+        table = np.asarray(table, dtype=float)
+        if not len(table):
+            continue
+        kernel = np.ones(min(10, len(table))) / min(10, len(table))
+        for k, ax in enumerate(axes[0]):
+            ax.plot(table[len(kernel) - 1:, 0], np.convolve(table[:, k + 1], kernel, mode="valid"), label=label)
+    for ax, name in zip(axes[0], names):
+        ax.set_xlabel("step")
+        ax.set_title(name, fontsize=9)
+    axes[0, -1].legend(fontsize=7, frameon=False)
+    return fig
