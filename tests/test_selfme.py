@@ -19,7 +19,7 @@ def manifest(tiny_synthetic):
 def tiny_setting(**overrides):
     """64-px frames, an 8-wide learner trained 4 steps, the fast ViT, one epoch."""
     settings = dict(frame_size=32, expansion=8, learner_steps=4, learner_batch=2, frames_per_clip=4, epochs=1,
-                    batch_size=4, motion_folds=2)
+                    batch_size=4, motion_folds=2, checkpoint="")
     return sm.preset("fast", **{**settings, **overrides})[:2]
 
 
@@ -153,3 +153,19 @@ def test_config_validates():
     opt, sched = train._make_optimizer(torch.nn.Linear(2, 2), schedule)
     sched.step()
     assert opt.param_groups[0]["lr"] == pytest.approx(0.9e-4)
+
+
+def test_shipped_learner_fits_the_fast_profile_and_is_keyed_by_content(manifest, tmp_path, monkeypatch):
+    cfg, _, _ = sm.preset("fast")
+    assert cfg.checkpoint == "shipped" and cfg.learner_steps == 0 and cfg.checkpoint_path() == sm.SHIPPED_LEARNER
+    model = MotionLearner(cfg.num_kp, 3, cfg.expansion)
+    model.load_state_dict(torch.load(sm.SHIPPED_LEARNER, map_location="cpu", weights_only=True))  # strict
+    monkeypatch.setenv("MELIB_OUTPUTS", str(tmp_path))
+    other = tmp_path / "other.pt"
+    state = model.state_dict()
+    state[next(iter(state))] = state[next(iter(state))] + 1
+    torch.save(state, other)
+    seen = sm.learner_groups(manifest, 2)[0]
+    own = sm.preset("fast", checkpoint=str(other))[0]
+    assert sm.learner_path(manifest, own, seen) != sm.learner_path(manifest, cfg, seen)  # weights' digest in the key
+    assert sm.learner_path(manifest, cfg, seen, seed=1) != sm.learner_path(manifest, cfg, seen, seed=0)
