@@ -12,7 +12,6 @@ stopped, and a finished command re-prints its table in seconds.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without `pip install -e`
@@ -45,11 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     for variant in args.variants:
         for seed in args.seeds:
             cfg, schedule, _ = mac.preset(profile, args.dataset, variant=variant, seed=seed, **overrides)
-            start = time.perf_counter()
-            run = mac.run(manifest, cfg, schedule, fold=args.fold, progress=True)
-            folds = run.fold_results()
-            per_fold = np.mean([f["seconds_per_epoch"] * f["epochs"] for f in folds]) if folds else float("nan")
-            print(f"{variant} seed {seed}: {time.perf_counter() - start:.0f} s, {per_fold:.0f} s per fold, run {run.dir}")
+            run, per_fold = cli.timed_run(variant, seed, lambda: mac.run(manifest, cfg, schedule, fold=args.fold, progress=True))
             results = run.results()
             if results is None:
                 continue

@@ -11,7 +11,6 @@ Motion learners, motion caches and every LOSO fold are load-or-train and resumab
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without `pip install -e`
@@ -40,11 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     for variant in args.variants:
         for seed in args.seeds:
             cfg, schedule, _ = sm.preset(profile, args.dataset, variant=variant, seed=seed, **overrides)
-            start = time.perf_counter()
-            run = sm.run(manifest, cfg, schedule, fold=args.fold)
-            folds = run.fold_results()
-            per_fold = np.mean([f["seconds_per_epoch"] * f["epochs"] for f in folds]) if folds else float("nan")
-            print(f"{variant} seed {seed}: {time.perf_counter() - start:.0f} s, {per_fold:.0f} s per fold, run {run.dir}")
+            run, per_fold = cli.timed_run(variant, seed, lambda: sm.run(manifest, cfg, schedule, fold=args.fold))
             if run.results() is not None:
                 m = run.results()["metrics"]
                 rows.append({"variant": variant, "seed": seed, "acc": m["acc"], "uf1": m["uf1"], "uar": m["uar"],

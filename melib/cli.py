@@ -7,7 +7,8 @@ A method's script adds its own flags to :func:`experiment_parser`'s parser, call
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -53,6 +54,17 @@ def resolve_profile_args(args: argparse.Namespace, reference: Mapping[str, Any])
     return config.resolve_profile(args.profile)
 
 
+def timed_run(label: str, seed: int, train: Callable[[], Any]) -> tuple[Any, float]:
+    """Call ``train()`` (a load-or-train run), print its wall time and mean seconds per fold, and return
+    ``(run, seconds per fold)`` (NaN before any fold is done)."""
+    start = time.perf_counter()
+    run = train()
+    folds = run.fold_results()
+    per_fold = float(np.mean([f["seconds_per_epoch"] * f["epochs"] for f in folds])) if folds else float("nan")
+    print(f"{label} seed {seed}: {time.perf_counter() - start:.0f} s, {per_fold:.0f} s per fold, run {run.dir}")
+    return run, per_fold
+
+
 def mean_sd_table(per_seed: pd.DataFrame, by: str, columns: Sequence[str], digits: int = 3) -> pd.DataFrame:
     """``per_seed`` (one row per run) grouped by ``by`` into ``"mean ± sd"`` cells (sample sd over
     seeds; a single seed shows the mean alone) plus a ``seeds`` column."""
@@ -64,4 +76,4 @@ def mean_sd_table(per_seed: pd.DataFrame, by: str, columns: Sequence[str], digit
     return shown
 
 
-__all__ = ["DATASETS", "experiment_parser", "mean_sd_table", "resolve_profile_args"]
+__all__ = ["DATASETS", "experiment_parser", "mean_sd_table", "resolve_profile_args", "timed_run"]
