@@ -133,7 +133,7 @@ class ClipCache:
                 self._record(report, row, *_compute_and_save(self, compute, row))
                 bar.update()
         else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
+            with ProcessPoolExecutor(max_workers=workers, initializer=_single_threaded_worker) as pool:
                 futures = {pool.submit(_compute_and_save, self, compute, row): row for row in rows}
                 for future in as_completed(futures):
                     self._record(report, futures[future], *future.result())
@@ -155,6 +155,21 @@ class ClipCache:
             report.computed += 1
         else:
             report.failed[f"{row['subject']}/{row['clip']}"] = reason
+
+
+def _single_threaded_worker() -> None:
+    """Forked workers compute one clip each on one thread: a child that enters an OpenMP parallel
+    region the parent had already started (torch after a model was built, e.g. in a notebook) hangs."""
+    import sys
+
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+    except ImportError:
+        pass
 
 
 def _compute_and_save(cache: ClipCache, compute: Callable, row: dict[str, Any]) -> tuple[bool, str]:
