@@ -8,6 +8,7 @@ and the next run computes only what is missing (idempotent, resumable).
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 import traceback
 from collections.abc import Callable, Mapping
@@ -133,7 +134,10 @@ class ClipCache:
                 self._record(report, row, *_compute_and_save(self, compute, row))
                 bar.update()
         else:
-            with ProcessPoolExecutor(max_workers=workers, initializer=_single_threaded_worker) as pool:
+            # spawned, not forked: a forked child of a process whose torch/OpenCV thread pools are running
+            # can hang at random (it did in CI, in tests/test_iicl_run.py); spawn costs an import per worker
+            ctx = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_single_threaded_worker) as pool:
                 futures = {pool.submit(_compute_and_save, self, compute, row): row for row in rows}
                 for future in as_completed(futures):
                     self._record(report, futures[future], *future.result())
@@ -158,10 +162,11 @@ class ClipCache:
 
 
 def _single_threaded_worker() -> None:
-    """Forked workers compute one clip each on one thread: a child that enters an OpenMP parallel
-    region the parent had already started (torch after a model was built, e.g. in a notebook) hangs."""
+    """Workers compute one clip each on one thread, so ``workers`` processes use ``workers`` cores."""
     import sys
 
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = "1"  # read by torch / numpy when the computation first imports them
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
     try:
