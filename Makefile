@@ -9,7 +9,7 @@ STAMP := $(VENV)/.melib-installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 OUTPUTS ?= $(or $(MELIB_OUTPUTS),outputs)
 
-.PHONY: demo test venv clean-outputs
+.PHONY: demo test report venv clean-outputs
 
 venv: $(STAMP)
 
@@ -34,6 +34,22 @@ demo: $(STAMP)
 test: $(STAMP)
 	MELIB_PROFILE=fast $(PY) -m pytest tests
 	MELIB_PROFILE=fast $(PY) -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks
+
+## report: every comparison and ablation table and figure from the runs' results files, training only
+## what is missing: outputs/report/index.html, README's marked sections, notebook 08 into outputs/notebooks/
+SCOPE ?= main
+SEEDS ?= 0 1 2
+REPORT_PROFILE ?= fast
+comma := ,
+empty :=
+space := $(empty) $(empty)
+report: $(STAMP)
+	$(PY) data_scripts/make_synthetic.py
+	$(PY) -m melib.report --train --scope $(SCOPE) --profile $(REPORT_PROFILE) --seeds $(SEEDS)
+	@mkdir -p $(OUTPUTS)/notebooks
+	$(PY) -m papermill -k $(KERNEL) --cwd notebooks notebooks/08_ablations_and_comparison.ipynb \
+	  $(OUTPUTS)/notebooks/08_ablations_and_comparison.ipynb \
+	  -y "{profile: $(if $(filter reference,$(REPORT_PROFILE)),fast,$(REPORT_PROFILE)), reference: $(if $(filter reference,$(REPORT_PROFILE)),true,false), scope: $(SCOPE), seeds: [$(subst $(space),$(comma),$(strip $(SEEDS)))], subjects: $(if $(filter fast,$(REPORT_PROFILE)),10,0), epochs: 0, train_missing: false}"
 
 clean-outputs:
 	rm -rf $(OUTPUTS)

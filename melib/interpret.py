@@ -22,15 +22,29 @@ def _minmax(cam: Tensor) -> Tensor:
     return ((flat - lo) / (hi - lo).clamp_min(1e-12)).view_as(cam)
 
 
+def vit_reshape(grid: tuple[int, int], prefix_tokens: int = 1) -> Callable[[Tensor], Tensor]:
+    """A ``reshape`` for :func:`grad_cam` on a ViT block: ``(B, prefix + h*w, D)`` tokens -> ``(B, D, h, w)``,
+    dropping the class (prefix) tokens, as the grad-cam package's ``reshape_transform`` for ViTs does."""
+    h, w = grid
+
+    def reshape(tokens: Tensor) -> Tensor:
+        if tokens.dim() != 3 or tokens.shape[1] != prefix_tokens + h * w:
+            raise ValueError(f"expected (B, {prefix_tokens} + {h}*{w}, D) tokens, got {tuple(tokens.shape)}")
+        return tokens[:, prefix_tokens:].transpose(1, 2).reshape(tokens.shape[0], -1, h, w)
+
+    return reshape
+
+
 def grad_cam(model: nn.Module, x: Tensor, layers: Sequence[nn.Module], score: Callable[[object], Tensor],
-             size: tuple[int, int] | None = None) -> Tensor:
+             size: tuple[int, int] | None = None, reshape: Callable[[Tensor], Tensor] | None = None) -> Tensor:
     """Grad-CAM maps ``(B, H, W)`` in [0, 1] of ``score(model(x))`` (a ``(B,)`` tensor, e.g. each
     sample's logit of its predicted class) at ``layers``.
 
     With several layers (e.g. the eyes and mouth branches of a dual-branch network) each map is
     placed at the input rows its layer sees: a layer whose activations are shorter than the
     input's aspect ratio implies covers a band; bands are stacked top to bottom in ``layers``' order
-    and each band is scaled on its own. ``size`` defaults to the input's (H, W).
+    and each band is scaled on its own. ``size`` defaults to the input's (H, W). ``reshape`` turns a
+    layer's output into ``(B, C, h, w)`` first (a transformer's tokens: :func:`vit_reshape`).
     """
     acts: list[Tensor] = []
     hooks = [layer.register_forward_hook(lambda _m, _i, out: acts.append(out)) for layer in layers]
@@ -49,6 +63,8 @@ def grad_cam(model: nn.Module, x: Tensor, layers: Sequence[nn.Module], score: Ca
     bands = []
     band_h = h // len(layers)
     for k, (a, g) in enumerate(zip(acts, grads)):
+        if reshape is not None:
+            a, g = reshape(a), reshape(g)
         cam = F.relu((g.mean(dim=(2, 3), keepdim=True) * a).sum(1, keepdim=True))
         rows = band_h if k < len(layers) - 1 else h - band_h * (len(layers) - 1)
         bands.append(_minmax(F.interpolate(cam, size=(rows, w), mode="bilinear", align_corners=False)[:, 0]))

@@ -148,6 +148,34 @@ class Run:
     def fold_results(self) -> list[dict[str, Any]]:
         return [load_json(self.fold_dir(f) / "result.json") for f in self.done_folds()]
 
+    def config(self) -> dict[str, Any]:
+        """The method config the run was made with (``run.json``)."""
+        saved = self.dir / "run.json"
+        if not saved.is_file():
+            raise FileNotFoundError(f"{saved} is missing: {self.dir} is not a run folder")
+        return load_json(saved)["config"]
+
+    def fold_state(self, fold: int) -> dict[str, torch.Tensor]:
+        """The final-epoch model weights of ``fold`` (loaded with ``weights_only=True``)."""
+        path = self.fold_dir(fold) / "model.pt"
+        if not path.is_file():
+            raise FileNotFoundError(f"{self.fold_dir(fold)}: no trained model (run that fold first)")
+        return torch.load(path, map_location="cpu", weights_only=True)["model"]
+
+
+def trained_subjects(run: Run, rows: pd.DataFrame) -> list[str]:
+    """The held-out subjects of a LOSO ``run`` whose fold model is on disk (folds in sorted subject order)."""
+    subjects = splits.loso_subjects(rows)
+    return [subjects[f] for f in range(len(subjects)) if (run.fold_dir(f) / "model.pt").is_file()]
+
+
+def loso_fold_of(rows: pd.DataFrame, subject: str) -> int:
+    """The LOSO fold (index in sorted subject order of ``rows``) that holds out ``subject``."""
+    subjects = splits.loso_subjects(rows)
+    if subject not in subjects:
+        raise ValueError(f"subject {subject!r} is not among the run's subjects {subjects}")
+    return subjects.index(subject)
+
 
 def device_default() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -195,7 +223,7 @@ def run_key(method: Method, schedule: Schedule, manifest: pd.DataFrame, protocol
 def run_folds(method: Method, manifest: pd.DataFrame, schedule: Schedule, fold: int = -1,
               protocol: str = "kfold", k: int = 4, split_seed: int = 0, out_dir: str | Path | None = None,
               device: str | torch.device | None = None, progress: bool = True,
-              on_epoch_end: Callable[[int, int, dict], None] | None = None) -> Run:
+              on_epoch_end: Callable[[int, int, dict], None] | None = None, locate_only: bool = False) -> Run:
     """Train (or load) and predict the selected fold(s) of ``method`` on ``manifest``.
 
     Parameters
@@ -206,6 +234,8 @@ def run_folds(method: Method, manifest: pd.DataFrame, schedule: Schedule, fold: 
         Run folder; default ``<outputs>/runs/<method>/<run key>``.
     on_epoch_end
         Called as ``on_epoch_end(fold, epoch, logs)`` after each epoch's checkpoint is written.
+    locate_only
+        Train nothing: return the run folder (what is done, and the pooled results once every fold is).
     """
     folds = splits.make_splits(manifest, protocol, k=k, seed=split_seed)
     selected = splits.select_folds(folds, fold)
@@ -217,7 +247,7 @@ def run_folds(method: Method, manifest: pd.DataFrame, schedule: Schedule, fold: 
         "protocol": protocol, "k": len(folds), "split_seed": split_seed, "n_clips": len(manifest),
         "folds": [{"fold": s.fold, "test_subjects": list(s.test_subjects)} for s in folds],
         "machine": machine_info(device), "melib": __version__})
-    for split in selected:
+    for split in [] if locate_only else selected:
         _run_fold(method, manifest.reset_index(drop=True), split, schedule, run, key, device, progress, on_epoch_end)
     if run.complete:
         save_json(run.dir / "results.json", {"run_key": key, "method": method.name,

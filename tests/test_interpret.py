@@ -55,3 +55,28 @@ def test_grad_cam_stacks_one_band_per_layer():
     cam = grad_cam(net, x, [net.top, net.bottom], score=lambda out: out)
     assert cam.shape == (1, 8, 6)
     assert cam[0, 1, 1] == pytest.approx(1.0) and cam[0, 6, 4] == pytest.approx(1.0)
+
+
+def test_vit_reshape_maps_patch_tokens_to_their_grid_cell_and_drops_the_class_token():
+    from melib.interpret import vit_reshape
+
+    class TokenNet(nn.Module):
+        """Patchify a 1-channel 8x8 image into 2x2 patches (a 4x4 grid), prepend a class token, score the sum."""
+
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Identity()
+
+        def forward(self, x):
+            b = x.shape[0]
+            patches = x.unfold(2, 2, 2).unfold(3, 2, 2).reshape(b, 16, 4)          # row-major grid cells
+            tokens = self.embed(torch.cat([torch.full((b, 1, 4), 5.0), patches], dim=1))
+            return tokens[:, 1:].sum(dim=(1, 2))
+
+    x = torch.zeros(1, 1, 8, 8)
+    x[0, 0, 4:6, 2:4] = 1.0  # grid cell (row 2, column 1)
+    net = TokenNet()
+    cam = grad_cam(net, x, [net.embed], score=lambda out: out, size=(4, 4), reshape=vit_reshape((4, 4)))
+    assert cam.shape == (1, 4, 4) and cam[0, 2, 1] == pytest.approx(1.0) and cam.sum() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="tokens"):
+        vit_reshape((3, 3))(torch.zeros(1, 17, 4))

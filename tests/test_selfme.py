@@ -139,6 +139,37 @@ def test_loso_run_end_to_end_with_learned_motion_and_flow(manifest, tmp_path, mo
     assert flow_run.complete and "sc" not in flow_run.fold_results()[0]["history"][0]
     with pytest.raises(ValueError, match="fold 9 is out of range"):
         sm.run(manifest, cfg, schedule, fold=9, progress=False)
+    # the fold models reload from the run's own config and reproduce its stored predictions
+    cache = sm.prepare(clips, cfg, progress=False)[0]
+    first = train.trained_subjects(run, clips)[0]
+    held = clips[clips["subject"] == first]
+    model = sm.fold_model(run, 0)
+    with torch.no_grad():
+        x = torch.stack([sm.SelfMEDataset(held, cache, cfg.motion_scale)[i]["motion"] for i in range(len(held))])
+        scores = torch.softmax(model(x)["logits"], 1).numpy()
+    np.testing.assert_allclose(scores, run.predictions()["scores"][:len(held)], atol=1e-5)
+    cams = sm.grad_cams(run, held.head(2), clips, cache)
+    assert cams.shape == (min(2, len(held)), 64, 64) and cams.min() >= 0 and cams.max() <= 1
+    table = sm.results_table({"selfme": run, "tvl1_vit": flow_run})
+    assert table.loc[("selfme", "ours (synthetic)"), "uf1"] == pytest.approx(m["uf1"])
+    assert table.loc[("tvl1_vit", "paper Table 3 (casme2, real)"), "uf1"] == pytest.approx(0.8060)
+    assert ("selfme", "paper Table 4 (smic, real)") in table.index
+
+
+def test_motion_against_truth_binned_by_amplitude_and_timed(manifest, tmp_path, monkeypatch):
+    monkeypatch.setenv("MELIB_OUTPUTS", str(tmp_path / "out"))
+    monkeypatch.setenv("MELIB_CACHE", str(tmp_path / "cache"))
+    clips = sm.select_clips(manifest)
+    configs = {"learned": tiny_setting()[0], "DIS": tiny_setting(motion="dis")[0]}
+    caches = {name: sm.prepare(clips, cfg, progress=False)[0] for name, cfg in configs.items()}
+    truth = sm.motion_against_truth(clips, caches, 64)
+    binned = sm.epe_by_amplitude(truth, bins=(0.0, 0.3, np.inf))
+    assert list(binned.columns) == ["clips", "learned", "DIS"] and binned["clips"].sum() == len(clips)
+    moving = truth["true motion (px)"] < 0.3
+    if moving.any():
+        assert binned.loc["0-0.3 px", "DIS"] == pytest.approx(truth.loc[moving, "EPE DIS (moving)"].mean())
+    seconds = sm.time_per_pair(clips, configs, n=2)
+    assert list(seconds.index) == ["learned", "DIS"] and (seconds > 0).all()
 
 
 def test_config_validates():

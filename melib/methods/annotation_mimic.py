@@ -496,28 +496,18 @@ def input_tensor(cache: ClipCache, row: Mapping[str, Any]) -> torch.Tensor:
 
 def fold_model(run: train.Run, fold: int) -> torch.nn.Module:
     """The final-epoch model of one LOSO fold of a run (built from the run's own config), in eval mode."""
-    saved = run.dir / "run.json"
-    if not saved.is_file() or not (run.fold_dir(fold) / "model.pt").is_file():
-        raise FileNotFoundError(f"{run.fold_dir(fold)}: no trained model (run that fold first)")
-    conf = load_json(saved)["config"]
+    conf = run.config()
     model = build_model(conf["variant"], len(conf["class_names"]), conf["config"], "none")
-    state = torch.load(run.fold_dir(fold) / "model.pt", map_location="cpu", weights_only=True)
-    model.load_state_dict(state["model"])
+    model.load_state_dict(run.fold_state(fold))
     return model.eval()
 
 
-def trained_subjects(run: train.Run, rows: pd.DataFrame) -> list[str]:
-    """The held-out subjects of ``run``'s LOSO folds whose model is on disk (folds in sorted subject order)."""
-    subjects = splits.loso_subjects(rows)
-    return [subjects[f] for f in range(len(subjects)) if (run.fold_dir(f) / "model.pt").is_file()]
+trained_subjects = train.trained_subjects
 
 
 def load_fold_model(run: train.Run, rows: pd.DataFrame, row: Mapping[str, Any]) -> torch.nn.Module:
     """The model of the LOSO fold that held out ``row``'s subject (folds in sorted subject order of ``rows``)."""
-    subjects = splits.loso_subjects(rows)
-    if row["subject"] not in subjects:
-        raise ValueError(f"subject {row['subject']!r} is not among the run's subjects {subjects}")
-    return fold_model(run, subjects.index(row["subject"]))
+    return fold_model(run, train.loso_fold_of(rows, row["subject"]))
 
 
 @torch.no_grad()

@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from .. import metrics, train
+from .. import metrics, splits, train
 from ..cache import ClipCache
 from ..data import au_matrix, au_set
 from ..io import load_json
@@ -206,13 +206,17 @@ class IICLMethod:
 
 
 def run(manifest: pd.DataFrame, config: IICLConfig, schedule: train.Schedule, fold: int = -1, k: int = 4,
-        workers: int | None = None, progress: bool = True, **kwargs: Any) -> train.Run:
-    """Preprocess (cached) and train/evaluate the selected fold(s) of one variant."""
+        workers: int | None = None, progress: bool = True, protocol: str = "kfold", **kwargs: Any) -> train.Run:
+    """Preprocess (cached) and train/evaluate the selected fold(s) of one variant: ``protocol="kfold"``
+    is the paper's subject-independent ``k``-fold, ``"loso"`` leave-one-subject-out (``fold`` indexes the
+    held-out subject in sorted order)."""
+    if protocol == "loso":
+        splits.check_loso_fold(manifest, fold, "IICL")
     cache = preprocess(manifest, config.front_end(), workers=workers, progress=progress)
     method = IICLMethod(config, cache)
     if progress:
         report_weights(method.build_model())
-    return train.run_folds(method, manifest, schedule, fold=fold, protocol="kfold", k=k, progress=progress, **kwargs)
+    return train.run_folds(method, manifest, schedule, fold=fold, protocol=protocol, k=k, progress=progress, **kwargs)
 
 
 def f1_table(runs: Mapping[str, train.Run], dataset: str = "casme2") -> pd.DataFrame:

@@ -438,21 +438,21 @@ class MicroAUCLIPMethod:
 
 def run(manifest: pd.DataFrame, config: MicroAUCLIPConfig, schedule: train.Schedule, fold: int = -1,
         workers: int | None = None, progress: bool = True, root: str | Path | None = None,
-        **kwargs: Any) -> train.Run:
-    """Cache the inputs and train/evaluate LOSO fold(s) (load-or-train, :func:`melib.train.run_folds`).
+        protocol: str = "loso", k: int = 4, **kwargs: Any) -> train.Run:
+    """Cache the inputs and train/evaluate fold(s) (load-or-train, :func:`melib.train.run_folds`).
 
-    ``fold`` is the index of the held-out subject in sorted subject order (-1: all); an index out of
-    range raises before any work. ``root``: cache root (default ``MELIB_CACHE``). ``kwargs`` go to
-    :func:`melib.train.run_folds` (``out_dir``, ``device``, ``on_epoch_end``).
+    ``protocol="loso"`` is the paper's (``fold``: the index of the held-out subject in sorted subject
+    order; -1: all; out of range raises before any work); ``"kfold"`` melib's subject-independent
+    ``k``-fold, for comparing with IICL under one protocol. ``root``: cache root (default
+    ``MELIB_CACHE``). ``kwargs`` go to :func:`melib.train.run_folds` (``out_dir``, ``device``, ``on_epoch_end``).
     """
-    if "protocol" in kwargs or "k" in kwargs:
-        raise TypeError("Micro-AU CLIP always runs leave-one-subject-out; do not pass protocol or k")
-    splits.check_loso_fold(manifest, fold, "Micro-AU CLIP")
+    if protocol == "loso":
+        splits.check_loso_fold(manifest, fold, "Micro-AU CLIP")
     cache = prepare(manifest, config, workers=workers, progress=progress, strict=True, root=root)
     method = MicroAUCLIPMethod(config, cache)
     if progress:
         report_weights(method.build_model())
-    return train.run_folds(method, manifest, schedule, fold=fold, protocol="loso", progress=progress, **kwargs)
+    return train.run_folds(method, manifest, schedule, fold=fold, protocol=protocol, k=k, progress=progress, **kwargs)
 
 
 def run_config(run: train.Run) -> MicroAUCLIPConfig:

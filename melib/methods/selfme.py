@@ -63,7 +63,7 @@ from ..models.backbones import report_weights
 from ..models.selfme import FAST_VIT, PAPER_VIT, MotionLearner, RandomTPS, SCViT
 from ..motion.diffeo import bspline_upsample, folding_fraction, integrate_velocity
 
-MOTIONS = ("learned", "tvl1", "farneback")
+MOTIONS = ("learned", "tvl1", "farneback", "dis")
 #: The fast profile's pretrained motion learner, trained by ``data_scripts/train_selfme_learner.py`` on
 #: the seed-1 synthetic dataset (identities disjoint from the default seed-0 dataset).
 SHIPPED_LEARNER = Path(__file__).resolve().parents[1] / "models" / "weights" / "selfme_learner_fast.pt"
@@ -78,6 +78,22 @@ PAPER_RESULTS: dict[str, Any] = {
         (False, True, False): (0.8903, 0.9028), (False, False, True): (0.8718, 0.8851),
         (True, True, False): (0.8923, 0.8984), (False, True, True): (0.8951, 0.9109),
         (True, False, True): (0.8784, 0.8960), (True, True, True): (0.9078, 0.9290)},
+    "table3": {  # motion + classifier -> (UF1, UAR) on CASME II
+        "TV-L1 + ViT": (0.8060, 0.8016), "TV-L1 + SCViT": (0.8460, 0.8305),
+        "SelfME's motion + ViT": (0.8784, 0.8960), "SelfME's motion + SCViT": (0.9078, 0.9290)},
+    "table4": {"gamma 1": (0.6768, 0.6798), "gamma 2": (0.6972, 0.7012), "gamma 3": (0.6523, 0.6622)},  # SMIC-HS
+}
+
+#: Each variant's rows in the paper's tables: (table, row, dataset).
+PAPER_ROWS: dict[str, list[tuple[str, Any, str]]] = {
+    "selfme": [("table1", (True, True, True), "casme2"), ("table3", "SelfME's motion + SCViT", "casme2"),
+               ("table4", "gamma 2", "smic")],
+    "no_sc": [("table1", (True, False, True), "casme2"), ("table3", "SelfME's motion + ViT", "casme2")],
+    "no_bspline": [("table1", (False, True, True), "casme2")],
+    "no_ma": [("table1", (True, True, False), "casme2"), ("table4", "gamma 1", "smic")],
+    "gamma3": [("table4", "gamma 3", "smic")],
+    "tvl1": [("table3", "TV-L1 + SCViT", "casme2")],
+    "tvl1_vit": [("table3", "TV-L1 + ViT", "casme2")],
 }
 
 
@@ -85,7 +101,7 @@ PAPER_RESULTS: dict[str, Any] = {
 class SelfMEConfig:
     """Everything that defines a SelfME run besides the SCViT schedule (hashed into run and cache keys)."""
 
-    motion: str = "learned"            # "learned" (the paper) | "tvl1" | "farneback" (Table 3's flow rows)
+    motion: str = "learned"            # "learned" (the paper) | "tvl1" (Table 3's flow rows) | "farneback" | "dis"
     frame_size: int = 256              # motion learner input S x S (divisible by 4; lattice S/4)
     num_kp: int = 10                   # K keypoints (FOMM's default; the paper gives none)
     expansion: int = 32                # hourglass width
@@ -166,24 +182,30 @@ PRESETS: dict[str, dict[str, Any]] = {
 #: The CPU reference of README's table: the fast profile on every subject of the default synthetic dataset.
 REFERENCE_CPU: dict[str, Any] = dict(subjects=0)
 
-#: Table 1 and Table 3 rows as config overrides; ``selfme`` is the full model.
+#: Table 1, 3 and 4 rows as config overrides; ``selfme`` is the full model (learned motion + SCViT, gamma 2).
 VARIANTS: dict[str, dict[str, Any]] = {
     "selfme": {},
-    "no_sc": {"sc": False},                 # Table 1: without the SC loss
-    "no_bspline": {"bspline": False},       # Table 1: without the B-spline expansion
-    "no_ma": {"gamma_test": 1.0},           # Table 1: without motion amplification at inference
-    "tvl1": {"motion": "tvl1"},             # Table 3: TV-L1 flow + SCViT
-    "farneback": {"motion": "farneback"},   # melib's CPU flow
+    "no_sc": {"sc": False},                      # Table 1 without SC = Table 3 "SelfME's motion + ViT"
+    "no_bspline": {"bspline": False},            # Table 1: without the B-spline expansion
+    "no_ma": {"gamma_test": 1.0},                # Table 1 without MA = Table 4 gamma 1
+    "gamma3": {"gamma_test": 3.0},               # Table 4: gamma 3
+    "tvl1": {"motion": "tvl1"},                  # Table 3: TV-L1 + SCViT
+    "tvl1_vit": {"motion": "tvl1", "sc": False},  # Table 3: TV-L1 + ViT
+    "farneback": {"motion": "farneback"},        # melib's CPU flow + SCViT
+    "dis": {"motion": "dis"},                    # DIS flow + SCViT
 }
 
 
 def preset(profile: str, dataset: str = "synthetic", **overrides: Any) -> tuple[SelfMEConfig, train.Schedule, int | None]:
-    """``(config, schedule, n_subjects)`` of a profile; ``variant`` (a key of :data:`VARIANTS`) applies
-    its switches first, then ``overrides`` set config or schedule fields (``None`` ignored)."""
+    """``(config, schedule, n_subjects)`` of a profile; ``base_motion`` sets the motion source of variants
+    that do not name their own (notebook 07's ``motion``), ``variant`` (a key of :data:`VARIANTS`) applies
+    its switches, then ``overrides`` set config or schedule fields (``None`` ignored)."""
     variant = overrides.pop("variant", None) or "selfme"
+    base_motion = overrides.pop("base_motion", None)
     if variant not in VARIANTS:
         raise ValueError(f"unknown SelfME variant {variant!r}; choose from {list(VARIANTS)}")
-    overrides = {**VARIANTS[variant], **{k: v for k, v in overrides.items() if v is not None}}
+    base = {"motion": base_motion} if base_motion else {}
+    overrides = {**base, **VARIANTS[variant], **{k: v for k, v in overrides.items() if v is not None}}
     cfg, sched, subjects = train.resolve_preset(PRESETS, profile, SelfMEConfig, overrides, {}, "SelfME")
     return SelfMEConfig(**cfg), train.Schedule(**sched), subjects
 
@@ -424,6 +446,45 @@ def motion_against_truth(clips: pd.DataFrame, caches: Mapping[str, ClipCache], s
     return pd.DataFrame(rows)
 
 
+def epe_by_amplitude(table: pd.DataFrame, bins: Sequence[float] | None = None) -> pd.DataFrame:
+    """Mean EPE over the moving pixels of each motion in a :func:`motion_against_truth` table, by bin of
+    the clip's true mean motion (px at the ViT size; default: the clips' tertiles); ``clips`` counts each bin."""
+    if bins is None:
+        inner = np.unique(np.round(np.quantile(table["true motion (px)"], [1 / 3, 2 / 3]), 3))
+        bins = (0.0, *inner, np.inf)
+    names = [c[len("EPE "):-len(" (moving)")] for c in table.columns if c.startswith("EPE ") and c.endswith("(moving)")]
+    labels = [f"{lo:g}-{hi:g} px" if np.isfinite(hi) else f">= {lo:g} px" for lo, hi in zip(bins[:-1], bins[1:])]
+    binned = pd.cut(table["true motion (px)"], list(bins), labels=labels, right=False)
+    out = table.groupby(binned, observed=True)[[f"EPE {n} (moving)" for n in names]].mean()
+    out.columns = names
+    out.insert(0, "clips", table.groupby(binned, observed=True).size())
+    out.index.name = "true motion"
+    return out
+
+
+def time_per_pair(clips: pd.DataFrame, configs: Mapping[str, SelfMEConfig], n: int = 8, seed: int = 0) -> pd.Series:
+    """Seconds per onset -> apex pair of each motion source (name -> config), on the first ``n`` clips,
+    this process, the threads torch and OpenCV have: frame loading, motion (the learner's forward pass,
+    B-spline expansion and integration, or optical flow) and the resize to the ViT size. The learner is
+    the one that held out the first clip's subject (loaded or trained as :func:`prepare` would)."""
+    import time
+
+    rows = clips.head(n)
+    out = {}
+    for name, cfg in configs.items():
+        learner = None
+        if cfg.motion == "learned":
+            everyone = splits.loso_subjects(clips)
+            held = next(g for g in learner_groups(clips, cfg.motion_folds) if rows["subject"].iloc[0] in g)
+            learner, _ = train_motion_learner(clips, [s for s in everyone if s not in held], cfg, seed, progress=False)
+        compute_motion(rows.iloc[0], cfg, learner)  # warm-up (imports, first allocations)
+        began = time.perf_counter()
+        for _, row in rows.iterrows():
+            compute_motion(row, cfg, learner)
+        out[name] = (time.perf_counter() - began) / len(rows)
+    return pd.Series(out, name="seconds per pair")
+
+
 # ---------------------------------------------------------------------------------------------- SCViT
 def select_clips(manifest: pd.DataFrame) -> pd.DataFrame:
     """The clips with a 3-class label (MEGC composite mapping); ``others`` and unmapped emotions dropped."""
@@ -491,6 +552,51 @@ class SelfMEMethod:
         return metrics.emotion_summary(predictions["targets"], predictions["scores"], list(THREE_CLASSES))
 
 
+def fold_model(run: train.Run, fold: int) -> SCViT:
+    """The final-epoch SCViT of one LOSO fold of a run (built from the run's own config, random init
+    before the fold's weights are loaded), in eval mode."""
+    conf = {k: v for k, v in run.config().items() if k != "motion_cache"}
+    model = build_model(SelfMEConfig(**conf), weights="none")
+    model.load_state_dict(run.fold_state(fold))
+    return model.eval()
+
+
+def grad_cams(run: train.Run, rows: pd.DataFrame, clips: pd.DataFrame, cache: ClipCache) -> np.ndarray:
+    """Grad-CAM ``(N, S, S)`` in [0, 1] of each clip of ``rows`` under the fold model that held out its
+    subject (``clips``: the run's 3-class clips), at the last block's first LayerNorm (the ViT reshape
+    of the grad-cam package: tokens without the class token to the patch grid), for the predicted class."""
+    from ..interpret import grad_cam, vit_reshape
+
+    cfg = SelfMEConfig(**{k: v for k, v in run.config().items() if k != "motion_cache"})
+    maps = []
+    for _, row in rows.iterrows():
+        model = fold_model(run, train.loso_fold_of(clips, row["subject"]))
+        x = torch.from_numpy(motion_image(cache.load(row)["motion"], cfg.motion_scale))[None]
+        maps.append(grad_cam(model, x, [model.vit.blocks[-1].norm1],
+                             lambda out: out["logits"].gather(1, out["logits"].argmax(1, keepdim=True))[:, 0],
+                             reshape=vit_reshape(model.grid_size, model.vit.num_prefix_tokens))[0].numpy())
+    return np.stack(maps)
+
+
+def results_table(runs: Mapping[str, train.Run]) -> pd.DataFrame:
+    """UF1 / UAR / accuracy per variant (complete runs; ``ours``, synthetic) beside the paper's rows of
+    Tables 1, 3 and 4 for that variant (real CASME II or SMIC-HS, as labelled)."""
+    rows, index = [], []
+    for variant, run in runs.items():
+        results = run.results()
+        if results is not None:
+            m = results["metrics"]
+            rows.append({"uf1": m["uf1"], "uar": m["uar"], "acc": m["acc"]})
+            index.append((variant, "ours (synthetic)"))
+        for table, key, dataset in PAPER_ROWS.get(variant, []):
+            uf1, uar = PAPER_RESULTS[table][key]
+            rows.append({"uf1": uf1, "uar": uar, "acc": np.nan})
+            index.append((variant, f"paper {table.replace('table', 'Table ')} ({dataset}, real)"))
+    if not rows:
+        return pd.DataFrame(columns=["uf1", "uar", "acc"])
+    return pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["variant", "source"]))
+
+
 def run(manifest: pd.DataFrame, config: SelfMEConfig, schedule: train.Schedule, fold: int = -1,
         progress: bool = True, root: str | Path | None = None, **kwargs: Any) -> train.Run:
     """Motion learners, motion cache, then SCViT over LOSO fold(s) of the 3-class clips (load-or-train).
@@ -506,6 +612,8 @@ def run(manifest: pd.DataFrame, config: SelfMEConfig, schedule: train.Schedule, 
     return train.run_folds(method, clips, schedule, fold=fold, protocol="loso", progress=progress, **kwargs)
 
 
-__all__ = ["REFERENCE_CPU", "SHIPPED_LEARNER", "VARIANTS", "MOTIONS", "PAPER_RESULTS", "PRESETS", "SelfMEConfig", "SelfMEDataset", "SelfMEMethod", "build_model",
-           "class_index", "compute_motion", "expand_motion", "learner_groups", "learner_path", "motion_against_truth", "motion_image",
-           "prepare", "preset", "run", "select_clips", "train_motion_learner", "true_motion"]
+__all__ = ["REFERENCE_CPU", "SHIPPED_LEARNER", "VARIANTS", "MOTIONS", "PAPER_RESULTS", "PAPER_ROWS", "PRESETS",
+           "SelfMEConfig", "SelfMEDataset", "SelfMEMethod", "build_model", "class_index", "compute_motion",
+           "epe_by_amplitude", "expand_motion", "fold_model", "grad_cams", "learner_groups", "learner_path",
+           "motion_against_truth", "motion_image", "prepare", "preset", "results_table", "run", "select_clips",
+           "time_per_pair", "train_motion_learner", "true_motion"]

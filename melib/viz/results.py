@@ -106,9 +106,10 @@ def confusion_matrix(counts: np.ndarray, classes: Sequence[str], title: str = ""
 
 
 def cam_grid(images: Sequence[np.ndarray], maps: dict[str, Sequence[np.ndarray]], titles: Sequence[str],
-             alpha: float = 0.5) -> Figure:
+             alpha: float = 0.5, guides: Sequence[str] = ("h",)) -> Figure:
     """One column per image; the first row shows the image, each further row one kind of map
-    (e.g. ``{"AU-CAM": [...], "Grad-CAM": [...]}``) laid over it, with a line at the eyes/mouth split."""
+    (e.g. ``{"AU-CAM": [...], "Grad-CAM": [...]}``) laid over it, with dashed guides: ``"h"`` the
+    horizontal middle (annotation mimic's eyes/mouth split), ``"v"`` the vertical one (SelfME's halves)."""
     rows = 1 + len(maps)
     fig, axes = plt.subplots(rows, len(images), figsize=(1.9 * len(images), 1.9 * rows), squeeze=False)
     for j, image in enumerate(images):
@@ -117,7 +118,10 @@ def cam_grid(images: Sequence[np.ndarray], maps: dict[str, Sequence[np.ndarray]]
         for i, (name, cams) in enumerate(maps.items(), start=1):
             axes[i][j].imshow(image, cmap="gray" if np.asarray(image).ndim == 2 else None)
             axes[i][j].imshow(cams[j], cmap="jet", alpha=alpha, vmin=0, vmax=1)
-            axes[i][j].axhline(np.asarray(image).shape[0] / 2 - 0.5, color="white", lw=0.6, ls="--")
+            if "h" in guides:
+                axes[i][j].axhline(np.asarray(image).shape[0] / 2 - 0.5, color="white", lw=0.6, ls="--")
+            if "v" in guides:
+                axes[i][j].axvline(np.asarray(image).shape[1] / 2 - 0.5, color="white", lw=0.6, ls="--")
             if j == 0:
                 axes[i][j].set_ylabel(name, fontsize=8)
     for ax in axes.flat:

@@ -1,0 +1,149 @@
+"""Every method behind one interface: which run a (method, variant, seed, profile, protocol) names, how
+many folds it has, its shared inputs, and its load-or-train run.
+
+``data_scripts/run_folds.py`` fans the folds of these runs out as jobs and ``melib.report`` reads them
+back; both go through :func:`experiment` and :func:`run`, so a fold trained by a cluster job, by a
+notebook or by ``run_<method>.py`` is the same folder on disk (the run key hashes config, schedule,
+protocol and data) and is never trained twice.
+"""
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from .. import config, data, splits, train
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """How the harness runs one method: its module under ``melib.methods``, its task (``"au"``
+    detection or ``"emotion"`` recognition), the protocols it supports (the first is the paper's), its
+    variants and the CPU reference overrides of README's tables."""
+
+    name: str
+    module: str
+    task: str
+    protocols: tuple[str, ...]
+    default_variant: str
+    clips: Callable[[Any, pd.DataFrame, Any], pd.DataFrame] = field(repr=False)
+    prepare: Callable[[Any, pd.DataFrame, Any, train.Schedule], Any] = field(repr=False)
+
+    @property
+    def methods(self) -> Any:
+        return importlib.import_module(f"melib.methods.{self.module}")
+
+    @property
+    def variants(self) -> list[str]:
+        m = self.methods
+        if hasattr(m, "VARIANTS"):
+            return list(m.VARIANTS)
+        from ..models import annotation_mimic, iicl  # variants live with the network
+
+        return list({"iicl": iicl, "annotation_mimic": annotation_mimic}[self.module].VARIANTS)
+
+    @property
+    def reference(self) -> dict[str, Any]:
+        return dict(getattr(self.methods, "REFERENCE_CPU", {}))
+
+
+def _iicl_prepare(m: Any, manifest: pd.DataFrame, cfg: Any, schedule: train.Schedule) -> Any:
+    return m.preprocess(manifest, cfg.front_end(), progress=False)
+
+
+METHODS: dict[str, MethodSpec] = {
+    "iicl": MethodSpec("iicl", "iicl", "au", ("kfold", "loso"), "iicl",
+                       clips=lambda m, manifest, cfg: manifest, prepare=_iicl_prepare),
+    "micro_au_clip": MethodSpec("micro_au_clip", "micro_au_clip", "au", ("loso", "kfold"), "full",
+                                clips=lambda m, manifest, cfg: manifest,
+                                prepare=lambda m, manifest, cfg, s: m.prepare(manifest, cfg, progress=False)),
+    "annotation_mimic": MethodSpec("annotation_mimic", "annotation_mimic", "emotion", ("loso",), "db+all",
+                                   clips=lambda m, manifest, cfg: m.select_clips(manifest, cfg),
+                                   prepare=lambda m, manifest, cfg, s: m.prepare(
+                                       manifest, cfg, rows=m.select_clips(manifest, cfg), progress=False)),
+    "selfme": MethodSpec("selfme", "selfme", "emotion", ("loso",), "selfme",
+                         clips=lambda m, manifest, cfg: m.select_clips(manifest),
+                         prepare=lambda m, manifest, cfg, s: m.prepare(m.select_clips(manifest), cfg, seed=s.seed,
+                                                                       progress=False)),
+}
+
+
+@dataclass
+class Experiment:
+    """One run's recipe: the method, its resolved config and schedule, the manifest and protocol."""
+
+    method: MethodSpec
+    variant: str
+    seed: int
+    profile: str
+    protocol: str
+    manifest: pd.DataFrame = field(repr=False)
+    config: Any = field(repr=False)
+    schedule: train.Schedule = field(repr=False)
+
+    @property
+    def clips(self) -> pd.DataFrame:
+        """The rows the method trains and evaluates on (e.g. only 3-class clips for emotion methods)."""
+        return self.method.clips(self.method.methods, self.manifest, self.config)
+
+    @property
+    def n_folds(self) -> int:
+        return len(splits.make_splits(self.clips, self.protocol, k=4))
+
+    def label(self) -> str:
+        return f"{self.method.name}/{self.variant}/seed{self.seed}/{self.protocol}/{self.profile}"
+
+
+def spec(name: str) -> MethodSpec:
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; choose from {list(METHODS)}")
+    return METHODS[name]
+
+
+def experiment(method: str, variant: str | None = None, seed: int = 0, profile: str = "auto",
+               protocol: str | None = None, dataset: str = "synthetic", root: str = "", reference: bool = False,
+               **overrides: Any) -> Experiment:
+    """The run that (method, variant, seed, profile, protocol) names on ``dataset``; ``reference`` is the
+    method's CPU reference setting (README's tables: the fast profile with ``REFERENCE_CPU``).
+    ``overrides`` set config or schedule fields, ``subjects`` the number of subjects (0: all)."""
+    s = spec(method)
+    variant = variant or s.default_variant
+    if variant not in s.variants:
+        raise ValueError(f"unknown {method} variant {variant!r}; choose from {s.variants}")
+    protocol = protocol or s.protocols[0]
+    if protocol not in s.protocols:
+        raise ValueError(f"{method} runs under {s.protocols}, not {protocol!r}")
+    if reference:
+        profile = "fast"
+        overrides = {**s.reference, **overrides}
+    profile = config.resolve_profile(profile)
+    subjects_override = overrides.pop("subjects", None)
+    cfg, schedule, subjects = s.methods.preset(profile, dataset, variant=variant, seed=seed, **overrides)
+    subjects = subjects if subjects_override is None else (subjects_override or None)
+    manifest = data.load_manifest(dataset, root, subjects=subjects)
+    return Experiment(s, variant, seed, "reference" if reference else profile, protocol, manifest, cfg, schedule)
+
+
+def prepare(exp: Experiment) -> None:
+    """Compute the experiment's shared inputs (caches, SelfME's motion learners) once, before its folds
+    run in parallel jobs, so no two jobs build the same cache entry."""
+    exp.method.prepare(exp.method.methods, exp.manifest, exp.config, exp.schedule)
+
+
+def run(exp: Experiment, fold: int = -1, progress: bool = False, **kwargs: Any) -> train.Run:
+    """Load-or-train ``fold`` (-1: every fold, then the pooled results) of the experiment."""
+    m = exp.method.methods
+    if exp.method.name in ("iicl", "micro_au_clip"):
+        kwargs["protocol"] = exp.protocol
+    return m.run(exp.manifest, exp.config, exp.schedule, fold=fold, progress=progress, **kwargs)
+
+
+def locate(exp: Experiment) -> train.Run:
+    """The experiment's run folder without training anything (its done folds; pooled results once complete)."""
+    return run(exp, fold=-1, locate_only=True)
+
+
+__all__ = ["METHODS", "Experiment", "MethodSpec", "experiment", "locate", "prepare", "run", "spec"]

@@ -1,0 +1,518 @@
+"""Every method side by side from results files: the comparison tables, each paper's ablations with
+seed-to-seed spread, one self-contained HTML page, and README's marked results sections.
+
+``python -m melib.report`` (``make report``) walks :data:`SECTIONS`: for each row (a method, variant,
+protocol and overrides) and each seed it finds the load-or-train run of
+:func:`melib.experiments.runs.experiment` on disk, trains it only if it is missing and ``train_missing``
+is set, and reads its ``results.json``. The learnability ladder's yardsticks (linear probes on
+Farneback flow and on the onset frame) are computed once per dataset and kept in
+``<outputs>/report/yardsticks-<key>.json``. Everything lands in ``<outputs>/report/``: ``index.html``
+(tables, figures embedded, machine, melib version, each run's settings hash), ``results.json`` (every
+number of the page) and the figures; README's sections between ``<!-- report:NAME -->`` and
+``<!-- /report:NAME -->`` are rewritten from the same numbers, and left byte for byte as they were when
+nothing changed.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import io as _io
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import __version__, config
+from .cache import dataset_fingerprint
+from .io import load_json, save_json, write_text
+
+AU_METRICS = ("f1_avg", "auc_avg")
+EMOTION_METRICS = ("uf1", "uar", "acc")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of a report table: a method's variant under a protocol, with config overrides."""
+
+    method: str
+    variant: str
+    protocol: str | None = None
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    label: str = ""
+    label_free: bool = False  # Micro-AU CLIP's emotion-label-free MER (Eq. 13) of the run
+
+    @property
+    def name(self) -> str:
+        return self.label or f"{self.method} / {self.variant}"
+
+
+@dataclass(frozen=True)
+class Section:
+    """A table of the report: its rows, task (``au`` | ``emotion``), reference row (for the
+    direction of each ablation) and whether it belongs to the ``main`` scope or only to ``all``."""
+
+    name: str
+    title: str
+    task: str
+    rows: tuple[Row, ...]
+    reference: str | None = None
+    scope: str = "main"
+
+
+def _au_rows(protocol: str) -> tuple[Row, ...]:
+    return (Row("iicl", "senet", protocol, label=f"IICL baseline (SENet), {protocol}"),
+            Row("iicl", "iicl", protocol, label=f"IICL, {protocol}"),
+            Row("micro_au_clip", "full", protocol, label=f"Micro-AU CLIP, {protocol}"))
+
+
+SECTIONS: tuple[Section, ...] = (
+    Section("comparison-au", "AU detection: every method under both protocols", "au",
+            _au_rows("kfold") + _au_rows("loso")),
+    Section("comparison-emotion", "Emotion recognition, 3 classes, LOSO", "emotion", (
+        Row("annotation_mimic", "db+all", overrides={"classes": "3class"}, label="annotation mimic (paper config)"),
+        Row("annotation_mimic", "db+all", overrides={"classes": "3class", "config": "official"},
+            label="annotation mimic (official config)"),
+        Row("selfme", "selfme", label="SelfME (learned motion + SCViT)"),
+        Row("selfme", "tvl1", label="SelfME's SCViT on TV-L1 flow"),
+        Row("micro_au_clip", "full", label="Micro-AU CLIP label-free (Eq. 13)", label_free=True))),
+    Section("ablation-iicl", "IICL Table 1 (4-fold, average AU F1)", "au", tuple(
+        Row("iicl", v, "kfold", label=v) for v in ("senet", "intracl", "intercl", "iicl")), "iicl", "all"),
+    Section("ablation-annotation_mimic", "Annotation mimic Table 4 (LOSO, 3 classes here, 5 in the paper)", "emotion",
+            tuple(Row("annotation_mimic", v, overrides={"classes": "3class"}, label=v)
+                  for v in ("sb", "sb+au", "db", "db+au", "db+awm", "db+all-rr", "db+all")), "db+all", "all"),
+    Section("ablation-micro_au_clip", "Micro-AU CLIP Tables II, III, VI, VII, VIII (LOSO)", "au", tuple(
+        Row("micro_au_clip", v, label=v) for v in ("full", "lsi_only", "gsd_only", "text_fixed", "meanpool", "maxpool",
+                                                   "cat_mlp", "no_cl", "global_origcl", "local_origcl")), "full", "all"),
+    Section("ablation-selfme", "SelfME Tables 1, 3 and 4 (LOSO)", "emotion", tuple(
+        Row("selfme", v, label=v) for v in ("selfme", "no_sc", "no_bspline", "no_ma", "gamma3", "tvl1", "tvl1_vit")),
+            "selfme", "all"),
+)
+
+
+#: Notebook 08's settings when its parameters are ``None``: ``fast`` is a tiny comparison (every row
+#: trained in seconds on 3 subjects, to show the machinery in CI), the others the report's own.
+NOTEBOOK_SETTINGS: dict[str, dict[str, Any]] = {
+    "fast": {"seeds": [0, 1], "subjects": 3, "epochs": 2},
+    "full": {"seeds": [0, 1, 2], "subjects": 0, "epochs": None},
+    "reference": {"seeds": [0, 1, 2], "subjects": 0, "epochs": None},
+}
+
+
+def sections(scope: str = "main") -> list[Section]:
+    if scope not in ("main", "all"):
+        raise ValueError(f"scope must be 'main' or 'all', got {scope!r}")
+    return [s for s in SECTIONS if scope == "all" or s.scope == "main"]
+
+
+# ------------------------------------------------------------------------------------------ collect
+def _paper_value(row: Row) -> float | None:
+    """The paper's headline number for a row's variant (real data; avg F1 for AU rows, UF1 for emotion)."""
+    if row.method == "iicl":
+        from .methods.iicl import PAPER_F1
+
+        return PAPER_F1["casme2"].get(row.variant, {}).get("AVG")
+    if row.method == "micro_au_clip" and not row.label_free:
+        from .methods.micro_au_clip import PAPER_RESULTS, VARIANT_PAPER_ROWS
+
+        return PAPER_RESULTS["ablations"][VARIANT_PAPER_ROWS[row.variant]]["casme2"][0]
+    if row.method == "micro_au_clip":
+        from .methods.micro_au_clip import PAPER_RESULTS
+
+        return PAPER_RESULTS["label_free"]["full"]["casme2"]["uf1"]
+    if row.method == "annotation_mimic":
+        from .methods.annotation_mimic import PAPER_RESULTS
+
+        return PAPER_RESULTS["table4"].get(row.variant, {}).get("casme2", {}).get("uf1")
+    from .methods.selfme import PAPER_RESULTS, PAPER_ROWS
+
+    first = PAPER_ROWS.get(row.variant, [])
+    return PAPER_RESULTS[first[0][0]][first[0][1]][0] if first else None
+
+
+def _row_metrics(row: Row, run: Any, exp: Any) -> dict[str, Any] | None:
+    results = run.results()
+    if results is None:
+        return None
+    m = results["metrics"]
+    if row.label_free:
+        path = run.dir / "label_free.json"
+        if path.is_file():
+            lf = load_json(path)
+        else:
+            from .methods import micro_au_clip
+
+            lf = micro_au_clip.label_free_results(run, exp.manifest)
+        return {k: lf[k] for k in EMOTION_METRICS}
+    if "f1_avg" in m:
+        return {"f1_avg": m["f1_avg"], "auc_avg": m["auc_avg"], **dict(zip(m["aus"], m["f1"]))}
+    return {k: m[k] for k in EMOTION_METRICS}
+
+
+#: Subjects of every row (one clip set for all methods): the fast profile's 10, or all for the others.
+DEFAULT_SUBJECTS = {"fast": 10, "reference": 0, "full": 0}
+
+
+def collect(scope: str = "main", seeds: Sequence[int] = (0, 1, 2), profile: str = "fast", dataset: str = "synthetic",
+            root: str = "", train_missing: bool = False, progress: bool = True,
+            only: Sequence[str] | None = None, subjects: int | None = None, epochs: int | None = None) -> pd.DataFrame:
+    """One row per (section, row, seed) with the run's metrics, its key and folder; ``status`` is
+    ``done`` or ``missing`` (not trained, ``train_missing`` off). ``profile``: ``fast``, ``full`` or
+    ``reference`` (each method's CPU reference setting). Every row runs on the same ``subjects``
+    (default :data:`DEFAULT_SUBJECTS`; 0 = all); ``epochs`` overrides every method's. ``only``: section names."""
+    from tqdm.auto import tqdm
+
+    from .experiments import runs
+
+    todo = [(s, r, seed) for s in sections(scope) if only is None or s.name in only for r in s.rows for seed in seeds]
+    out = []
+    for section, row, seed in tqdm(todo, desc="report runs", disable=not progress):
+        common = {"subjects": DEFAULT_SUBJECTS[profile] if subjects is None else subjects, "epochs": epochs}
+        exp = runs.experiment(row.method, row.variant, seed, "fast" if profile == "reference" else profile, row.protocol,
+                              dataset, root, reference=profile == "reference",
+                              **{k: v for k, v in common.items() if v is not None}, **dict(row.overrides))
+        run = runs.locate(exp)
+        if not run.complete and train_missing:
+            run = runs.run(exp, progress=False)
+        metrics = _row_metrics(row, run, exp) if run.complete else None
+        machine = load_json(run.dir / "run.json").get("machine", {}) if (run.dir / "run.json").is_file() else {}
+        out.append({"section": section.name, "row": row.name, "method": row.method, "variant": row.variant,
+                    "protocol": exp.protocol, "seed": seed, "status": "done" if metrics else "missing",
+                    "run_key": run.dir.name, "run_dir": str(run.dir), "paper": _paper_value(row),
+                    "machine": _machine_line(machine), **(metrics or {})})
+    return pd.DataFrame(out)
+
+
+def _machine_line(machine: Mapping[str, Any]) -> str:
+    if not machine:
+        return ""
+    where = machine.get("gpu") or f"{machine.get('cpu', '?')} CPU, {machine.get('cpu_count', '?')} cores"
+    return f"{where}, torch {machine.get('torch', '?')}"
+
+
+def yardsticks(dataset: str = "synthetic", root: str = "", subjects: int | None = None,
+               progress: bool = True) -> dict[str, dict[str, float]]:
+    """Linear probes on Farneback flow and on the onset frame alone (the null) for AU detection
+    (4-fold and LOSO, avg F1 / AUC) and 3-class emotion (LOSO, UF1 / UAR / acc), cached by data."""
+    from . import data, ladder
+    from .data import au_set
+    from .methods import selfme
+
+    manifest = data.load_manifest(dataset, root, subjects=subjects)
+    path = config.outputs_root() / "report" / f"yardsticks-{config.config_hash({'data': dataset_fingerprint(manifest), 'v': 1})}.json"
+    if path.is_file():
+        return load_json(path)
+    aus = au_set("casme2" if dataset == "synthetic" else dataset)
+    out: dict[str, dict[str, float]] = {}
+    for protocol in ("kfold", "loso"):
+        table = ladder.ladder_table(ladder.run_ladder(manifest, aus, ("farneback", "onset"), protocol=protocol,
+                                                      progress=progress))
+        for rep, label in (("farneback", "flow probe"), ("onset", "onset null")):
+            r = table.loc[ladder.REPRESENTATIONS[rep]]
+            out[f"{label}, {protocol}"] = {"f1_avg": float(r["avg F1"]), "auc_avg": float(r["avg AUC"]),
+                                           **{a: float(r[a]) for a in table.columns if a.startswith("AU")}}
+    clips = selfme.select_clips(manifest)
+    rungs = ladder.emotion_rungs(clips, selfme.class_index(clips), ("farneback", "onset"))
+    for rep, label in (("farneback", "flow probe"), ("onset", "onset null")):
+        out[f"{label}, emotion"] = {k: float(v) for k, v in rungs.loc[ladder.REPRESENTATIONS[rep]].items()}
+    save_json(path, out)
+    return out
+
+
+# ------------------------------------------------------------------------------------------- tables
+def summary(results: pd.DataFrame, section: Section, sticks: Mapping[str, Mapping[str, float]] | None = None,
+            digits: int = 3) -> pd.DataFrame:
+    """A section's table: ``mean ± sd`` over the seeds that are done, the seed count, the paper's
+    number (real data) and, for ablations, the direction of each row against the reference row in
+    ours and in the paper; then the yardsticks."""
+    part = results[(results["section"] == section.name) & (results["status"] == "done")]
+    metrics = list(AU_METRICS if section.task == "au" else EMOTION_METRICS)
+    aus = [c for c in results.columns if re.fullmatch(r"AU\d+", str(c))] if section.task == "au" else []
+    cols = metrics + [a for a in aus if a in part and part[a].notna().any()]
+    table = {}
+    for row in section.rows:
+        got = part[part["row"] == row.name]
+        entry: dict[str, Any] = {}
+        for c in cols:
+            values = got[c].dropna().astype(float) if c in got else pd.Series(dtype=float)
+            entry[c] = _mean_sd(values, digits)
+        entry["seeds"] = len(got)
+        entry["paper (real)"] = "" if _paper_value(row) is None else f"{_paper_value(row):.3f}"
+        table[row.name] = entry
+    frame = pd.DataFrame(table).T
+    if section.reference is not None:
+        frame["ours vs " + section.reference] = [_direction(part, section, r, metrics[0]) for r in section.rows]
+        frame["paper vs " + section.reference] = [_paper_direction(section, r) for r in section.rows]
+    if sticks and section.scope == "main":
+        keys = ([f"{n}, {p}" for p in ("kfold", "loso") for n in ("flow probe", "onset null")] if section.task == "au"
+                else ["flow probe, emotion", "onset null, emotion"])
+        for key in keys:
+            if key in sticks:
+                frame.loc[key] = {c: f"{sticks[key][c]:.{digits}f}" for c in cols if c in sticks[key]} | {"seeds": "probe"}
+    return frame.fillna("")
+
+
+def verdicts(results: pd.DataFrame, section: Section, sticks: Mapping[str, Mapping[str, float]]) -> list[str]:
+    """One line per row of a ``main`` section: its mean ± sd against the flow probe and the onset null
+    of the same protocol (AUC for AU detection, UF1 for emotion), saying plainly whether it beats them."""
+    metric = "auc_avg" if section.task == "au" else "uf1"
+    part = results[(results["section"] == section.name) & (results["status"] == "done")]
+    lines = []
+    for row in section.rows:
+        got = part.loc[part["row"] == row.name, metric].dropna().astype(float)
+        if got.empty:
+            lines.append(f"{row.name}: not run")
+            continue
+        where = "emotion" if section.task == "emotion" else part.loc[got.index[0], "protocol"]
+        probe, null = sticks[f"flow probe, {where}"][metric], sticks[f"onset null, {where}"][metric]
+        sd = f" ± {got.std():.2f}" if len(got) > 1 else ""
+        lines.append(f"{row.name}: {metric} {got.mean():.2f}{sd} against the flow probe's {probe:.2f} and the "
+                     f"onset null's {null:.2f}: " + ("beats the flow probe" if got.mean() > probe
+                                                     else "does NOT beat the flow probe")
+                     + ("" if got.mean() > null + 0.05 else "; NOT above the null")
+                     + ("; near or below chance (AUC 0.5)" if metric == "auc_avg" and got.mean() < 0.55 else ""))
+    return lines
+
+
+def _mean_sd(values: pd.Series, digits: int) -> str:
+    if values.empty:
+        return "not run"
+    if len(values) == 1:
+        return f"{values.iloc[0]:.{digits}f}"
+    return f"{values.mean():.{digits}f} ± {values.std():.{digits}f}"
+
+
+def _row_named(section: Section, name: str) -> Row:
+    return next(r for r in section.rows if r.variant == name)
+
+
+def _direction(part: pd.DataFrame, section: Section, row: Row, metric: str) -> str:
+    """``+0.031`` (beyond the spread), ``~`` (within one sd of the seeds) or empty for the reference."""
+    ref = part[part["row"] == _row_named(section, section.reference).name][metric].dropna().astype(float)
+    got = part[part["row"] == row.name][metric].dropna().astype(float)
+    if row.variant == section.reference or ref.empty or got.empty:
+        return ""
+    delta = got.mean() - ref.mean()
+    spread = np.sqrt(np.nanmean([got.var(ddof=1) if len(got) > 1 else np.nan,
+                                 ref.var(ddof=1) if len(ref) > 1 else np.nan])) if max(len(got), len(ref)) > 1 else np.nan
+    if np.isfinite(spread) and abs(delta) <= spread:
+        return f"~ ({delta:+.3f})"
+    return f"{delta:+.3f}"
+
+
+def _paper_direction(section: Section, row: Row) -> str:
+    ref, value = _paper_value(_row_named(section, section.reference)), _paper_value(row)
+    if row.variant == section.reference or ref is None or value is None:
+        return ""
+    return f"{value - ref:+.3f}"
+
+
+def agreement(frame: pd.DataFrame, section: Section) -> pd.Series:
+    """Per ablation row: ``agrees``, ``disagrees`` or ``no clear effect`` (ours within the spread)."""
+    ours, paper = frame["ours vs " + section.reference], frame["paper vs " + section.reference]
+    out = {}
+    for name in frame.index:
+        o, p = str(ours.get(name, "")), str(paper.get(name, ""))
+        if not o or not p:
+            continue
+        if o.startswith("~"):
+            out[name] = "no clear effect here"
+        else:
+            out[name] = "agrees" if (float(o) > 0) == (float(p) > 0) else "disagrees"
+    return pd.Series(out, name="direction")
+
+
+def markdown(frame: pd.DataFrame) -> str:
+    cols = ["", *map(str, frame.columns)]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for name, r in frame.iterrows():
+        lines.append("| " + " | ".join([str(name), *(str(v) for v in r.values)]) + " |")
+    return "\n".join(lines)
+
+
+def by_amplitude(results: pd.DataFrame, section: Section, clips: pd.DataFrame,
+                 bins: Sequence[float] = (0.0, 0.6, 1.2, np.inf)) -> pd.DataFrame:
+    """The section's metric within bins of the true motion amplitude (synthetic data; ``clips`` has
+    ``subject, clip, amplitude``, e.g. ``synthetic.clip_table(root)``), from each run's pooled
+    predictions, mean over seeds: average AU F1 at 0.5 for AU sections, UF1 for emotion sections."""
+    from . import metrics
+    from .train import Run
+
+    amplitude = clips.set_index(["subject", "clip"])["amplitude"]
+    labels = [f"[{lo:.1f}, {hi:.1f}) px" for lo, hi in zip(bins[:-1], bins[1:])]
+    part = results[(results["section"] == section.name) & (results["status"] == "done")]
+    table = {}
+    for row in section.rows:
+        if row.label_free:
+            continue
+        per_seed = []
+        for run_dir in part.loc[part["row"] == row.name, "run_dir"]:
+            run = Run(Path(run_dir), int(load_json(Path(run_dir) / "run.json")["k"]))
+            pred = run.predictions()
+            which = np.digitize(amplitude.loc[list(zip(pred["subject"], pred["clip"]))].to_numpy(), bins[1:-1])
+            values = []
+            for b in range(len(labels)):
+                mask = which == b
+                if not mask.any():
+                    values.append(np.nan)
+                elif section.task == "au":
+                    values.append(float(metrics.au_f1(pred["targets"][mask].astype(int),
+                                                      (pred["scores"][mask] > 0.5).astype(int)).mean()))
+                else:
+                    classes = list(range(pred["scores"].shape[1]))
+                    values.append(metrics.uf1(pred["targets"][mask].astype(int), pred["scores"][mask].argmax(1), classes))
+            per_seed.append(values)
+        if per_seed:
+            table[row.name] = np.nanmean(np.array(per_seed, dtype=float), axis=0)
+    frame = pd.DataFrame(table, index=labels).T
+    counts = np.bincount(np.digitize(clips["amplitude"].to_numpy(), bins[1:-1]), minlength=len(labels))
+    frame.loc["clips in the dataset"] = counts
+    return frame
+
+
+# -------------------------------------------------------------------------------------------- figure
+def figure(results: pd.DataFrame, section: Section):
+    """Bar chart of the section's first metric per row, mean with one sd over seeds (dots: seeds)."""
+    import matplotlib.pyplot as plt
+
+    metric = AU_METRICS[1] if section.task == "au" else EMOTION_METRICS[0]
+    part = results[(results["section"] == section.name) & (results["status"] == "done")]
+    names = [r.name for r in section.rows]
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.7 * len(names) + 1.5), 3.0))
+    for i, name in enumerate(names):
+        values = part[part["row"] == name][metric].dropna().astype(float)
+        if values.empty:
+            ax.text(i, 0.02, "not run", rotation=90, ha="center", va="bottom", fontsize=7, color="grey")
+            continue
+        ax.bar(i, values.mean(), yerr=values.std() if len(values) > 1 else 0, color="tab:blue", alpha=0.7, capsize=3)
+        ax.plot(np.full(len(values), i), values, "k.", ms=3)
+    ax.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=7)
+    ax.set_ylabel({"auc_avg": "average AU ROC-AUC", "uf1": "UF1"}[metric], fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_title(section.title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _png(fig) -> str:
+    buffer = _io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+# ------------------------------------------------------------------------------------ page and README
+def section_markdown(section: Section, frame: pd.DataFrame, results: pd.DataFrame, profile: str,
+                     seeds: Sequence[int], subjects: int = 0, epochs: int | None = None) -> str:
+    part = results[results["section"] == section.name]
+    machines = sorted({m for m in part.loc[part["status"] == "done", "machine"] if m})
+    missing = int((part["status"] == "missing").sum())
+    flags = f"--profile {profile} --seeds {' '.join(map(str, seeds))} --subjects {subjects}" + (
+        f" --epochs {epochs}" if epochs else "")
+    text = [f"Generated by `python -m melib.report {flags}` from the runs' `results.json` "
+            f"({subjects or 'all'} subjects of the default synthetic dataset); machine: {'; '.join(machines) or 'n/a'}. "
+            f"Mean ± sd over seeds; the paper's numbers are on real data.", "", markdown(frame)]
+    if section.reference is not None:
+        agree = agreement(frame, section)
+        if len(agree):
+            text += ["", "Direction against `" + section.reference + "`, ours vs the paper: "
+                     + "; ".join(f"{k}: {v}" for k, v in agree.items()) + "."]
+    if missing:
+        text += ["", f"{missing} (row, seed) runs are not trained yet (`make report` trains them)."]
+    return "\n".join(text)
+
+
+def rewrite_readme(readme: Path, blocks: Mapping[str, str]) -> bool:
+    """Replace each ``<!-- report:NAME -->...<!-- /report:NAME -->`` block whose NAME is in ``blocks``;
+    returns whether the file changed (it is not written when nothing did)."""
+    text = readme.read_text()
+    new = text
+    for name, body in blocks.items():
+        pattern = re.compile(rf"(<!-- report:{re.escape(name)} -->\n).*?(\n<!-- /report:{re.escape(name)} -->)", re.S)
+        new = pattern.sub(lambda m: m.group(1) + body + m.group(2), new)
+    if new != text:
+        write_text(readme, new)
+    return new != text
+
+
+def write_page(results: pd.DataFrame, tables: Mapping[str, pd.DataFrame], figures: Mapping[str, str],
+               out: Path, profile: str, seeds: Sequence[int]) -> Path:
+    """``out/index.html``: one self-contained page (figures inlined as PNG)."""
+    from .train import machine_info
+
+    parts = [f"<h1>melib report</h1><p>melib {html.escape(__version__)}, profile <b>{html.escape(profile)}</b>, seeds "
+             f"{', '.join(map(str, seeds))}. Report made on: {html.escape(str(machine_info()))}.</p>",
+             "<p>Synthetic data (melib's generator); the paper columns are the published numbers on real data.</p>"]
+    for s in SECTIONS:
+        if s.name not in tables:
+            continue
+        parts.append(f"<h2 id='{s.name}'>{html.escape(s.title)}</h2>")
+        if s.name in figures:
+            parts.append(f"<img alt='{s.name}' src='data:image/png;base64,{figures[s.name]}'>")
+        parts.append(tables[s.name].to_html(classes="t", escape=True))
+    runs_table = results[["section", "row", "seed", "protocol", "status", "run_key", "machine"]]
+    parts += ["<h2>Runs (settings hash = run key)</h2>", runs_table.to_html(index=False, classes="t")]
+    style = ("<style>body{font-family:sans-serif;max-width:1100px;margin:auto}table.t{border-collapse:collapse;"
+             "font-size:12px}table.t td,table.t th{border:1px solid #ccc;padding:2px 6px}</style>")
+    page = out / "index.html"
+    write_text(page, f"<!doctype html><html><head><meta charset='utf-8'><title>melib report</title>{style}</head>"
+                     f"<body>{''.join(parts)}</body></html>\n")
+    return page
+
+
+def build(scope: str = "main", seeds: Sequence[int] = (0, 1, 2), profile: str = "fast", dataset: str = "synthetic",
+          root: str = "", train_missing: bool = False, readme: Path | None = None, progress: bool = True,
+          only: Sequence[str] | None = None, subjects: int | None = None, epochs: int | None = None) -> dict[str, Any]:
+    """Collect, tabulate, draw, write ``<outputs>/report/`` and (``readme``) rewrite README's blocks."""
+    import matplotlib.pyplot as plt
+
+    from .viz import save_figure
+
+    subjects = DEFAULT_SUBJECTS[profile] if subjects is None else subjects
+    results = collect(scope, seeds, profile, dataset, root, train_missing, progress, only, subjects, epochs)
+    sticks = (yardsticks(dataset, root, subjects or None, progress=progress)
+              if any(s.scope == "main" for s in sections(scope)) else {})
+    out = config.outputs_root() / "report"
+    tables, figures, blocks = {}, {}, {}
+    for s in sections(scope):
+        if only is not None and s.name not in only:
+            continue
+        tables[s.name] = summary(results, s, sticks)
+        fig = figure(results, s)
+        figures[s.name] = _png(fig)
+        save_figure(fig, s.name.replace("-", "_"), folder="report")
+        plt.close(fig)
+        blocks[s.name] = section_markdown(s, tables[s.name], results, profile, seeds, subjects, epochs)
+    save_json(out / "results.json", {"profile": profile, "seeds": list(seeds), "melib": __version__,
+                                     "runs": results.replace({np.nan: None}).to_dict("records"), "yardsticks": sticks})
+    page = write_page(results, tables, figures, out, profile, seeds)
+    changed = rewrite_readme(readme, blocks) if readme is not None else False
+    return {"page": page, "results": results, "tables": tables, "readme_changed": changed}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Regenerate the report page and README's results sections.")
+    p.add_argument("--scope", default="main", choices=("main", "all"))
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--profile", default="fast", choices=("fast", "full", "reference"))
+    p.add_argument("--dataset", default="synthetic")
+    p.add_argument("--root", default="")
+    p.add_argument("--train", action="store_true", help="train the runs that are missing (else: reported as missing)")
+    p.add_argument("--readme", default="README.md", help="README to rewrite ('' = none)")
+    p.add_argument("--only", nargs="+", default=None, help="section names")
+    p.add_argument("--subjects", type=int, default=None, help="subjects of every row (default: 10 fast, 0 = all otherwise)")
+    p.add_argument("--epochs", type=int, default=None, help="override every method's epochs")
+    args = p.parse_args(argv)
+    done = build(args.scope, args.seeds, args.profile, args.dataset, args.root, args.train,
+                 Path(args.readme) if args.readme else None, only=args.only, subjects=args.subjects, epochs=args.epochs)
+    missing = int((done["results"]["status"] == "missing").sum())
+    print(f"report: {done['page']} ({len(done['results'])} runs, {missing} missing); README "
+          f"{'rewritten' if done['readme_changed'] else 'unchanged'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

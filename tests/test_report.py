@@ -1,0 +1,81 @@
+"""melib.report on the tiny synthetic dataset: the page, README's marked blocks, nothing rewritten twice."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from melib import report
+
+README = """# project
+
+Text before.
+
+<!-- report:comparison-au -->
+old numbers typed by hand
+<!-- /report:comparison-au -->
+
+Text after, untouched.
+"""
+
+
+SMALL = (report.Section("comparison-au", "AU detection (two rows)", "au", (
+    report.Row("iicl", "senet", "kfold", label="IICL baseline (SENet), kfold"),
+    report.Row("iicl", "iicl", "loso", label="IICL, loso"))),
+         report.Section("comparison-emotion", "Emotion (one row)", "emotion", (
+             report.Row("selfme", "farneback", label="SelfME on Farneback"),)))
+
+
+@pytest.mark.slow
+def test_report_writes_the_page_and_readme_blocks_then_changes_no_byte(tiny_synthetic, tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "SECTIONS", SMALL)
+    monkeypatch.setenv("MELIB_OUTPUTS", str(tmp_path / "out"))
+    monkeypatch.setenv("MELIB_CACHE", str(tmp_path / "cache"))
+    readme = tmp_path / "README.md"
+    readme.write_text(README)
+    kwargs = dict(scope="main", seeds=[0], profile="fast", root=str(tiny_synthetic), readme=readme, progress=False,
+                  only=["comparison-au"], subjects=0, epochs=1)
+    built = report.build(train_missing=True, **kwargs)
+    results = built["results"]
+    assert (results["status"] == "done").all() and list(results["protocol"]) == ["kfold", "loso"]
+    text = readme.read_text()
+    assert "old numbers" not in text and "Text before." in text and "Text after, untouched." in text
+    assert "| IICL, loso |" in text and "flow probe, loso" in text and "--subjects 0 --epochs 1" in text
+    page = built["page"].read_text()
+    for key in results["run_key"]:
+        assert key in page  # every run's settings hash is on the page
+    assert "data:image/png;base64," in page and "AU detection" in page
+    before = readme.read_bytes()
+    again = report.build(train_missing=False, **kwargs)
+    assert not again["readme_changed"] and readme.read_bytes() == before
+    pd.testing.assert_frame_equal(again["results"], results)
+
+
+def test_missing_runs_are_reported_not_invented(tiny_synthetic, tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "SECTIONS", SMALL)
+    monkeypatch.setenv("MELIB_OUTPUTS", str(tmp_path / "out"))
+    monkeypatch.setenv("MELIB_CACHE", str(tmp_path / "cache"))
+    results = report.collect("main", seeds=[7], profile="fast", root=str(tiny_synthetic), train_missing=False,
+                             progress=False, only=["comparison-emotion"], subjects=0, epochs=1)
+    assert list(results["status"]) == ["missing"] and "uf1" not in results
+    section = SMALL[1]
+    table = report.summary(results, section)
+    assert set(table["uf1"]) == {"not run"} and set(table["seeds"]) == {0}
+    assert "not trained yet" in report.section_markdown(section, table, results, "fast", [7], 0, 1)
+
+
+def test_summary_spread_direction_and_agreement():
+    section = next(s for s in report.SECTIONS if s.name == "ablation-selfme")
+    rows = []
+    for seed, (full, no_sc, no_ma) in enumerate([(0.80, 0.70, 0.79), (0.82, 0.72, 0.83), (0.81, 0.71, 0.80)]):
+        for variant, uf1 in (("selfme", full), ("no_sc", no_sc), ("no_ma", no_ma)):
+            rows.append({"section": section.name, "row": variant, "seed": seed, "status": "done", "protocol": "loso",
+                         "uf1": uf1, "uar": uf1, "acc": uf1})
+    table = report.summary(pd.DataFrame(rows), section)
+    assert table.loc["selfme", "uf1"] == "0.810 ± 0.010" and table.loc["selfme", "seeds"] == 3
+    assert table.loc["no_sc", "ours vs selfme"] == "-0.100" and table.loc["no_ma", "ours vs selfme"].startswith("~")
+    assert table.loc["no_sc", "paper vs selfme"] == "-0.029"  # Table 1: 0.8784 - 0.9078
+    agree = report.agreement(table, section)
+    assert agree["no_sc"] == "agrees" and agree["no_ma"] == "no clear effect here"
+    assert table.loc["gamma3", "uf1"] == "not run"
+    with pytest.raises(ValueError, match="scope"):
+        report.sections("everything")
