@@ -30,7 +30,6 @@ class MethodSpec:
     protocols: tuple[str, ...]
     default_variant: str
     clips: Callable[[Any, pd.DataFrame, Any], pd.DataFrame] = field(repr=False)
-    prepare: Callable[[Any, pd.DataFrame, Any, train.Schedule], Any] = field(repr=False)
 
     @property
     def methods(self) -> Any:
@@ -50,24 +49,14 @@ class MethodSpec:
         return dict(getattr(self.methods, "REFERENCE_CPU", {}))
 
 
-def _iicl_prepare(m: Any, manifest: pd.DataFrame, cfg: Any, schedule: train.Schedule) -> Any:
-    return m.preprocess(manifest, cfg.front_end(), progress=False)
-
-
 METHODS: dict[str, MethodSpec] = {
-    "iicl": MethodSpec("iicl", "iicl", "au", ("kfold", "loso"), "iicl",
-                       clips=lambda m, manifest, cfg: manifest, prepare=_iicl_prepare),
+    "iicl": MethodSpec("iicl", "iicl", "au", ("kfold", "loso"), "iicl", clips=lambda m, manifest, cfg: manifest),
     "micro_au_clip": MethodSpec("micro_au_clip", "micro_au_clip", "au", ("loso", "kfold"), "full",
-                                clips=lambda m, manifest, cfg: manifest,
-                                prepare=lambda m, manifest, cfg, s: m.prepare(manifest, cfg, progress=False)),
+                                clips=lambda m, manifest, cfg: manifest),
     "annotation_mimic": MethodSpec("annotation_mimic", "annotation_mimic", "emotion", ("loso",), "db+all",
-                                   clips=lambda m, manifest, cfg: m.select_clips(manifest, cfg),
-                                   prepare=lambda m, manifest, cfg, s: m.prepare(
-                                       manifest, cfg, rows=m.select_clips(manifest, cfg), progress=False)),
+                                   clips=lambda m, manifest, cfg: m.select_clips(manifest, cfg, verbose=False)),
     "selfme": MethodSpec("selfme", "selfme", "emotion", ("loso",), "selfme",
-                         clips=lambda m, manifest, cfg: m.select_clips(manifest),
-                         prepare=lambda m, manifest, cfg, s: m.prepare(m.select_clips(manifest), cfg, seed=s.seed,
-                                                                       progress=False)),
+                         clips=lambda m, manifest, cfg: m.select_clips(manifest)),
 }
 
 
@@ -130,7 +119,7 @@ def experiment(method: str, variant: str | None = None, seed: int = 0, profile: 
 def prepare(exp: Experiment) -> None:
     """Compute the experiment's shared inputs (caches, SelfME's motion learners) once, before its folds
     run in parallel jobs, so no two jobs build the same cache entry."""
-    exp.method.prepare(exp.method.methods, exp.manifest, exp.config, exp.schedule)
+    harness(exp)
 
 
 def run(exp: Experiment, fold: int = -1, progress: bool = False, **kwargs: Any) -> train.Run:
@@ -141,9 +130,17 @@ def run(exp: Experiment, fold: int = -1, progress: bool = False, **kwargs: Any) 
     return m.run(exp.manifest, exp.config, exp.schedule, fold=fold, progress=progress, **kwargs)
 
 
+def harness(exp: Experiment, progress: bool = False) -> tuple[train.Method, pd.DataFrame]:
+    """The harness's :class:`melib.train.Method` of the experiment (inputs cached where missing) and its clips."""
+    m, cfg = exp.method.methods, exp.config
+    if exp.method.name == "selfme":
+        return m.harness(exp.manifest, cfg, exp.schedule.seed, progress=progress)
+    return m.harness(exp.manifest, cfg, progress=progress)
+
+
 def locate(exp: Experiment) -> train.Run:
     """The experiment's run folder without training anything (its done folds; pooled results once complete)."""
     return run(exp, fold=-1, locate_only=True)
 
 
-__all__ = ["METHODS", "Experiment", "MethodSpec", "experiment", "locate", "prepare", "run", "spec"]
+__all__ = ["METHODS", "Experiment", "MethodSpec", "experiment", "harness", "locate", "prepare", "run", "spec"]

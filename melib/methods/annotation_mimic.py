@@ -479,13 +479,19 @@ def run(manifest: pd.DataFrame, config: MimicConfig, schedule: train.Schedule, f
     """
     if "protocol" in kwargs or "k" in kwargs:
         raise TypeError("annotation mimic always runs leave-one-subject-out; do not pass protocol or k")
-    kept = select_clips(manifest, config)
-    splits.check_loso_fold(kept, fold, "annotation mimic")
-    cache = prepare(manifest, config, rows=kept, workers=workers, progress=progress, strict=True, root=root)
-    method = MimicMethod(config, cache, emotion_classes(dataset_name(kept), config.classes), resolve_aus(kept, config))
+    splits.check_loso_fold(select_clips(manifest, config, verbose=False), fold, "annotation mimic")
+    method, kept = harness(manifest, config, workers, progress, root)
     if progress:
         report_weights(method.build_model())
     return train.run_folds(method, kept, schedule, fold=fold, protocol="loso", progress=progress, **kwargs)
+
+
+def harness(manifest: pd.DataFrame, config: MimicConfig, workers: int | None = None, progress: bool = True,
+            root: str | Path | None = None) -> tuple[MimicMethod, pd.DataFrame]:
+    """The harness's method over a cached input (computed where missing) and the clips it runs on."""
+    kept = select_clips(manifest, config)
+    cache = prepare(manifest, config, rows=kept, workers=workers, progress=progress, strict=True, root=root)
+    return MimicMethod(config, cache, emotion_classes(dataset_name(kept), config.classes), resolve_aus(kept, config)), kept
 
 
 def input_tensor(cache: ClipCache, row: Mapping[str, Any]) -> torch.Tensor:
@@ -540,6 +546,6 @@ def results_table(runs: Mapping[str, train.Run], dataset: str = "casme2", classe
 
 
 __all__ = ["REFERENCE_CPU", "CLASS_SCHEMES", "MimicConfig", "MimicDataset", "MimicMethod", "PAPER_RESULTS", "PRESETS", "VARIANTS",
-           "class_labels", "compute_input", "dataset_name", "fold_model", "fused_features", "input_cache",
+           "class_labels", "compute_input", "harness", "dataset_name", "fold_model", "fused_features", "input_cache",
            "input_tensor", "load_fold_model", "prepare", "trained_subjects", "preset", "resolve_aus",
            "results_table", "run", "select_clips"]

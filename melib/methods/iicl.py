@@ -212,11 +212,16 @@ def run(manifest: pd.DataFrame, config: IICLConfig, schedule: train.Schedule, fo
     held-out subject in sorted order)."""
     if protocol == "loso":
         splits.check_loso_fold(manifest, fold, "IICL")
-    cache = preprocess(manifest, config.front_end(), workers=workers, progress=progress)
-    method = IICLMethod(config, cache)
+    method, _ = harness(manifest, config, workers, progress)
     if progress:
         report_weights(method.build_model())
     return train.run_folds(method, manifest, schedule, fold=fold, protocol=protocol, k=k, progress=progress, **kwargs)
+
+
+def harness(manifest: pd.DataFrame, config: IICLConfig, workers: int | None = None,
+            progress: bool = True) -> tuple[IICLMethod, pd.DataFrame]:
+    """The harness's method over the cached front end (computed where missing) and the clips it runs on."""
+    return IICLMethod(config, preprocess(manifest, config.front_end(), workers=workers, progress=progress)), manifest
 
 
 def f1_table(runs: Mapping[str, train.Run], dataset: str = "casme2") -> pd.DataFrame:
@@ -333,4 +338,4 @@ def diagnostics(run: train.Run, manifest: pd.DataFrame, aus: Sequence[int]) -> p
 
 
 __all__ = ["IICLConfig", "IICLDataset", "IICLMethod", "LABELS", "PAPER_F1", "PRESETS", "VARIANTS",
-           "diagnostics", "f1_by_amplitude", "f1_table", "REFERENCE_CPU", "format_seed_table", "preset", "run", "seed_table"]
+           "diagnostics", "f1_by_amplitude", "f1_table", "harness", "REFERENCE_CPU", "format_seed_table", "preset", "run", "seed_table"]

@@ -448,11 +448,17 @@ def run(manifest: pd.DataFrame, config: MicroAUCLIPConfig, schedule: train.Sched
     """
     if protocol == "loso":
         splits.check_loso_fold(manifest, fold, "Micro-AU CLIP")
-    cache = prepare(manifest, config, workers=workers, progress=progress, strict=True, root=root)
-    method = MicroAUCLIPMethod(config, cache)
+    method, _ = harness(manifest, config, workers, progress, root)
     if progress:
         report_weights(method.build_model())
     return train.run_folds(method, manifest, schedule, fold=fold, protocol=protocol, k=k, progress=progress, **kwargs)
+
+
+def harness(manifest: pd.DataFrame, config: MicroAUCLIPConfig, workers: int | None = None, progress: bool = True,
+            root: str | Path | None = None) -> tuple[MicroAUCLIPMethod, pd.DataFrame]:
+    """The harness's method over a cached input (computed where missing) and the clips it runs on."""
+    cache = prepare(manifest, config, workers=workers, progress=progress, strict=True, root=root)
+    return MicroAUCLIPMethod(config, cache), manifest
 
 
 def run_config(run: train.Run) -> MicroAUCLIPConfig:
@@ -607,5 +613,5 @@ def ablation_table(runs: Mapping[str, train.Run], dataset: str = "casme2") -> pd
 
 
 __all__ = ["ablation_table", "REFERENCE_CPU", "VARIANTS", "VARIANT_PAPER_ROWS", "FLOW_ENCODINGS", "MicroAUCLIPConfig", "MicroAUCLIPDataset", "MicroAUCLIPMethod", "PAPER_RESULTS",
-           "PRESETS", "apex_landmarks", "build_model", "compute_input", "encode_flow", "fold_model", "input_cache",
+           "PRESETS", "apex_landmarks", "build_model", "compute_input", "encode_flow", "fold_model", "harness", "input_cache",
            "held_out_outputs", "label_free_results", "prepare", "preset", "results_table", "run", "run_config"]

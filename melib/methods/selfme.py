@@ -597,16 +597,23 @@ def results_table(runs: Mapping[str, train.Run]) -> pd.DataFrame:
     return pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["variant", "source"]))
 
 
+def harness(manifest: pd.DataFrame, config: SelfMEConfig, seed: int = 0, progress: bool = True,
+            root: str | Path | None = None) -> tuple[SelfMEMethod, pd.DataFrame]:
+    """The harness's method over the motion cache (learners and motions computed where missing) and
+    the 3-class clips it runs on."""
+    clips = select_clips(manifest)
+    cache, _ = prepare(clips, config, seed=seed, progress=progress, root=root)
+    return SelfMEMethod(config, cache), clips
+
+
 def run(manifest: pd.DataFrame, config: SelfMEConfig, schedule: train.Schedule, fold: int = -1,
         progress: bool = True, root: str | Path | None = None, **kwargs: Any) -> train.Run:
     """Motion learners, motion cache, then SCViT over LOSO fold(s) of the 3-class clips (load-or-train).
 
     ``fold`` indexes the held-out subject in sorted order (-1: all); out of range raises before any work.
     """
-    clips = select_clips(manifest)
-    splits.check_loso_fold(clips, fold, "SelfME")
-    cache, _ = prepare(clips, config, seed=schedule.seed, progress=progress, root=root)
-    method = SelfMEMethod(config, cache)
+    splits.check_loso_fold(select_clips(manifest), fold, "SelfME")
+    method, clips = harness(manifest, config, schedule.seed, progress, root)
     if progress:
         report_weights(method.build_model())
     return train.run_folds(method, clips, schedule, fold=fold, protocol="loso", progress=progress, **kwargs)
@@ -614,6 +621,6 @@ def run(manifest: pd.DataFrame, config: SelfMEConfig, schedule: train.Schedule, 
 
 __all__ = ["REFERENCE_CPU", "SHIPPED_LEARNER", "VARIANTS", "MOTIONS", "PAPER_RESULTS", "PAPER_ROWS", "PRESETS",
            "SelfMEConfig", "SelfMEDataset", "SelfMEMethod", "build_model", "class_index", "compute_motion",
-           "epe_by_amplitude", "expand_motion", "fold_model", "grad_cams", "learner_groups", "learner_path",
+           "epe_by_amplitude", "expand_motion", "fold_model", "grad_cams", "harness", "learner_groups", "learner_path",
            "motion_against_truth", "motion_image", "prepare", "preset", "results_table", "run", "select_clips",
            "time_per_pair", "train_motion_learner", "true_motion"]
