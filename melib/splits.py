@@ -2,6 +2,10 @@
 
 No subject ever appears on both sides of a split. Folds are deterministic: the same manifest, ``k``
 and ``seed`` always give the same folds, on any machine.
+
+One protocol breaks that rule on purpose: ``"random_clips"`` (:func:`random_clip_kfold`) deals clips
+to folds at random, so a subject's clips sit on both sides. It exists for notebook 10 (protocol
+pitfalls), to measure what such a split inflates; no reported result uses it.
 """
 from __future__ import annotations
 
@@ -11,18 +15,26 @@ import numpy as np
 import pandas as pd
 
 PROTOCOLS = ("kfold", "loso")
+#: Protocols that are not subject-independent: analysis only (notebook 10), never a reported result.
+ANALYSIS_PROTOCOLS = ("random_clips",)
 
 
 @dataclass(frozen=True)
 class Split:
-    """One fold: which subjects train and which are held out."""
+    """One fold: which subjects train and which are held out; or, for the analysis-only random clip
+    split, which clips (``"subject/clip"`` ids in ``test_clips``) are held out."""
 
     fold: int
     train_subjects: tuple[str, ...]
     test_subjects: tuple[str, ...]
+    test_clips: tuple[str, ...] = ()
 
     def masks(self, manifest: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """Boolean row masks ``(train, test)`` of ``manifest`` (by its ``subject`` column)."""
+        """Boolean row masks ``(train, test)`` of ``manifest`` (by its ``subject`` column, or by clip id
+        for a clip split)."""
+        if self.test_clips:
+            test = clip_ids(manifest).isin(self.test_clips).to_numpy()
+            return ~test, test
         subjects = manifest["subject"].astype(str)
         return subjects.isin(self.train_subjects).to_numpy(), subjects.isin(self.test_subjects).to_numpy()
 
@@ -65,13 +77,40 @@ def subject_kfold(manifest: pd.DataFrame, k: int = 4, seed: int = 0) -> list[Spl
     return splits
 
 
+def clip_ids(manifest: pd.DataFrame) -> pd.Series:
+    """``"subject/clip"`` of each row."""
+    return manifest["subject"].astype(str) + "/" + manifest["clip"].astype(str)
+
+
+def random_clip_kfold(manifest: pd.DataFrame, k: int = 4, seed: int = 0) -> list[Split]:
+    """**Not subject-independent** (analysis only): clips shuffled with ``seed`` and dealt round-robin
+    to ``k`` folds, so each subject's clips fall on both sides of every split. Notebook 10 trains on it
+    to measure how much a random clip split inflates a score; see :data:`ANALYSIS_PROTOCOLS`."""
+    ids = clip_ids(manifest).tolist()
+    if len(set(ids)) != len(ids):
+        raise ValueError("random_clip_kfold needs unique 'subject/clip' ids")
+    if not 2 <= k <= len(ids):
+        raise ValueError(f"k must be between 2 and the number of clips ({len(ids)}); got {k}")
+    order = np.random.default_rng(seed).permutation(len(ids))
+    subjects = _subjects(manifest)
+    out = []
+    for fold in range(k):
+        held = tuple(sorted(ids[i] for i in order[fold::k]))
+        held_subjects = tuple(sorted({c.split("/", 1)[0] for c in held}))
+        out.append(Split(fold, tuple(subjects), held_subjects, held))
+    return out
+
+
 def make_splits(manifest: pd.DataFrame, protocol: str = "kfold", k: int = 4, seed: int = 0) -> list[Split]:
-    """Folds for ``protocol`` in ``("kfold", "loso")``."""
+    """Folds for ``protocol`` in ``("kfold", "loso")``, or the analysis-only ``"random_clips"``."""
     if protocol == "kfold":
         return subject_kfold(manifest, k=k, seed=seed)
     if protocol == "loso":
         return loso(manifest)
-    raise ValueError(f"protocol must be one of {PROTOCOLS}; got {protocol!r}")
+    if protocol == "random_clips":
+        return random_clip_kfold(manifest, k=k, seed=seed)
+    raise ValueError(f"protocol must be one of {PROTOCOLS} (or, for analysis only, {ANALYSIS_PROTOCOLS}); "
+                     f"got {protocol!r}")
 
 
 def select_folds(splits: list[Split], fold: int) -> list[Split]:

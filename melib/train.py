@@ -43,6 +43,8 @@ from .io import atomic_path, load_json, load_npz, save_json, save_npz
 
 
 SCHEDULERS = ("step", "cosine_restarts", "exponential")
+#: Where ``record_test_epochs`` writes each epoch's test predictions: analysis only (notebook 10).
+ANALYSIS_DIR = "analysis_test_epochs"
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,24 @@ class Run:
             raise FileNotFoundError(f"{saved} is missing: {self.dir} is not a run folder")
         return load_json(saved)["config"]
 
+    def test_epoch_predictions(self) -> list[dict[str, np.ndarray]]:
+        """**Analysis only.** Per epoch, the test predictions of every fold concatenated, as recorded
+        by ``run_folds(..., record_test_epochs=True)`` (each has ``epoch`` and ``fold`` per row).
+
+        They exist to measure what choosing an epoch by its test score inflates (notebook 10); the
+        harness itself never reads them, and every reported result uses the final epoch.
+        """
+        per_fold = []
+        for f in range(self.n_folds):
+            files = sorted((self.fold_dir(f) / ANALYSIS_DIR).glob("epoch_*.npz"))
+            if not files:
+                raise FileNotFoundError(f"{self.fold_dir(f) / ANALYSIS_DIR}: no per-epoch test predictions "
+                                        f"(run with record_test_epochs=True)")
+            per_fold.append([load_npz(path) for path in files])
+        epochs = min(len(p) for p in per_fold)
+        return [{key: np.concatenate([p[e][key] for p in per_fold]) for key in per_fold[0][e]}
+                for e in range(epochs)]
+
     def fold_state(self, fold: int) -> dict[str, torch.Tensor]:
         """The final-epoch model weights of ``fold`` (loaded with ``weights_only=True``)."""
         path = self.fold_dir(fold) / "model.pt"
@@ -214,16 +234,21 @@ def resolve_preset(presets: Mapping[str, Mapping[str, Any]], profile: str, confi
 
 
 def run_key(method: Method, schedule: Schedule, manifest: pd.DataFrame, protocol: str, k: int,
-            split_seed: int) -> str:
+            split_seed: int, record_test_epochs: bool = False) -> str:
+    """The run's folder name: a hash of method config, schedule, protocol, folds and data; an analysis
+    run that records per-epoch test predictions gets its own folder (the flag is hashed only when set,
+    so every other run keeps its key)."""
+    extra = {"record_test_epochs": True} if record_test_epochs else {}
     return config_hash({"method": method.name, "config": method.config(), "schedule": schedule_key(schedule),
                         "protocol": protocol, "k": k, "split_seed": split_seed,
-                        "data": dataset_fingerprint(manifest)})
+                        "data": dataset_fingerprint(manifest), **extra})
 
 
 def run_folds(method: Method, manifest: pd.DataFrame, schedule: Schedule, fold: int = -1,
               protocol: str = "kfold", k: int = 4, split_seed: int = 0, out_dir: str | Path | None = None,
               device: str | torch.device | None = None, progress: bool = True,
-              on_epoch_end: Callable[[int, int, dict], None] | None = None, locate_only: bool = False) -> Run:
+              on_epoch_end: Callable[[int, int, dict], None] | None = None, locate_only: bool = False,
+              record_test_epochs: bool = False) -> Run:
     """Train (or load) and predict the selected fold(s) of ``method`` on ``manifest``.
 
     Parameters
@@ -236,19 +261,26 @@ def run_folds(method: Method, manifest: pd.DataFrame, schedule: Schedule, fold: 
         Called as ``on_epoch_end(fold, epoch, logs)`` after each epoch's checkpoint is written.
     locate_only
         Train nothing: return the run folder (what is done, and the pooled results once every fold is).
+    record_test_epochs
+        **Analysis only** (notebook 10): after every epoch also predict the test fold and save it under
+        ``fold<k>/analysis_test_epochs/``. Training is unchanged (every epoch reseeds from the fold and
+        epoch), the run gets its own key, and nothing in the harness selects on these predictions: the
+        run's predictions and results are the final epoch's, as always.
     """
     folds = splits.make_splits(manifest, protocol, k=k, seed=split_seed)
     selected = splits.select_folds(folds, fold)
     device = torch.device(device) if device is not None else device_default()
-    key = run_key(method, schedule, manifest, protocol, k, split_seed)
+    key = run_key(method, schedule, manifest, protocol, k, split_seed, record_test_epochs)
     run = Run(Path(out_dir) if out_dir else outputs_root() / "runs" / method.name / key, len(folds))
     save_json(run.dir / "run.json", {
         "method": method.name, "run_key": key, "config": method.config(), "schedule": dataclasses.asdict(schedule),
         "protocol": protocol, "k": len(folds), "split_seed": split_seed, "n_clips": len(manifest),
+        "record_test_epochs": record_test_epochs,
         "folds": [{"fold": s.fold, "test_subjects": list(s.test_subjects)} for s in folds],
         "machine": machine_info(device), "melib": __version__})
     for split in [] if locate_only else selected:
-        _run_fold(method, manifest.reset_index(drop=True), split, schedule, run, key, device, progress, on_epoch_end)
+        _run_fold(method, manifest.reset_index(drop=True), split, schedule, run, key, device, progress, on_epoch_end,
+                  record_test_epochs)
     if run.complete:
         save_json(run.dir / "results.json", {"run_key": key, "method": method.name,
                                              "metrics": method.evaluate(run.predictions())})
@@ -256,7 +288,8 @@ def run_folds(method: Method, manifest: pd.DataFrame, schedule: Schedule, fold: 
 
 
 def _run_fold(method: Method, manifest: pd.DataFrame, split: splits.Split, schedule: Schedule, run: Run,
-              key: str, device: torch.device, progress: bool, on_epoch_end: Callable | None) -> None:
+              key: str, device: torch.device, progress: bool, on_epoch_end: Callable | None,
+              record_test_epochs: bool = False) -> None:
     fold_dir = run.fold_dir(split.fold)
     final = fold_dir / "model.pt"
     if final.is_file() and (fold_dir / "predictions.npz").is_file():
@@ -279,7 +312,9 @@ def _run_fold(method: Method, manifest: pd.DataFrame, split: splits.Split, sched
         if progress:
             print(f"[{method.name}] fold {split.fold}: loaded {final} (training skipped)")
     else:
-        history = _train(method, model, train_set, schedule, fold_dir, split.fold, key, device, progress, on_epoch_end)
+        record = (test_set, manifest) if record_test_epochs else None
+        history = _train(method, model, train_set, schedule, fold_dir, split.fold, key, device, progress, on_epoch_end,
+                         record)
         with atomic_path(final) as tmp:
             torch.save({"model": model.state_dict(), "run_key": key, "fold": split.fold}, tmp)
         (fold_dir / "last.pt").unlink(missing_ok=True)
@@ -290,11 +325,16 @@ def _run_fold(method: Method, manifest: pd.DataFrame, split: splits.Split, sched
             "final_losses": {k: v for k, v in history[-1].items() if k not in ("epoch", "seconds", "lr")},
             "history": history})
     if not (fold_dir / "predictions.npz").is_file():
-        scores, targets, index = _predict(method, model, test_set, schedule, device)
-        rows = manifest.loc[index]
-        save_npz(fold_dir / "predictions.npz", index=index, scores=scores, targets=targets,
-                 fold=np.full(len(index), split.fold), subject=rows["subject"].to_numpy(dtype=str),
-                 clip=rows["clip"].to_numpy(dtype=str))
+        _save_predictions(fold_dir / "predictions.npz", method, model, test_set, schedule, device, manifest, split.fold)
+
+
+def _save_predictions(path: Path, method: Method, model: nn.Module, test_set: Dataset, schedule: Schedule,
+                      device: torch.device, manifest: pd.DataFrame, fold: int, **extra: np.ndarray) -> None:
+    scores, targets, index = _predict(method, model, test_set, schedule, device)
+    rows = manifest.loc[index]
+    save_npz(path, index=index, scores=scores, targets=targets, fold=np.full(len(index), fold),
+             subject=rows["subject"].to_numpy(dtype=str), clip=rows["clip"].to_numpy(dtype=str),
+             **{k: np.full(len(index), v) for k, v in extra.items()})
 
 
 def _seed_everything(seed: int) -> torch.Generator:
@@ -338,7 +378,8 @@ def _autocast(device: torch.device, schedule: Schedule):
 
 
 def _train(method: Method, model: nn.Module, train_set: Dataset, s: Schedule, fold_dir: Path, fold: int, key: str,
-           device: torch.device, progress: bool, on_epoch_end: Callable | None) -> list[dict]:
+           device: torch.device, progress: bool, on_epoch_end: Callable | None,
+           record: tuple[Dataset, pd.DataFrame] | None = None) -> list[dict]:
     optimizer, scheduler = _make_optimizer(model, s, method)
     resume = fold_dir / "last.pt"
     start, history = 0, []
@@ -376,6 +417,9 @@ def _train(method: Method, model: nn.Module, train_set: Dataset, s: Schedule, fo
                 **{name: total / max(n, 1) for name, total in sums.items()}}
         scheduler.step()
         history.append(logs)
+        if record is not None:  # analysis only; written before the checkpoint, so a resumed run has every epoch
+            _save_predictions(fold_dir / ANALYSIS_DIR / f"epoch_{epoch:03d}.npz", method, model, record[0], s, device,
+                              record[1], fold, epoch=epoch)
         with atomic_path(resume) as tmp:
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                         "scheduler": scheduler.state_dict(), "epoch": epoch, "history": history,

@@ -148,6 +148,8 @@ def test_loso_run_end_to_end_with_learned_motion_and_flow(manifest, tmp_path, mo
         x = torch.stack([sm.SelfMEDataset(held, cache, cfg.motion_scale)[i]["motion"] for i in range(len(held))])
         scores = torch.softmax(model(x)["logits"], 1).numpy()
     np.testing.assert_allclose(scores, run.predictions()["scores"][:len(held)], atol=1e-5)
+    embedded = sm.held_out_features(run, manifest)
+    assert embedded.shape[0] == len(clips) and f"{held.iloc[0]['subject']}/{held.iloc[0]['clip']}" in embedded.index
     cams = sm.grad_cams(run, held.head(2), clips, cache)
     assert cams.shape == (min(2, len(held)), 64, 64) and cams.min() >= 0 and cams.max() <= 1
     table = sm.results_table({"selfme": run, "tvl1_vit": flow_run})

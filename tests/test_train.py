@@ -158,3 +158,43 @@ def test_same_fold_twice_from_scratch_gives_bit_identical_predictions(tmp_path):
     wa, wb = (torch.load(r.fold_dir(0) / "model.pt", weights_only=True)["model"] for r in (a, b))
     for name in wa:
         torch.testing.assert_close(wa[name], wb[name], rtol=0, atol=0)
+
+
+def test_record_test_epochs_is_analysis_only_and_leaves_training_unchanged(tmp_path):
+    manifest = toy_manifest()
+    plain = train.run_folds(ToyMethod(), manifest, SCHEDULE, k=2, out_dir=tmp_path / "a", progress=False)
+    assert not (plain.fold_dir(0) / train.ANALYSIS_DIR).exists()
+    with pytest.raises(FileNotFoundError, match="record_test_epochs"):
+        plain.test_epoch_predictions()
+    rec = train.run_folds(ToyMethod(), manifest, SCHEDULE, k=2, out_dir=tmp_path / "b", progress=False,
+                          record_test_epochs=True)
+    per_epoch = rec.test_epoch_predictions()
+    assert len(per_epoch) == SCHEDULE.epochs
+    assert [int(p["epoch"][0]) for p in per_epoch] == [0, 1, 2, 3]
+    assert all(sorted(p["index"].tolist()) == list(range(len(manifest))) for p in per_epoch)
+    assert not np.allclose(per_epoch[0]["scores"], per_epoch[-1]["scores"])  # the model changed between epochs
+    for fold in (0, 1):  # the same final weights as without recording: selection never sees these files
+        wa, wb = (torch.load(r.fold_dir(fold) / "model.pt", weights_only=True)["model"] for r in (plain, rec))
+        for name in wa:
+            torch.testing.assert_close(wa[name], wb[name], rtol=0, atol=0)
+    key = train.run_key(ToyMethod(), SCHEDULE, manifest, "kfold", 2, 0)
+    assert key != train.run_key(ToyMethod(), SCHEDULE, manifest, "kfold", 2, 0, record_test_epochs=True)
+
+
+def test_random_clip_split_puts_subjects_on_both_sides(tmp_path):
+    from melib import splits
+
+    manifest = toy_manifest()
+    folds = splits.make_splits(manifest, "random_clips", k=2, seed=0)
+    tests = [f.frames(manifest)[1] for f in folds]
+    assert sorted(pd.concat(tests).index.tolist()) == list(range(len(manifest)))  # each clip tested once
+    for f in folds:
+        tr, te = f.frames(manifest)
+        assert set(tr["subject"]) & set(te["subject"])  # not subject-independent, on purpose
+        assert not set(tr.index) & set(te.index)
+    assert [f.test_clips for f in folds] != [f.test_clips for f in splits.random_clip_kfold(manifest, 2, seed=1)]
+    run = train.run_folds(ToyMethod(), manifest, SCHEDULE, k=2, protocol="random_clips", out_dir=tmp_path,
+                          progress=False)
+    assert run.complete and sorted(run.predictions()["index"].tolist()) == list(range(len(manifest)))
+    with pytest.raises(ValueError, match="analysis only"):
+        splits.make_splits(manifest, "random")

@@ -523,6 +523,20 @@ def fused_features(run: train.Run, rows: pd.DataFrame, cache: ClipCache, fold: i
     return np.concatenate([model(input_tensor(cache, r))["x_f"].numpy() for _, r in rows.iterrows()])
 
 
+def held_out_features(run: train.Run, manifest: pd.DataFrame) -> pd.DataFrame:
+    """``X_F`` of every clip of a complete LOSO run, each from the fold model that held out its subject;
+    indexed by ``"subject/clip"``."""
+    fields = {f.name for f in dataclasses.fields(MimicConfig)}
+    cfg = MimicConfig(**{k: v for k, v in run.config().items() if k in fields})
+    method, kept = harness(manifest, cfg, progress=False)
+    out = []
+    for fold, subject in enumerate(splits.loso_subjects(kept)):
+        rows = kept[kept["subject"] == subject]
+        out.append(pd.DataFrame(fused_features(run, rows, method.cache, fold),
+                                index=[f"{r['subject']}/{r['clip']}" for _, r in rows.iterrows()]))
+    return pd.concat(out)
+
+
 def results_table(runs: Mapping[str, train.Run], dataset: str = "casme2", classes: str = "5class") -> pd.DataFrame:
     """Acc / UF1 / UAR per variant, ``ours`` (complete runs only) beside the paper's real-data numbers:
     Table 4 for the ablation variants (5-class, no UAR), Table 3 for ``db+all``."""
@@ -546,6 +560,6 @@ def results_table(runs: Mapping[str, train.Run], dataset: str = "casme2", classe
 
 
 __all__ = ["REFERENCE_CPU", "CLASS_SCHEMES", "MimicConfig", "MimicDataset", "MimicMethod", "PAPER_RESULTS", "PRESETS", "VARIANTS",
-           "class_labels", "compute_input", "harness", "dataset_name", "fold_model", "fused_features", "input_cache",
+           "class_labels", "compute_input", "harness", "held_out_features", "dataset_name", "fold_model", "fused_features", "input_cache",
            "input_tensor", "load_fold_model", "prepare", "trained_subjects", "preset", "resolve_aus",
            "results_table", "run", "select_clips"]

@@ -561,6 +561,22 @@ def fold_model(run: train.Run, fold: int) -> SCViT:
     return model.eval()
 
 
+@torch.no_grad()
+def held_out_features(run: train.Run, manifest: pd.DataFrame) -> pd.DataFrame:
+    """SCViT's normalised class token (Eq. 15's ``LN(z_cls)``) of every 3-class clip of a complete run,
+    each from the fold model that held out its subject; indexed by ``"subject/clip"``."""
+    cfg = SelfMEConfig(**{k: v for k, v in run.config().items() if k != "motion_cache"})
+    method, clips = harness(manifest, cfg, progress=False)
+    out = {}
+    for fold, subject in enumerate(splits.loso_subjects(clips)):
+        rows = clips[clips["subject"] == subject]
+        model = fold_model(run, fold)
+        x = torch.stack([SelfMEDataset(rows, method.cache, cfg.motion_scale)[i]["motion"] for i in range(len(rows))])
+        for (_, r), f in zip(rows.iterrows(), model(x)["features"].numpy()):
+            out[f"{r['subject']}/{r['clip']}"] = f
+    return pd.DataFrame.from_dict(out, orient="index")
+
+
 def grad_cams(run: train.Run, rows: pd.DataFrame, clips: pd.DataFrame, cache: ClipCache) -> np.ndarray:
     """Grad-CAM ``(N, S, S)`` in [0, 1] of each clip of ``rows`` under the fold model that held out its
     subject (``clips``: the run's 3-class clips), at the last block's first LayerNorm (the ViT reshape
@@ -621,6 +637,6 @@ def run(manifest: pd.DataFrame, config: SelfMEConfig, schedule: train.Schedule, 
 
 __all__ = ["REFERENCE_CPU", "SHIPPED_LEARNER", "VARIANTS", "MOTIONS", "PAPER_RESULTS", "PAPER_ROWS", "PRESETS",
            "SelfMEConfig", "SelfMEDataset", "SelfMEMethod", "build_model", "class_index", "compute_motion",
-           "epe_by_amplitude", "expand_motion", "fold_model", "grad_cams", "harness", "learner_groups", "learner_path",
+           "epe_by_amplitude", "expand_motion", "fold_model", "grad_cams", "harness", "held_out_features", "learner_groups", "learner_path",
            "motion_against_truth", "motion_image", "prepare", "preset", "results_table", "run", "select_clips",
            "time_per_pair", "train_motion_learner", "true_motion"]

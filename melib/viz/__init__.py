@@ -2,7 +2,7 @@
 
 Modules: ``data`` (manifest statistics, one clip's motion), ``results`` (training curves, F1 tables),
 ``tables`` (Markdown), ``ladder`` (the learnability ladder), ``attention`` (token maps of ViT-based
-methods), ``widgets`` (interactive viewers).
+methods), ``widgets`` (interactive viewers), ``explorer`` (the AU-similarity explorer, :func:`au_explorer`).
 ``results`` (which needs torch, through the harness) and ``widgets`` (ipywidgets) are imported on
 first use, so ``import melib.viz`` stays light for notebooks that need neither.
 """
@@ -14,12 +14,14 @@ from typing import Any
 from . import attention, data, ladder, tables
 from .figures import save_figure
 
-_LAZY = ("results", "widgets")
+_LAZY = ("results", "widgets", "explorer")
 
-__all__ = ["attention", "data", "ladder", "results", "save_figure", "tables", "widgets"]
+__all__ = ["attention", "au_explorer", "data", "explorer", "ladder", "results", "save_figure", "tables", "widgets"]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "au_explorer":  # the AU-similarity explorer widget (melib.viz.explorer)
+        return importlib.import_module(".explorer", __name__).au_explorer
     if name in _LAZY:
         module = importlib.import_module(f".{name}", __name__)
         globals()[name] = module

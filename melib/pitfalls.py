@@ -1,0 +1,237 @@
+"""Protocol pitfalls, measured (notebook 10): what four careless evaluation habits add to a score.
+
+Each pitfall compares a careless number with the honest one computed from the *same* trained models
+(or, for the split, the same method and settings trained on a different split), per seed:
+
+(a) ``epoch_by_test``: for each LOSO subject, the epoch whose predictions score best on that held-out
+    subject (the annotation-mimic authors' ``train.py`` keeps the best accuracy per subject), pooled,
+    against the final epoch (what melib reports). Uses the analysis-only per-epoch test predictions of
+    ``run_folds(..., record_test_epochs=True)``; nothing in the harness selects on them.
+(b) ``per_fold_mean``: the mean over folds of each fold's score against the score of the predictions
+    pooled over all folds (the papers' protocol). Per fold, the mean runs over the classes (or AUs)
+    present in that fold, as ``sklearn``'s macro average does by default.
+(c) ``random_split``: a random clip split (each subject's clips on both sides,
+    :func:`melib.splits.random_clip_kfold`) against the subject-independent k-fold, same settings.
+(d) ``test_threshold``: per AU, the decision threshold that maximises F1 on the pooled test scores
+    against the fixed 0.5.
+
+The inflation is careless minus honest; its mean and spread over seeds are what notebook 10 plots.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from . import metrics
+
+PITFALLS: dict[str, str] = {
+    "epoch_by_test": "(a) epoch chosen per subject by its test score, vs final epoch",
+    "per_fold_mean": "(b) mean of per-fold scores, vs pooled predictions",
+    "random_split": "(c) random clip split, vs subject-independent folds",
+    "test_threshold": "(d) threshold tuned on the test folds, vs 0.5",
+}
+
+#: What the notebook trains, per profile: overrides of each method's ``fast`` preset. ``fast`` is the
+#: CI/CPU-laptop stand-in (small and short, stated in the notebook); ``reference`` is README's setting.
+SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
+    "fast": {"iicl": dict(subjects=8, epochs=4), "annotation_mimic": dict(subjects=6, epochs=4)},
+    "reference": {"iicl": dict(subjects=10), "annotation_mimic": dict(subjects=8)},
+}
+
+
+# ------------------------------------------------------------------------------------ the four measures
+def epoch_by_test(per_epoch: Sequence[Mapping[str, np.ndarray]], n_classes: int) -> dict[str, float]:
+    """Pitfall (a) on per-epoch pooled emotion predictions (``scores`` (N, C), ``targets``, ``fold``).
+
+    For each fold, the first epoch with the highest accuracy on that fold's test clips (the authors'
+    ``if acc > best_acc`` keeps the first); its predictions are pooled over folds. Returns UF1/UAR of
+    that selection and of the final epoch, and the chosen epoch per fold.
+    """
+    if not per_epoch:
+        raise ValueError("no per-epoch predictions (train with record_test_epochs=True)")
+    labels = list(range(n_classes))
+    folds = np.unique(per_epoch[-1]["fold"])
+    chosen_true, chosen_pred, epochs = [], [], []
+    for f in folds:
+        accs = []
+        for p in per_epoch:
+            m = p["fold"] == f
+            accs.append(float(np.mean(p["scores"][m].argmax(1) == p["targets"][m])))
+        best = int(np.argmax(accs))  # first maximum
+        p = per_epoch[best]
+        m = p["fold"] == f
+        chosen_true.append(p["targets"][m].astype(int))
+        chosen_pred.append(p["scores"][m].argmax(1))
+        epochs.append(best)
+    final = per_epoch[-1]
+    y_t, y_p = np.concatenate(chosen_true), np.concatenate(chosen_pred)
+    f_t, f_p = final["targets"].astype(int), final["scores"].argmax(1)
+    return {"uf1_careless": metrics.uf1(y_t, y_p, labels), "uar_careless": metrics.uar(y_t, y_p, labels),
+            "uf1_honest": metrics.uf1(f_t, f_p, labels), "uar_honest": metrics.uar(f_t, f_p, labels),
+            "chosen_epochs": epochs}
+
+
+def per_fold_mean_emotion(pred: Mapping[str, np.ndarray], n_classes: int) -> dict[str, float]:
+    """Pitfall (b) for emotion recognition: mean over folds of each fold's UF1/UAR (over the classes
+    in that fold's truth or predictions) against UF1/UAR of the pooled predictions (all C classes)."""
+    y_t, y_p = pred["targets"].astype(int), pred["scores"].argmax(1)
+    per_fold = {"uf1": [], "uar": []}
+    for f in np.unique(pred["fold"]):
+        m = pred["fold"] == f
+        present = sorted(set(y_t[m].tolist()) | set(y_p[m].tolist()))
+        per_fold["uf1"].append(metrics.uf1(y_t[m], y_p[m], present))
+        # recall of a class absent from the fold's truth is undefined: average over the true classes
+        per_fold["uar"].append(metrics.uar(y_t[m], y_p[m], sorted(set(y_t[m].tolist()))))
+    labels = list(range(n_classes))
+    return {"uf1_careless": float(np.mean(per_fold["uf1"])), "uar_careless": float(np.mean(per_fold["uar"])),
+            "uf1_honest": metrics.uf1(y_t, y_p, labels), "uar_honest": metrics.uar(y_t, y_p, labels)}
+
+
+def per_fold_mean_au(pred: Mapping[str, np.ndarray], threshold: float = 0.5) -> dict[str, float]:
+    """Pitfall (b) for AU detection: mean over folds of each fold's average F1 (over the AUs with a
+    positive or a prediction in that fold) against the average F1 of the pooled predictions."""
+    t = pred["targets"].astype(int)
+    y = (pred["scores"] > threshold).astype(int)
+    per_fold = []
+    for f in np.unique(pred["fold"]):
+        m = pred["fold"] == f
+        present = (t[m].sum(0) + y[m].sum(0)) > 0
+        if present.any():
+            per_fold.append(float(metrics.au_f1(t[m][:, present], y[m][:, present]).mean()))
+    return {"f1_careless": float(np.mean(per_fold)), "f1_honest": float(metrics.au_f1(t, y).mean())}
+
+
+def best_thresholds(targets: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Per AU, the threshold (a midpoint between sorted scores, or below all of them) whose F1 on these
+    ``targets`` is highest: what "tuning on the test folds" picks."""
+    t, s = np.asarray(targets).astype(int), np.asarray(scores, dtype=np.float64)
+    out = np.empty(t.shape[1])
+    for j in range(t.shape[1]):
+        u = np.unique(s[:, j])
+        cands = np.concatenate([[u[0] - 1e-6], (u[:-1] + u[1:]) / 2]) if len(u) > 1 else np.array([u[0] - 1e-6])
+        f1 = [metrics.au_f1(t[:, j:j + 1], (s[:, j:j + 1] > c).astype(int))[0] for c in cands]
+        out[j] = cands[int(np.argmax(f1))]
+    return out
+
+
+def test_threshold(pred: Mapping[str, np.ndarray], threshold: float = 0.5) -> dict[str, Any]:
+    """Pitfall (d): average F1 with each AU's threshold tuned on the pooled test scores vs ``threshold``."""
+    t, s = pred["targets"].astype(int), pred["scores"]
+    tuned = best_thresholds(t, s)
+    return {"f1_careless": float(metrics.au_f1(t, (s > tuned).astype(int)).mean()),
+            "f1_honest": float(metrics.au_f1(t, (s > threshold).astype(int)).mean()),
+            "thresholds": tuned.tolist()}
+
+
+def random_split(random_pred: Mapping[str, np.ndarray], subject_pred: Mapping[str, np.ndarray],
+                 threshold: float = 0.5) -> dict[str, float]:
+    """Pitfall (c): pooled average F1 and AUC under a random clip split against the subject-independent
+    split, same method and settings."""
+    out = {}
+    for name, p in (("careless", random_pred), ("honest", subject_pred)):
+        t, s = p["targets"].astype(int), p["scores"]
+        out[f"f1_{name}"] = float(metrics.au_f1(t, (s > threshold).astype(int)).mean())
+        out[f"auc_{name}"] = float(np.nanmean(metrics.au_auc(t, s)))
+    return out
+
+
+# ------------------------------------------------------------------------------------ runs and tables
+@dataclass
+class SeedRuns:
+    """One seed's runs: IICL under subject k-fold and under the random clip split; annotation mimic
+    under LOSO with per-epoch test predictions recorded (analysis only)."""
+
+    seed: int
+    iicl_subject: Any
+    iicl_random: Any
+    mimic: Any
+    n_classes: int
+
+
+def train_seed(seed: int, profile: str = "fast", progress: bool = False) -> SeedRuns:
+    """Load or train one seed's three runs of ``profile`` (:data:`SETTINGS`) on the synthetic dataset."""
+    from .experiments import runs
+
+    if profile not in SETTINGS:
+        raise ValueError(f"profile must be one of {list(SETTINGS)}; got {profile!r}")
+    s = SETTINGS[profile]
+    ie = runs.experiment("iicl", "iicl", seed=seed, profile="fast", protocol="kfold", **s["iicl"])
+    iicl = ie.method.methods
+    subject = iicl.run(ie.manifest, ie.config, ie.schedule, protocol="kfold", progress=progress)
+    rnd = iicl.run(ie.manifest, ie.config, ie.schedule, protocol="random_clips", progress=progress)
+    me = runs.experiment("annotation_mimic", "db+all", seed=seed, profile="fast", **s["annotation_mimic"])
+    mimic = me.method.methods.run(me.manifest, me.config, me.schedule, progress=progress, record_test_epochs=True)
+    return SeedRuns(seed, subject, rnd, mimic, len(mimic.results()["metrics"]["classes"]))
+
+
+def measure(r: SeedRuns) -> pd.DataFrame:
+    """The four pitfalls of one seed: one row per (pitfall, method, metric) with ``honest``,
+    ``careless`` and ``inflation`` (careless - honest)."""
+    rows = []
+
+    def add(pitfall: str, method: str, result: Mapping[str, Any], names: Sequence[str]) -> None:
+        for m in names:
+            h, c = result[f"{m}_honest"], result[f"{m}_careless"]
+            rows.append({"pitfall": pitfall, "method": method, "metric": m, "seed": r.seed,
+                         "honest": h, "careless": c, "inflation": c - h})
+
+    iicl_pred, mimic_pred = r.iicl_subject.predictions(), r.mimic.predictions()
+    add("epoch_by_test", "annotation_mimic", epoch_by_test(r.mimic.test_epoch_predictions(), r.n_classes),
+        ("uf1", "uar"))
+    add("per_fold_mean", "iicl", per_fold_mean_au(iicl_pred), ("f1",))
+    add("per_fold_mean", "annotation_mimic", per_fold_mean_emotion(mimic_pred, r.n_classes), ("uf1", "uar"))
+    add("random_split", "iicl", random_split(r.iicl_random.predictions(), iicl_pred), ("f1", "auc"))
+    add("test_threshold", "iicl", test_threshold(iicl_pred), ("f1",))
+    return pd.DataFrame(rows)
+
+
+def summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean and sd over seeds of honest, careless and inflation, per (pitfall, method, metric)."""
+    g = table.groupby(["pitfall", "method", "metric"], sort=False)
+    out = g[["honest", "careless", "inflation"]].mean().add_suffix("_mean")
+    out["inflation_sd"] = g["inflation"].std(ddof=1) if table["seed"].nunique() > 1 else np.nan
+    out["seeds"] = g["seed"].nunique()
+    return out.reset_index()
+
+
+def plot_inflation(summ: pd.DataFrame, table: pd.DataFrame | None = None) -> Figure:
+    """One horizontal bar per (pitfall, method, metric): mean inflation with a bar of +-1 sd over seeds,
+    and each seed's value as a dot."""
+    labels = [f"{PITFALLS[p].split(')')[0]}) {p.replace('_', ' ')}: {m} {k.upper()}"
+              for p, m, k in zip(summ["pitfall"], summ["method"], summ["metric"])]
+    y = np.arange(len(summ))[::-1]
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(summ) + 1.2))
+    colors = [plt.cm.tab10(list(PITFALLS).index(p)) for p in summ["pitfall"]]
+    ax.barh(y, summ["inflation_mean"], xerr=summ["inflation_sd"].fillna(0), color=colors, alpha=0.8,
+            capsize=3)
+    if table is not None:
+        for yi, (_, row) in zip(y, summ.iterrows()):
+            v = table[(table.pitfall == row.pitfall) & (table.method == row.method) & (table.metric == row.metric)]
+            ax.plot(v["inflation"], np.full(len(v), yi), "k.", ms=4)
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_yticks(y, labels)
+    ax.set_xlabel("careless - honest (score points, 0-1 scale)")
+    ax.set_title(f"What each protocol pitfall adds (mean +- sd over {int(summ['seeds'].max())} seeds)")
+    fig.tight_layout()
+    return fig
+
+
+def markdown(summ: pd.DataFrame) -> str:
+    """The summary as a Markdown table (README, notebook 10)."""
+    lines = ["| pitfall | method | metric | honest | careless | inflation (mean ± sd) |", "|---|---|---|---|---|---|"]
+    for _, r in summ.iterrows():
+        sd = "" if pd.isna(r.inflation_sd) else f" ± {r.inflation_sd:.3f}"
+        lines.append(f"| {PITFALLS[r.pitfall]} | {r.method} | {r.metric.upper()} | {r.honest_mean:.3f} | "
+                     f"{r.careless_mean:.3f} | {r.inflation_mean:+.3f}{sd} |")
+    return "\n".join(lines)
+
+
+__all__ = ["PITFALLS", "SETTINGS", "SeedRuns", "best_thresholds", "epoch_by_test", "markdown", "measure",
+           "per_fold_mean_au", "per_fold_mean_emotion", "plot_inflation", "random_split", "summary",
+           "test_threshold", "train_seed"]

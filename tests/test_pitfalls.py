@@ -1,0 +1,53 @@
+"""The four protocol pitfalls on hand-made predictions: each measure against a value worked out by hand."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from melib import pitfalls
+
+
+def onehot_scores(pred, n=3):
+    s = np.zeros((len(pred), n))
+    s[np.arange(len(pred)), pred] = 1.0
+    return s
+
+
+def test_epoch_by_test_picks_each_folds_best_epoch_and_beats_the_final_one():
+    targets = np.array([0, 1, 2, 0, 1, 2])
+    fold = np.array([0, 0, 0, 1, 1, 1])
+    e0 = onehot_scores(np.array([0, 1, 2, 1, 1, 1]))  # fold 0 perfect, fold 1 1/3
+    e1 = onehot_scores(np.array([1, 1, 1, 0, 1, 2]))  # fold 0 1/3, fold 1 perfect
+    per_epoch = [{"scores": e, "targets": targets, "fold": fold} for e in (e0, e1)]
+    r = pitfalls.epoch_by_test(per_epoch, 3)
+    assert r["chosen_epochs"] == [0, 1]
+    assert r["uf1_careless"] == pytest.approx(1.0) and r["uar_careless"] == pytest.approx(1.0)
+    assert r["uar_honest"] == pytest.approx((0.5 + 1 + 0.5) / 3)  # final epoch: classes 0 and 2 half right
+
+
+def test_per_fold_mean_differs_from_pooled():
+    # fold 0: AU0 predicted perfectly; fold 1: AU0 wrong once (FP); AU1 only present in fold 1
+    targets = np.array([[1, 0], [0, 0], [1, 1], [0, 0]])
+    scores = np.array([[0.9, 0.1], [0.1, 0.1], [0.9, 0.9], [0.9, 0.1]])
+    fold = np.array([0, 0, 1, 1])
+    r = pitfalls.per_fold_mean_au({"targets": targets, "scores": scores, "fold": fold})
+    # fold 0: only AU0 present, F1 1; fold 1: AU0 F1 2/3, AU1 F1 1 -> 5/6; mean 11/12
+    assert r["f1_careless"] == pytest.approx((1 + 5 / 6) / 2)
+    assert r["f1_honest"] == pytest.approx((0.8 + 1) / 2)  # pooled AU0: TP 2, FP 1 -> 4/5
+
+
+def test_tuned_threshold_never_loses_and_finds_the_separating_cut():
+    targets = np.array([[1], [1], [0], [0]])
+    scores = np.array([[0.4], [0.3], [0.2], [0.1]])  # all below 0.5, but perfectly ranked
+    r = pitfalls.test_threshold({"targets": targets, "scores": scores})
+    assert r["f1_honest"] == 0.0 and r["f1_careless"] == pytest.approx(1.0)
+    assert 0.2 < r["thresholds"][0] < 0.3
+
+
+def test_summary_and_figure_from_a_seed_table():
+    table = pd.DataFrame([{"pitfall": "test_threshold", "method": "iicl", "metric": "f1", "seed": s,
+                           "honest": 0.4, "careless": 0.4 + d, "inflation": d} for s, d in enumerate([0.1, 0.2, 0.3])])
+    summ = pitfalls.summary(table)
+    assert summ.loc[0, "inflation_mean"] == pytest.approx(0.2) and summ.loc[0, "inflation_sd"] == pytest.approx(0.1)
+    assert "+0.200 ± 0.100" in pitfalls.markdown(summ)
+    fig = pitfalls.plot_inflation(summ, table)
+    assert len(fig.axes[0].patches) == 1
