@@ -51,3 +51,13 @@ def test_summary_and_figure_from_a_seed_table():
     assert "+0.200 ± 0.100" in pitfalls.markdown(summ)
     fig = pitfalls.plot_inflation(summ, table)
     assert len(fig.axes[0].patches) == 1
+
+
+def test_per_fold_mean_emotion_averages_over_each_folds_own_classes():
+    targets = np.array([0, 0, 1, 2, 2])
+    pred = np.array([0, 2, 1, 2, 0])
+    fold = np.array([0, 0, 0, 1, 1])
+    r = pitfalls.per_fold_mean_emotion({"targets": targets, "scores": onehot_scores(pred), "fold": fold}, 3)
+    # fold 0: recalls class0 1/2, class1 1 -> 0.75; fold 1: class2 1/2 -> 0.5 (class 0 only predicted)
+    assert r["uar_careless"] == pytest.approx((0.75 + 0.5) / 2)
+    assert r["uar_honest"] == pytest.approx((0.5 + 1 + 0.5) / 3)

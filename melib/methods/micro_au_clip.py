@@ -482,13 +482,16 @@ def fold_model(run: train.Run, fold: int, device: str | torch.device = "cpu") ->
 
 
 # ------------------------------------------------------------------------------ label-free MER (III-E)
-def _check_run_manifest(run: train.Run, rows: pd.DataFrame) -> list[str]:
-    """The run's LOSO subjects, after checking that ``rows`` is the run's manifest and every fold is done."""
+def _check_run_manifest(run: train.Run, rows: pd.DataFrame, needed: Sequence[str] | None = None) -> list[str]:
+    """The run's LOSO subjects, after checking that ``rows`` is the run's manifest and the folds holding
+    out ``needed`` subjects (default: every fold) are done."""
     saved = load_json(run.dir / "run.json")
     subjects = splits.loso_subjects(rows)
     if [f["test_subjects"][0] for f in saved["folds"]] != subjects or saved["n_clips"] != len(rows):
         raise ValueError(f"manifest does not match the run in {run.dir} (its subjects and clip count differ)")
-    missing = [f for f in range(len(subjects)) if not (run.fold_dir(f) / "model.pt").is_file()]
+    needed = subjects if needed is None else [str(x) for x in needed]
+    missing = [f for f in range(len(subjects))
+               if subjects[f] in needed and not (run.fold_dir(f) / "model.pt").is_file()]
     if missing:
         raise FileNotFoundError(f"{run.dir}: folds {missing} have no model; pooled held-out outputs need every "
                                 "LOSO fold, run them first (fold=-1)")
@@ -499,7 +502,7 @@ def _held_out_batches(run: train.Run, rows: pd.DataFrame, clips: pd.DataFrame, r
                       device: torch.device, batch_size: int):
     """Yield ``(model, batch, outputs)`` for every clip of ``clips`` (a subset of the run's manifest
     ``rows``), each scored by the model of the fold that held out its subject."""
-    subjects = _check_run_manifest(run, rows)
+    subjects = _check_run_manifest(run, rows, clips["subject"].astype(str).unique())
     cfg = run_config(run)
     cache = input_cache(rows, cfg, root)
     for f, subject in enumerate(subjects):
@@ -515,20 +518,22 @@ def _held_out_batches(run: train.Run, rows: pd.DataFrame, clips: pd.DataFrame, r
 @torch.no_grad()
 def held_out_outputs(run: train.Run, manifest: pd.DataFrame, keys: Sequence[str] = ("au_features", "probs"),
                      root: str | Path | None = None, device: str | torch.device | None = None,
-                     batch_size: int = 32) -> dict[str, np.ndarray]:
+                     batch_size: int = 32, clips: pd.DataFrame | None = None) -> dict[str, np.ndarray]:
     """The model outputs ``keys`` (see :meth:`MicroAUCLIP.forward`) of every clip of a complete LOSO
     run, each from the fold model that never saw its subject; arrays in ``manifest``'s row order, plus
-    ``"index"`` (the rows' labels). ``manifest`` must be the run's."""
+    ``"index"`` (the rows' labels). ``manifest`` must be the run's. ``clips``: only these rows of
+    ``manifest`` (in their order), which needs only the folds of their subjects."""
     rows = manifest.reset_index(drop=True)
+    wanted = rows if clips is None else rows.loc[[manifest.index.get_loc(i) for i in clips.index]]
     device = torch.device(device) if device is not None else train.device_default()
     collected: dict[str, dict[int, np.ndarray]] = {k: {} for k in keys}
-    for _, batch, out in _held_out_batches(run, rows, rows, root, device, batch_size):
+    for _, batch, out in _held_out_batches(run, rows, wanted, root, device, batch_size):
         for k in keys:
             if k not in out:
                 raise KeyError(f"the model gives no {k!r} (this variant's outputs: {sorted(out)})")
             collected[k].update(zip(batch["index"].tolist(), out[k].float().cpu().numpy()))
-    result = {k: np.stack([v[i] for i in range(len(rows))]) for k, v in collected.items()}
-    return {**result, "index": manifest.index.to_numpy()}
+    result = {k: np.stack([v[i] for i in wanted.index]) for k, v in collected.items()}
+    return {**result, "index": (manifest if clips is None else clips).index.to_numpy()}
 
 
 # ------------------------------------------------------------------------------ label-free MER (III-E)
