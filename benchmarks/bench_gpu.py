@@ -27,25 +27,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/timing.py
 import torch  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
-from timing import machine_line  # noqa: E402
+from timing import items_per_second, machine_line  # noqa: E402
 
 from melib import train  # noqa: E402
 from melib.experiments import runs  # noqa: E402
 
 SIZES = {"tiny": {"profile": "fast", "subjects": 0}, "full": {"profile": "full", "subjects": 4}}
-
-
-def _timed(step, batches: int, batch_size: int, device: torch.device) -> float:
-    """Samples per second over ``batches`` calls of ``step`` after one warm-up call."""
-    step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    began = time.perf_counter()
-    for _ in range(batches):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return batches * batch_size / (time.perf_counter() - began)
 
 
 def measure(exp: runs.Experiment, device: torch.device, steps: int, workers: int) -> dict[str, float]:
@@ -60,7 +47,7 @@ def measure(exp: runs.Experiment, device: torch.device, steps: int, workers: int
             yield from loader
 
     batches = endless()
-    out = {"batch": batch_size, "loader": _timed(lambda: next(batches), steps, batch_size, device)}
+    out = {"batch": batch_size, "loader": items_per_second(lambda: next(batches), batch_size, device, steps)}
     model = method.build_model().to(device).train()
     opt, _ = train._make_optimizer(model, exp.schedule, method)
     fixed = train._to_device(next(batches), device, False)
@@ -74,9 +61,9 @@ def measure(exp: runs.Experiment, device: torch.device, steps: int, workers: int
             opt.step()
 
         tag = "AMP on" if amp else "AMP off"
-        out[f"step alone, {tag}"] = _timed(lambda: step(lambda: fixed), steps, batch_size, device)
-        out[f"step + loader, {tag}"] = _timed(lambda: step(lambda: train._to_device(next(batches), device, False)),
-                                              steps, batch_size, device)
+        out[f"step alone, {tag}"] = items_per_second(lambda: step(lambda: fixed), batch_size, device, steps)
+        out[f"step + loader, {tag}"] = items_per_second(
+            lambda: step(lambda: train._to_device(next(batches), device, False)), batch_size, device, steps)
     return out
 
 
