@@ -74,7 +74,7 @@ def main() -> None:
         wait_for_port(args.port, 60)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_FLAGS)
-            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            page = browser.new_page(viewport={"width": 1400, "height": 2400})
             try:
                 click_through(page, args, out)
             except Exception:

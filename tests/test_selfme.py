@@ -148,8 +148,12 @@ def test_loso_run_end_to_end_with_learned_motion_and_flow(manifest, tmp_path, mo
         x = torch.stack([sm.SelfMEDataset(held, cache, cfg.motion_scale)[i]["motion"] for i in range(len(held))])
         scores = torch.softmax(model(x)["logits"], 1).numpy()
     np.testing.assert_allclose(scores, run.predictions()["scores"][:len(held)], atol=1e-5)
-    embedded = sm.held_out_features(run, manifest)
+    embedded = sm.fold_features(run, manifest, 0)
     assert embedded.shape[0] == len(clips) and f"{held.iloc[0]['subject']}/{held.iloc[0]['clip']}" in embedded.index
+    with torch.no_grad():
+        own = model(x)["features"].numpy()  # the same model embeds its held-out clips identically
+    np.testing.assert_allclose(embedded.loc[[f"{r['subject']}/{r['clip']}" for _, r in held.iterrows()]].to_numpy(),
+                               own, atol=1e-5)
     cams = sm.grad_cams(run, held.head(2), clips, cache)
     assert cams.shape == (min(2, len(held)), 64, 64) and cams.min() >= 0 and cams.max() <= 1
     table = sm.results_table({"selfme": run, "tvl1_vit": flow_run})
@@ -202,3 +206,21 @@ def test_shipped_learner_fits_the_fast_profile_and_is_keyed_by_content(manifest,
     own = sm.preset("fast", checkpoint=str(other))[0]
     assert sm.learner_path(manifest, own, seen) != sm.learner_path(manifest, cfg, seen)  # weights' digest in the key
     assert sm.learner_path(manifest, cfg, seen, seed=1) != sm.learner_path(manifest, cfg, seen, seed=0)
+
+
+def test_equivariance_is_zero_for_the_identity_transform_and_not_for_a_random_one():
+    from melib.losses import equivariance
+    from melib.models.selfme import RandomTPS
+
+    torch.manual_seed(0)
+    detector = MotionLearner(num_kp=4, expansion=8).kp_detector.eval()
+    frame = torch.rand(2, 3, 32, 32)
+    identity = RandomTPS(2, sigma_affine=0.0, sigma_tps=0.0)
+    torch.testing.assert_close(identity.transform_frame(frame), frame, atol=1e-5, rtol=0)
+    with torch.no_grad():
+        kp = detector(frame)
+        same = equivariance(kp, identity.warp_coordinates(detector(identity.transform_frame(frame))))
+        moved = RandomTPS(2, sigma_affine=0.2, sigma_tps=0.05, generator=torch.Generator().manual_seed(1))
+        other = equivariance(kp, moved.warp_coordinates(detector(moved.transform_frame(frame))))
+    assert same.item() == pytest.approx(0.0, abs=1e-5)
+    assert other.item() > 1e-3  # an untrained detector is not equivariant

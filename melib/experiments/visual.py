@@ -241,44 +241,39 @@ def overlay_grid(images: np.ndarray, all_maps: Mapping[str, np.ndarray], regions
 
 
 # ---------------------------------------------------------------------------- features and failures
-def features(t: Trained) -> pd.DataFrame | None:
-    """Held-out features of every clip (index ``"subject/clip"``) when every fold of the run is trained,
-    else None: annotation mimic's X_F, SelfME's class token, Micro-AU CLIP's AU features concatenated,
-    IICL's pooled backbone features."""
-    if not t.run.complete:
-        return None
+@torch.no_grad()
+def features(t: Trained, fold: int) -> pd.DataFrame:
+    """Every clip of the run embedded by **one** model, fold ``fold``'s (index ``"subject/clip"``):
+    annotation mimic's X_F, SelfME's class token, Micro-AU CLIP's AU features concatenated, IICL's
+    pooled backbone features. Each fold model has its own feature space; pooling several would group
+    clips by fold. The other subjects' clips were that model's training data."""
     name = t.exp.method.name
     if name == "annotation_mimic":
         from ..methods import annotation_mimic as am
 
-        return am.held_out_features(t.run, t.exp.manifest)
+        return am.fold_features(t.run, t.exp.manifest, fold)
     if name == "selfme":
         from ..methods import selfme as sm
 
-        return sm.held_out_features(t.run, t.exp.manifest)
+        return sm.fold_features(t.run, t.exp.manifest, fold)
+    ids = [f"{r['subject']}/{r['clip']}" for _, r in t.clips.iterrows()]
     if name == "micro_au_clip":
+        from torch.utils.data import DataLoader
+
         from ..methods import micro_au_clip as mac
 
-        f = mac.held_out_outputs(t.run, t.clips, keys=("au_features",))["au_features"]
-        return pd.DataFrame(f.reshape(len(f), -1), index=[f"{r['subject']}/{r['clip']}" for _, r in t.clips.iterrows()])
-    return _iicl_features(t)
-
-
-@torch.no_grad()
-def _iicl_features(t: Trained) -> pd.DataFrame:
+        model, cfg = mac.fold_model(t.run, fold), mac.run_config(t.run)
+        parts = [model(b["image"], b["landmarks"], with_text=False)["au_features"].flatten(1).numpy()
+                 for b in DataLoader(mac.MicroAUCLIPDataset(t.clips, t.method.cache, cfg.aus), batch_size=32)]
+        return pd.DataFrame(np.concatenate(parts), index=ids)
     from ..methods.iicl import IICLDataset
 
-    cfg, out = t.exp.config, {}
-    for s in splits.make_splits(t.clips, t.exp.protocol, k=4):
-        model = t.method.build_model()
-        model.load_state_dict(t.run.fold_state(s.fold))
-        model.eval()
-        rows = s.frames(t.clips)[1]
-        data = IICLDataset(rows, t.method.cache, cfg, training=False)
-        x = torch.stack([data[i]["apex"] for i in range(len(rows))])
-        for (_, r), f in zip(rows.iterrows(), model(x)[0].numpy()):
-            out[f"{r['subject']}/{r['clip']}"] = f
-    return pd.DataFrame.from_dict(out, orient="index")
+    model = t.method.build_model()
+    model.load_state_dict(t.run.fold_state(fold))
+    model.eval()
+    data = IICLDataset(t.clips, t.method.cache, t.exp.config, training=False)
+    return pd.DataFrame(model(torch.stack([data[i]["apex"] for i in range(len(t.clips))]))[0].numpy(), index=ids)
+
 
 
 def au_set_labels(manifest: pd.DataFrame, ids: Sequence[str]) -> list[str]:
@@ -301,7 +296,8 @@ def predicted_vs_true(t: Trained, amplitude: pd.Series | None = None) -> pd.Data
             rows.append({"clip": f"{sub}/{clip}", "true": "+".join(sorted(yt)) or "none",
                          "predicted": "+".join(sorted(yp)) or "none", "errors": len(yt ^ yp), "subject": sub, "name": clip})
     else:
-        classes = t.run.results()["metrics"]["classes"] if t.run.results() else None
+        results = t.run.results()
+        classes = results["metrics"]["classes"] if results else getattr(t.method, "classes", None)
         for s, tg, sub, clip in zip(pred["scores"], pred["targets"], pred["subject"], pred["clip"]):
             label = (lambda k: classes[k] if classes else str(k))
             rows.append({"clip": f"{sub}/{clip}", "true": label(int(tg)), "predicted": label(int(np.argmax(s))),

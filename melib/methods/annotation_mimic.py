@@ -523,18 +523,16 @@ def fused_features(run: train.Run, rows: pd.DataFrame, cache: ClipCache, fold: i
     return np.concatenate([model(input_tensor(cache, r))["x_f"].numpy() for _, r in rows.iterrows()])
 
 
-def held_out_features(run: train.Run, manifest: pd.DataFrame) -> pd.DataFrame:
-    """``X_F`` of every clip of a complete LOSO run, each from the fold model that held out its subject;
-    indexed by ``"subject/clip"``."""
+def fold_features(run: train.Run, manifest: pd.DataFrame, fold: int) -> pd.DataFrame:
+    """``X_F`` of every clip of the run under **one** fold's model (the one that held out subject
+    ``fold``), indexed by ``"subject/clip"``. One model, one feature space: features of different
+    fold models live in different spaces, and pooling them groups clips by fold, not by content. The
+    other subjects' clips were that model's training data."""
     fields = {f.name for f in dataclasses.fields(MimicConfig)}
     cfg = MimicConfig(**{k: v for k, v in run.config().items() if k in fields})
     method, kept = harness(manifest, cfg, progress=False)
-    out = []
-    for fold, subject in enumerate(splits.loso_subjects(kept)):
-        rows = kept[kept["subject"] == subject]
-        out.append(pd.DataFrame(fused_features(run, rows, method.cache, fold),
-                                index=[f"{r['subject']}/{r['clip']}" for _, r in rows.iterrows()]))
-    return pd.concat(out)
+    return pd.DataFrame(fused_features(run, kept, method.cache, fold),
+                        index=[f"{r['subject']}/{r['clip']}" for _, r in kept.iterrows()])
 
 
 def results_table(runs: Mapping[str, train.Run], dataset: str = "casme2", classes: str = "5class") -> pd.DataFrame:
@@ -560,6 +558,6 @@ def results_table(runs: Mapping[str, train.Run], dataset: str = "casme2", classe
 
 
 __all__ = ["REFERENCE_CPU", "CLASS_SCHEMES", "MimicConfig", "MimicDataset", "MimicMethod", "PAPER_RESULTS", "PRESETS", "VARIANTS",
-           "class_labels", "compute_input", "harness", "held_out_features", "dataset_name", "fold_model", "fused_features", "input_cache",
+           "class_labels", "compute_input", "harness", "fold_features", "dataset_name", "fold_model", "fused_features", "input_cache",
            "input_tensor", "load_fold_model", "prepare", "trained_subjects", "preset", "resolve_aus",
            "results_table", "run", "select_clips"]

@@ -521,6 +521,7 @@ class SelfMEMethod:
     """The harness's view of SelfME's classification stage (see :class:`melib.train.Method`)."""
 
     name = "selfme"
+    classes = list(THREE_CLASSES)
 
     def __init__(self, config: SelfMEConfig, cache: ClipCache):
         self.cfg, self.cache = config, cache
@@ -549,7 +550,7 @@ class SelfMEMethod:
 
     def evaluate(self, predictions: Mapping[str, np.ndarray]) -> dict[str, Any]:
         """Accuracy, UF1, UAR (Eqs. 17-18) and the confusion matrix of all folds' predictions together."""
-        return metrics.emotion_summary(predictions["targets"], predictions["scores"], list(THREE_CLASSES))
+        return metrics.emotion_summary(predictions["targets"], predictions["scores"], self.classes)
 
 
 def fold_model(run: train.Run, fold: int) -> SCViT:
@@ -562,19 +563,17 @@ def fold_model(run: train.Run, fold: int) -> SCViT:
 
 
 @torch.no_grad()
-def held_out_features(run: train.Run, manifest: pd.DataFrame) -> pd.DataFrame:
-    """SCViT's normalised class token (Eq. 15's ``LN(z_cls)``) of every 3-class clip of a complete run,
-    each from the fold model that held out its subject; indexed by ``"subject/clip"``."""
+def fold_features(run: train.Run, manifest: pd.DataFrame, fold: int) -> pd.DataFrame:
+    """SCViT's normalised class token (Eq. 15's ``LN(z_cls)``) of every 3-class clip under **one** fold's
+    model (the one that held out subject ``fold``), indexed by ``"subject/clip"``: one feature space
+    (pooling different fold models' features would group clips by fold). The other subjects' clips
+    were that model's training data."""
     cfg = SelfMEConfig(**{k: v for k, v in run.config().items() if k != "motion_cache"})
     method, clips = harness(manifest, cfg, progress=False)
-    out = {}
-    for fold, subject in enumerate(splits.loso_subjects(clips)):
-        rows = clips[clips["subject"] == subject]
-        model = fold_model(run, fold)
-        x = torch.stack([SelfMEDataset(rows, method.cache, cfg.motion_scale)[i]["motion"] for i in range(len(rows))])
-        for (_, r), f in zip(rows.iterrows(), model(x)["features"].numpy()):
-            out[f"{r['subject']}/{r['clip']}"] = f
-    return pd.DataFrame.from_dict(out, orient="index")
+    model = fold_model(run, fold)
+    data = SelfMEDataset(clips, method.cache, cfg.motion_scale)
+    x = torch.stack([data[i]["motion"] for i in range(len(clips))])
+    return pd.DataFrame(model(x)["features"].numpy(), index=[f"{r['subject']}/{r['clip']}" for _, r in clips.iterrows()])
 
 
 def grad_cams(run: train.Run, rows: pd.DataFrame, clips: pd.DataFrame, cache: ClipCache) -> np.ndarray:
@@ -637,6 +636,6 @@ def run(manifest: pd.DataFrame, config: SelfMEConfig, schedule: train.Schedule, 
 
 __all__ = ["REFERENCE_CPU", "SHIPPED_LEARNER", "VARIANTS", "MOTIONS", "PAPER_RESULTS", "PAPER_ROWS", "PRESETS",
            "SelfMEConfig", "SelfMEDataset", "SelfMEMethod", "build_model", "class_index", "compute_motion",
-           "epe_by_amplitude", "expand_motion", "fold_model", "grad_cams", "harness", "held_out_features", "learner_groups", "learner_path",
+           "epe_by_amplitude", "expand_motion", "fold_model", "grad_cams", "harness", "fold_features", "learner_groups", "learner_path",
            "motion_against_truth", "motion_image", "prepare", "preset", "results_table", "run", "select_clips",
            "time_per_pair", "train_motion_learner", "true_motion"]

@@ -139,8 +139,9 @@ class AUExplorer(widgets.VBox):
                                           description="AUs", rows=min(8, len(aus)))
         self.k = widgets.IntSlider(value=k, min=1, max=10, description="neighbours")
         self.label_view, self.feature_view = widgets.HTML(), widgets.HTML()
-        self.images = widgets.Image(format="png")
-        self.matrix = widgets.Image(format="png")
+        # top-aligned at their own height: an HBox would otherwise stretch the matrix to the thumbnails' height
+        self.images = widgets.Image(format="png", layout=widgets.Layout(width="45%", height="auto", align_self="flex-start"))
+        self.matrix = widgets.Image(format="png", layout=widgets.Layout(width="45%", height="auto", align_self="flex-start"))
         self.label_table: pd.DataFrame | None = None
         self.feature_table: pd.DataFrame | None = None
         for control in (self.mode, self.clip, self.aus, self.k):
@@ -174,9 +175,10 @@ class AUExplorer(widgets.VBox):
             self.matrix.value = figure_png(cooccurrence_highlight(self.manifest, query_aus))
 
 
-def load_features(run_dir: str | Path, manifest: pd.DataFrame) -> pd.DataFrame:
-    """Held-out features of every clip of a complete run folder: each clip embedded by the fold model that
-    did not train on its subject (SelfME: the class token; annotation mimic: X_F), indexed by clip id."""
+def load_features(run_dir: str | Path, manifest: pd.DataFrame, fold: int = 0) -> pd.DataFrame:
+    """Features of every clip of a run folder under one fold's model (``fold``: the one that held out
+    that subject), indexed by clip id: SelfME's class token, annotation mimic's X_F. One model, so one
+    feature space (pooling several fold models would group clips by fold)."""
     from ..io import load_json
     from ..train import Run
 
@@ -185,12 +187,12 @@ def load_features(run_dir: str | Path, manifest: pd.DataFrame) -> pd.DataFrame:
     run = Run(run_dir, int(info["k"]))
     if info["method"] == "selfme":
         from ..methods import selfme as module
-    elif info["method"].startswith("annotation"):
+    elif info["method"].startswith("mimic"):
         from ..methods import annotation_mimic as module
     else:
         raise ValueError(f"{run_dir}: features of {info['method']!r} runs are not supported (SelfME and annotation "
                          "mimic are); pass a mapping clip id -> vector instead")
-    return module.held_out_features(run, manifest)
+    return module.fold_features(run, manifest, fold)
 
 
 def au_explorer(manifest: pd.DataFrame | str, features: Mapping[str, np.ndarray] | pd.DataFrame | str | Path | None = None,
