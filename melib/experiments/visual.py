@@ -206,7 +206,7 @@ def map_table(all_maps: Mapping[str, np.ndarray], regions: np.ndarray, rows: pd.
     the region's share of the frame (what an even map scores)."""
     table = pd.DataFrame({name: [cam_mass_inside(c, r) for c, r in zip(cams, regions)]
                           for name, cams in all_maps.items()},
-                         index=[f"{r['subject']}/{r['clip']}" for _, r in rows.iterrows()])
+                         index=splits.clip_ids(rows).tolist())
     table["region area (even map)"] = regions.reshape(len(regions), -1).mean(1)
     table.loc["mean"] = table.mean()
     return table
@@ -256,7 +256,7 @@ def features(t: Trained, fold: int) -> pd.DataFrame:
         from ..methods import selfme as sm
 
         return sm.fold_features(t.run, t.exp.manifest, fold)
-    ids = [f"{r['subject']}/{r['clip']}" for _, r in t.clips.iterrows()]
+    ids = splits.clip_ids(t.clips).tolist()
     if name == "micro_au_clip":
         from torch.utils.data import DataLoader
 
@@ -278,7 +278,7 @@ def features(t: Trained, fold: int) -> pd.DataFrame:
 
 def au_set_labels(manifest: pd.DataFrame, ids: Sequence[str]) -> list[str]:
     """Each clip's AU set as a label ("AU1+AU2", "none")."""
-    aus = {f"{r['subject']}/{r['clip']}": "+".join(f"AU{a}" for a in r["aus"]) or "none" for _, r in manifest.iterrows()}
+    aus = {cid: "+".join(f"AU{a}" for a in codes) or "none" for cid, codes in zip(splits.clip_ids(manifest), manifest["aus"])}
     return [aus[i] for i in ids]
 
 

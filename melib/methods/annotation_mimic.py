@@ -532,7 +532,7 @@ def fold_features(run: train.Run, manifest: pd.DataFrame, fold: int) -> pd.DataF
     cfg = MimicConfig(**{k: v for k, v in run.config().items() if k in fields})
     method, kept = harness(manifest, cfg, progress=False)
     return pd.DataFrame(fused_features(run, kept, method.cache, fold),
-                        index=[f"{r['subject']}/{r['clip']}" for _, r in kept.iterrows()])
+                        index=splits.clip_ids(kept).tolist())
 
 
 def results_table(runs: Mapping[str, train.Run], dataset: str = "casme2", classes: str = "5class") -> pd.DataFrame:

@@ -573,7 +573,7 @@ def fold_features(run: train.Run, manifest: pd.DataFrame, fold: int) -> pd.DataF
     model = fold_model(run, fold)
     data = SelfMEDataset(clips, method.cache, cfg.motion_scale)
     x = torch.stack([data[i]["motion"] for i in range(len(clips))])
-    return pd.DataFrame(model(x)["features"].numpy(), index=[f"{r['subject']}/{r['clip']}" for _, r in clips.iterrows()])
+    return pd.DataFrame(model(x)["features"].numpy(), index=splits.clip_ids(clips).tolist())
 
 
 def grad_cams(run: train.Run, rows: pd.DataFrame, clips: pd.DataFrame, cache: ClipCache) -> np.ndarray:

@@ -18,11 +18,13 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from ..splits import clip_ids
 from .data import au_columns, au_cooccurrence
 from .widgets import figure_png
 
 
 def clip_id(row: Mapping[str, Any]) -> str:
+    """One row's ``"subject/clip"`` (:func:`melib.splits.clip_ids` for a whole manifest)."""
     return f"{row['subject']}/{row['clip']}"
 
 
@@ -41,7 +43,7 @@ def au_neighbours(manifest: pd.DataFrame, query: str | Sequence[int], k: int = 5
     from ..losses import au_similarity
 
     cols = au_columns(manifest)
-    ids = [clip_id(r) for _, r in manifest.iterrows()]
+    ids = clip_ids(manifest).tolist()
     x = _multi_hot(manifest, cols)
     if isinstance(query, str):
         if query not in ids:
@@ -63,7 +65,7 @@ def feature_neighbours(manifest: pd.DataFrame, features: Mapping[str, np.ndarray
     table = features if isinstance(features, pd.DataFrame) else pd.DataFrame.from_dict(dict(features), orient="index")
     if query not in table.index:
         raise KeyError(f"no features for clip {query!r} ({len(table)} clips have features)")
-    ids = [clip_id(r) for _, r in manifest.iterrows()]
+    ids = clip_ids(manifest).tolist()
     have = [i for i in ids if i in table.index]
     f = table.loc[have].to_numpy(dtype=np.float64)
     f = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
@@ -131,7 +133,7 @@ class AUExplorer(widgets.VBox):
     def __init__(self, manifest: pd.DataFrame, features: Mapping[str, np.ndarray] | pd.DataFrame | None = None,
                  k: int = 4, thumbs: bool = True):
         self.manifest, self.features, self.thumbs = manifest.reset_index(drop=True), features, thumbs
-        ids = [clip_id(r) for _, r in self.manifest.iterrows()]
+        ids = clip_ids(self.manifest).tolist()
         aus = [int(c[2:]) for c in au_columns(self.manifest)]
         self.mode = widgets.ToggleButtons(options=["clip", "AUs"], value="clip", description="query")
         self.clip = widgets.Dropdown(options=ids, value=ids[0], description="clip")
