@@ -24,7 +24,7 @@ import dataclasses
 import platform
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -134,13 +134,14 @@ class Run:
     def complete(self) -> bool:
         return len(self.done_folds()) == self.n_folds
 
-    def predictions(self) -> dict[str, np.ndarray]:
-        """Predictions of every fold, concatenated (the accumulated protocol)."""
-        missing = sorted(set(range(self.n_folds)) - set(self.done_folds()))
+    def predictions(self, folds: Sequence[int] | None = None) -> dict[str, np.ndarray]:
+        """Predictions of every fold (or of ``folds``), concatenated (the accumulated protocol)."""
+        folds = range(self.n_folds) if folds is None else folds
+        missing = sorted(set(folds) - set(self.done_folds()))
         if missing:
             raise FileNotFoundError(f"{self.dir}: folds {missing} have no predictions yet; run them "
                                     f"(fold=<k>, or fold=-1 for all)")
-        parts = [load_npz(self.fold_dir(f) / "predictions.npz") for f in range(self.n_folds)]
+        parts = [load_npz(self.fold_dir(f) / "predictions.npz") for f in folds]
         return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
 
     def results(self) -> dict[str, Any] | None:

@@ -286,8 +286,7 @@ def predicted_vs_true(t: Trained, amplitude: pd.Series | None = None) -> pd.Data
     """Per held-out clip of the run's done folds: true and predicted AUs (AU methods, at 0.5) or classes
     (emotion methods), the number of wrong decisions, and the true amplitude where given (indexed by
     ``(subject, clip)``); worst first (most errors, then largest amplitude)."""
-    pred = {k: np.concatenate([np.load(t.run.fold_dir(f) / "predictions.npz")[k] for f in t.run.done_folds()])
-            for k in ("scores", "targets", "subject", "clip")}
+    pred = t.run.predictions(t.run.done_folds())
     rows = []
     if t.exp.method.task == "au":
         names = [f"AU{a}" for a in t.exp.config.aus]
