@@ -269,6 +269,19 @@ def learner_path(manifest: pd.DataFrame, cfg: SelfMEConfig, seen: Sequence[str],
     return outputs_root() / "selfme" / "learners" / f"{key}.pt"
 
 
+def learner_losses(model: MotionLearner, source: torch.Tensor, target: torch.Tensor, cfg: SelfMEConfig,
+                   generator: torch.Generator, features=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One motion-learner step's two terms of Eq. 8 on a batch of frame pairs ``(B, 3, S, S)`` in [0, 1]:
+    the multi-scale reconstruction of ``target`` from ``source`` (Eq. 6; ``features`` as
+    :func:`_reconstruction_features`) and the keypoint equivariance under a random TPS drawn from
+    ``generator`` (Eq. 7)."""
+    out = model(source, target, cfg.gamma_train)
+    rec = multiscale_reconstruction(out["prediction"], target, features=features)
+    tps = RandomTPS(len(source), generator=generator, device=source.device)
+    kp_back = tps.warp_coordinates(model.kp_detector(tps.transform_frame(source)))
+    return rec, equivariance(out["kp_source"], kp_back)
+
+
 def train_motion_learner(manifest: pd.DataFrame, seen: Sequence[str], cfg: SelfMEConfig, seed: int = 0,
                          progress: bool = True, device: str | torch.device | None = None) -> tuple[MotionLearner, dict]:
     """Load-or-train the motion learner on the clips of subjects ``seen`` only (Eq. 8, random frame pairs).
@@ -314,11 +327,7 @@ def train_motion_learner(manifest: pd.DataFrame, seen: Sequence[str], cfg: SelfM
             pairs.append((frames[i], frames[j]))
         source, target = (torch.from_numpy(np.stack([p[k] for p in pairs])).permute(0, 3, 1, 2).float().div(255).to(device)
                           for k in (0, 1))
-        out = model(source, target, cfg.gamma_train)
-        rec = multiscale_reconstruction(out["prediction"], target, features=features)
-        tps = RandomTPS(len(source), generator=gen, device=device)
-        kp_back = tps.warp_coordinates(model.kp_detector(tps.transform_frame(source)))
-        eqv = equivariance(out["kp_source"], kp_back)
+        rec, eqv = learner_losses(model, source, target, cfg, gen, features)
         opt.zero_grad(set_to_none=True)
         (rec + eqv).backward()
         opt.step()
