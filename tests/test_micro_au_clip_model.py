@@ -229,6 +229,18 @@ def test_global_descriptions_and_text_similarity():
         tiny(text_train_blocks=0).global_text_features(torch.zeros(1, 8))
 
 
+def test_tiny_77_fits_whole_face_sentences_and_the_fast_global_variant_uses_it():
+    torch.manual_seed(0)
+    model = MicroAUCLIP(CASME2_AUS, "tiny-77", verbose=False, text_train_blocks=0)
+    labels = torch.tensor([[1, 0, 1, 0, 0, 1, 0, 0], [0] * 8])
+    assert model.clip.context_length == 77
+    assert model.global_text_features(labels).shape == (2, 64)  # 8 AUs' states fit, end-of-text kept
+    from melib.methods.micro_au_clip import preset
+    assert preset("fast", variant="global_origcl")[0].model_name == "tiny-77"
+    assert preset("fast", variant="local_origcl")[0].model_name == "tiny"
+    assert preset("full", variant="global_origcl")[0].model_name == "ViT-B-32"
+
+
 def test_one_sgd_step_lowers_the_total_loss():
     model = tiny()
     images, landmarks = batch(b=4, seed=1)

@@ -93,6 +93,11 @@ TINY_CLIP_CONFIG: dict = {
     "vision_cfg": {"image_size": 56, "layers": 4, "width": 64, "patch_size": 8, "head_width": 32},
     "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 4},
 }
+#: ``"tiny-77"``: the tiny towers with CLIP's 77-token text context, for global OrigCL's whole-face
+#: sentences (about 70 tokens). Under CLIP's causal text mask a description's end-of-text feature never
+#: sees the positions after it, so for the per-AU descriptions (under 16 tokens) it is the tiny CLIP again.
+TINY_LONG_CONTEXT = 77
+TINY_MODELS = ("tiny", "tiny-77")
 POOLINGS = ("pta", "mean", "max")    # Table VI
 GDA_FCS = ("flatten", "columns")
 FUSIONS = ("gda", "add_mlp", "cat_mlp")   # Table VII
@@ -107,9 +112,11 @@ def create_clip(model_name: str = PAPER_MODEL, weights: str | Path = "none", *, 
                 quick_gelu: bool = True, strict: bool = True) -> tuple[nn.Module, str]:
     """Build an open_clip CLIP model; return ``(clip, description)``. See the module docstring."""
     weights_str = str(weights)
-    cfg_name = "tiny" if model_name == "tiny" else model_name.replace("/", "-")
-    if cfg_name == "tiny":
+    cfg_name = model_name if model_name in TINY_MODELS else model_name.replace("/", "-")
+    if cfg_name in TINY_MODELS:
         cfg = {k: (dict(v) if isinstance(v, dict) else v) for k, v in TINY_CLIP_CONFIG.items()}
+        if cfg_name == "tiny-77":
+            cfg["text_cfg"]["context_length"] = TINY_LONG_CONTEXT
         if image_size is not None:
             cfg["vision_cfg"]["image_size"] = image_size
         build = lambda: open_clip.CLIP(**cfg, quick_gelu=quick_gelu)  # noqa: E731
@@ -117,14 +124,14 @@ def create_clip(model_name: str = PAPER_MODEL, weights: str | Path = "none", *, 
         build = lambda pretrained=None: open_clip.create_model(  # noqa: E731
             cfg_name, pretrained=pretrained, force_quick_gelu=quick_gelu, force_image_size=image_size)
     else:
-        raise ValueError(f"unknown model_name {model_name!r}: 'tiny' or an open_clip config "
+        raise ValueError(f"unknown model_name {model_name!r}: 'tiny', 'tiny-77' or an open_clip config "
                          f"(e.g. 'ViT-B-32', 'ViT-S-16'; open_clip.list_models())")
     act = "QuickGELU" if quick_gelu else "GELU"
     if weights_str == "none":
         clip, description = build(), f"{cfg_name} ({act}): random init (no pretrained weights)"
     elif weights_str == "openai":
-        if cfg_name == "tiny":
-            raise ValueError("model_name='tiny' has no pretrained weights; use weights='none'")
+        if cfg_name in TINY_MODELS:
+            raise ValueError(f"model_name={cfg_name!r} has no pretrained weights; use weights='none'")
         try:
             clip = build("openai")
         except Exception as exc:  # offline: huggingface_hub retries ~50 s, then open_clip raises
