@@ -88,10 +88,10 @@ def thumbnails(manifest: pd.DataFrame, clips: Sequence[str], titles: Sequence[st
     from ..data import load_frame
     from ..motion.flow import optical_flow
 
-    index = {clip_id(r): r for _, r in manifest.iterrows()}
+    by_id = manifest.set_index(clip_ids(manifest).to_numpy())
     fig, axes = plt.subplots(len(clips), 3, figsize=(4.2, 1.45 * len(clips) + 0.3), squeeze=False)
     for i, cid in enumerate(clips):
-        row = index[cid]
+        row = by_id.loc[cid]
         onset, apex = (cv2.resize(load_frame(row, int(row[n])), (size, size), interpolation=cv2.INTER_AREA)
                        for n in ("onset", "apex"))
         flow = optical_flow(onset, apex, method="farneback")
@@ -121,7 +121,7 @@ def cooccurrence_highlight(manifest: pd.DataFrame, aus: Sequence[int]) -> Figure
 
 
 def _aus_of(manifest: pd.DataFrame, cid: str) -> list[int]:
-    row = next(r for _, r in manifest.iterrows() if clip_id(r) == cid)
+    row = manifest[clip_ids(manifest) == cid].iloc[0]
     return [int(c[2:]) for c in au_columns(manifest) if row[c]]
 
 
