@@ -76,21 +76,27 @@ def main(argv: list[str] | None = None) -> int:
     manifest = data.load_manifest("synthetic", args.root, subjects=10)
     if Path(manifest.attrs.get("root", "")).resolve() == Path("data/synthetic").resolve():
         raise SystemExit("--root is the default evaluation dataset; diagnose on the development set (--seed 1)")
-    build = am.build_model
+    build, outputs = am.build_model, os.environ.get("MELIB_OUTPUTS")
     print("| row | training CE by epoch, fold 0 | fold 1 | last epoch (mean of folds) |")
     print("|---|---|---|---:|")
-    for row in args.rows:
-        cfg, schedule, _ = am.preset("fast", "synthetic", classes="3class", **ROWS[row])
-        am.build_model = (lambda *a, _row=row, **k: patch(build(*a, **k), _row)) if row.startswith("net:") else build
-        start, curves = time.perf_counter(), []
-        os.environ["MELIB_OUTPUTS"] = str(Path(args.out).resolve() / slug(row))  # runs/<method>/<key> under it
-        for fold in (0, 1):
-            run = am.run(manifest, cfg, schedule, fold=fold, progress=False)
-            curves.append([h["cls"] for h in load_json(run.fold_dir(fold) / "result.json")["history"]])
+    try:
+        for row in args.rows:
+            cfg, schedule, _ = am.preset("fast", "synthetic", classes="3class", **ROWS[row])
+            am.build_model = (lambda *a, _row=row, **k: patch(build(*a, **k), _row)) if row.startswith("net:") else build
+            start, curves = time.perf_counter(), []
+            os.environ["MELIB_OUTPUTS"] = str(Path(args.out).resolve() / slug(row))  # runs/<method>/<key> under it
+            for fold in (0, 1):
+                run = am.run(manifest, cfg, schedule, fold=fold, progress=False)
+                curves.append([h["cls"] for h in load_json(run.fold_dir(fold) / "result.json")["history"]])
+            text = [" ".join(f"{v:.2f}" for v in c) for c in curves]
+            print(f"| {row} | {text[0]} | {text[1]} | {(curves[0][-1] + curves[1][-1]) / 2:.2f} |", flush=True)
+            print(f"  ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
+    finally:  # a failed row must not leave the patched builder or the redirected outputs behind
         am.build_model = build
-        text = [" ".join(f"{v:.2f}" for v in c) for c in curves]
-        print(f"| {row} | {text[0]} | {text[1]} | {(curves[0][-1] + curves[1][-1]) / 2:.2f} |", flush=True)
-        print(f"  ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
+        if outputs is None:
+            os.environ.pop("MELIB_OUTPUTS", None)
+        else:
+            os.environ["MELIB_OUTPUTS"] = outputs
     return 0
 
 
