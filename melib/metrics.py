@@ -9,6 +9,8 @@ subject per fold, unstable) quantity; every paper reproduced here reports the ac
 """
 from __future__ import annotations
 
+import warnings
+
 from collections.abc import Sequence
 
 import numpy as np
@@ -70,6 +72,27 @@ def au_auc(y_true: np.ndarray, scores: np.ndarray) -> np.ndarray:
         raise ValueError(f"y_true {t.shape} and scores {s.shape} differ in shape")
     return np.array([roc_auc_score(t[:, j], s[:, j]) if 0 < t[:, j].sum() < len(t) else np.nan
                      for j in range(t.shape[1])])
+
+
+def au_auc_within_folds(y_true: np.ndarray, scores: np.ndarray, folds: np.ndarray) -> np.ndarray:
+    """Per-AU mean over folds of each fold's own ROC-AUC (over the folds where the AU has both classes;
+    NaN where none has). **A diagnostic, not the protocol**, which scores pooled predictions (:func:`au_auc`).
+
+    Pooling puts the scores of different fold models on one scale. A pooled AUC far below this one (or
+    below 0.5 while this one sits near 0.5) says the scores differ between folds more than they rank
+    clips within a fold: e.g. each fold model answers about its training set's label prior, which is
+    anti-correlated with the held-out fold's prevalence, so pooling ranks the folds backwards.
+    """
+    t = _binary_2d("y_true", y_true)
+    s = np.asarray(scores, dtype=np.float64)
+    s = s[:, None] if s.ndim == 1 else s
+    f = np.asarray(folds)
+    if s.shape != t.shape or f.shape != (len(t),):
+        raise ValueError(f"y_true {t.shape}, scores {s.shape} and folds {f.shape} do not match")
+    per_fold = np.array([au_auc(t[f == k], s[f == k]) for k in np.unique(f)]).reshape(-1, t.shape[1])
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an AU with no fold of both classes: NaN
+        return np.nanmean(per_fold, axis=0)
 
 
 def au_report(y_true: np.ndarray, y_pred: np.ndarray, au_names: Sequence[str]) -> pd.DataFrame:

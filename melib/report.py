@@ -31,7 +31,7 @@ from . import __version__, config
 from .cache import dataset_fingerprint
 from .io import load_json, save_json, write_text
 
-AU_METRICS = ("f1_avg", "auc_avg")
+AU_METRICS = ("f1_avg", "auc_avg", "auc_within")  # auc_within: metrics.au_auc_within_folds, a diagnostic
 EMOTION_METRICS = ("uf1", "uar", "acc")
 
 
@@ -149,7 +149,13 @@ def _row_metrics(row: Row, run: Any, exp: Any) -> dict[str, Any] | None:
             lf = micro_au_clip.label_free_results(run, exp.manifest)
         return {k: lf[k] for k in EMOTION_METRICS}
     if "f1_avg" in m:
-        return {"f1_avg": m["f1_avg"], "auc_avg": m["auc_avg"], **dict(zip(m["aus"], m["f1"]))}
+        from . import metrics
+
+        pred = run.predictions()
+        within = metrics.au_auc_within_folds(pred["targets"], pred["scores"], pred["fold"])
+        return {"f1_avg": m["f1_avg"], "auc_avg": m["auc_avg"],
+                "auc_within": float(np.nanmean(within)) if np.isfinite(within).any() else None,
+                **dict(zip(m["aus"], m["f1"]))}
     return {k: m[k] for k in EMOTION_METRICS}
 
 
@@ -275,6 +281,31 @@ def verdicts(results: pd.DataFrame, section: Section, sticks: Mapping[str, Mappi
                                                      else "does NOT beat the flow probe")
                      + ("" if got.mean() > null + 0.05 else "; NOT above the null")
                      + ("; near or below chance (AUC 0.5)" if metric == "auc_avg" and got.mean() < 0.55 else ""))
+    return lines
+
+
+def auc_notes(results: pd.DataFrame, section: Section, gap: float = 0.05) -> list[str]:
+    """For an AU section, one line per row whose pooled AUC (the protocol) is below chance or more than
+    ``gap`` below its mean within-fold AUC (:func:`melib.metrics.au_auc_within_folds`), means over seeds,
+    saying what that means: no ranking at all, or fold models whose scores sit on different scales."""
+    if section.task != "au" or "auc_within" not in results:
+        return []
+    part = results[(results["section"] == section.name) & (results["status"] == "done")]
+    lines = []
+    for row in section.rows:
+        got = part[part["row"] == row.name]
+        pooled, within = got["auc_avg"].dropna().astype(float), got["auc_within"].dropna().astype(float)
+        if pooled.empty or within.empty:
+            continue
+        p, w = pooled.mean(), within.mean()
+        if p < 0.5:
+            lines.append(f"{row.name}: pooled AUC {p:.2f} is below chance; within a fold it is {w:.2f}: " + (
+                "no ranking inside a fold either, so it learned nothing, and pooling ranks the fold models' "
+                "offsets against each other" if w < 0.55 else
+                "it ranks clips inside a fold, but its fold models' scores sit on different scales"))
+        elif w - p > gap:
+            lines.append(f"{row.name}: pooled AUC {p:.2f} against {w:.2f} within folds: its fold models' scores "
+                         f"sit on different scales, which the pooled protocol charges ({w - p:.2f})")
     return lines
 
 
@@ -405,21 +436,45 @@ def _png(fig) -> str:
 
 
 # ------------------------------------------------------------------------------------ page and README
+def report_dir(tag: str = "") -> Path:
+    """``<outputs>/report``, or ``<outputs>/report/<tag>`` for a tagged report (another dataset, e.g.
+    ``tag="motion"`` for the motion-only twin), so that two reports never overwrite each other."""
+    if tag and not re.fullmatch(r"[A-Za-z0-9_.-]+", tag):
+        raise ValueError(f"tag must be letters, digits, '_', '.' or '-'; got {tag!r}")
+    return config.outputs_root() / "report" / tag if tag else config.outputs_root() / "report"
+
+
+def block_name(section: Section, tag: str = "") -> str:
+    """README marker name of a section's block: ``comparison-au``, or ``comparison-au@motion`` in a
+    tagged report, so that each dataset has blocks of its own."""
+    return f"{section.name}@{tag}" if tag else section.name
+
+
 def section_markdown(section: Section, frame: pd.DataFrame, results: pd.DataFrame, profile: str,
-                     seeds: Sequence[int], subjects: int = 0, epochs: int | None = None) -> str:
+                     seeds: Sequence[int], subjects: int = 0, epochs: int | None = None,
+                     dataset: str = "synthetic", root: str = "", tag: str = "") -> str:
     part = results[results["section"] == section.name]
     machines = sorted({m for m in part.loc[part["status"] == "done", "machine"] if m})
     missing = int((part["status"] == "missing").sum())
-    flags = f"--profile {profile} --seeds {' '.join(map(str, seeds))} --subjects {subjects}" + (
+    flags = ("--scope all " if section.scope == "all" else "") + (
+        f"--dataset {dataset} " if dataset != "synthetic" else "") + (f"--root {root} " if str(root) else "") + (
+        f"--tag {tag} " if tag else "") + (
+        f"--profile {profile} --seeds {' '.join(map(str, seeds))} --subjects {subjects}") + (
         f" --epochs {epochs}" if epochs else "")
+    what = (f"the dataset at `{root}`" if str(root) else
+            "the default synthetic dataset" if dataset == "synthetic" else dataset)
     text = [f"Generated by `python -m melib.report {flags}` from the runs' `results.json` "
-            f"({subjects or 'all'} subjects of the default synthetic dataset); machine: {'; '.join(machines) or 'n/a'}. "
+            f"({subjects or 'all'} subjects of {what}); machine: {'; '.join(machines) or 'n/a'}. "
             f"Mean ± sd over seeds; the paper's numbers are on real data.", "", markdown(frame)]
     if section.reference is not None:
         agree = agreement(frame, section)
         if len(agree):
             text += ["", "Direction against `" + section.reference + "`, ours vs the paper: "
                      + "; ".join(f"{k}: {v}" for k, v in agree.items()) + "."]
+    notes = auc_notes(results, section)
+    if notes:
+        text += ["", "`auc_within`: the mean of each fold's own AUC, a diagnostic beside the pooled `auc_avg` "
+                 "of the protocol. " + "; ".join(notes) + "."]
     if missing:
         text += ["", f"{missing} (row, seed) runs are not trained yet (`make report` trains them)."]
     return "\n".join(text)
@@ -439,11 +494,12 @@ def rewrite_readme(readme: Path, blocks: Mapping[str, str]) -> bool:
 
 
 def write_page(results: pd.DataFrame, tables: Mapping[str, pd.DataFrame], figures: Mapping[str, str],
-               out: Path, profile: str, seeds: Sequence[int]) -> Path:
+               out: Path, profile: str, seeds: Sequence[int], dataset: str = "synthetic") -> Path:
     """``out/index.html``: one self-contained page (figures inlined as PNG)."""
     from .train import machine_info
 
-    parts = [f"<h1>melib report</h1><p>melib {html.escape(__version__)}, profile <b>{html.escape(profile)}</b>, seeds "
+    parts = [f"<h1>melib report</h1><p>melib {html.escape(__version__)}, dataset <b>{html.escape(dataset)}</b>, "
+             f"profile <b>{html.escape(profile)}</b>, seeds "
              f"{', '.join(map(str, seeds))}. Report made on: {html.escape(str(machine_info()))}.</p>",
              "<p>Synthetic data (melib's generator); the paper columns are the published numbers on real data.</p>"]
     for s in SECTIONS:
@@ -465,8 +521,10 @@ def write_page(results: pd.DataFrame, tables: Mapping[str, pd.DataFrame], figure
 
 def build(scope: str = "main", seeds: Sequence[int] = (0, 1, 2), profile: str = "fast", dataset: str = "synthetic",
           root: str = "", train_missing: bool = False, readme: Path | None = None, progress: bool = True,
-          only: Sequence[str] | None = None, subjects: int | None = None, epochs: int | None = None) -> dict[str, Any]:
-    """Collect, tabulate, draw, write ``<outputs>/report/`` and (``readme``) rewrite README's blocks."""
+          only: Sequence[str] | None = None, subjects: int | None = None, epochs: int | None = None,
+          tag: str = "") -> dict[str, Any]:
+    """Collect, tabulate, draw, write :func:`report_dir` and (``readme``) rewrite README's blocks
+    (:func:`block_name`: a ``tag`` gives another dataset, e.g. the motion-only twin, blocks of its own)."""
     import matplotlib.pyplot as plt
 
     from .viz import save_figure
@@ -475,7 +533,7 @@ def build(scope: str = "main", seeds: Sequence[int] = (0, 1, 2), profile: str = 
     results = collect(scope, seeds, profile, dataset, root, train_missing, progress, only, subjects, epochs)
     sticks = (yardsticks(dataset, root, subjects or None, progress=progress)
               if any(s.scope == "main" for s in sections(scope)) else {})
-    out = config.outputs_root() / "report"
+    out = report_dir(tag)
     tables, figures, blocks = {}, {}, {}
     for s in sections(scope):
         if only is not None and s.name not in only:
@@ -483,14 +541,25 @@ def build(scope: str = "main", seeds: Sequence[int] = (0, 1, 2), profile: str = 
         tables[s.name] = summary(results, s, sticks)
         fig = figure(results, s)
         figures[s.name] = _png(fig)
-        save_figure(fig, s.name.replace("-", "_"), folder="report")
+        save_figure(fig, s.name.replace("-", "_"), folder=f"report_{tag}" if tag else "report")
         plt.close(fig)
-        blocks[s.name] = section_markdown(s, tables[s.name], results, profile, seeds, subjects, epochs)
+        blocks[block_name(s, tag)] = section_markdown(s, tables[s.name], results, profile, seeds, subjects, epochs,
+                                                      dataset, root, tag)
     save_json(out / "results.json", {"profile": profile, "seeds": list(seeds), "melib": __version__,
                                      "runs": results.replace({np.nan: None}).to_dict("records"), "yardsticks": sticks})
-    page = write_page(results, tables, figures, out, profile, seeds)
+    page = write_page(results, tables, figures, out, profile, seeds, dataset=f"{dataset} {root}".strip())
     changed = rewrite_readme(readme, blocks) if readme is not None else False
     return {"page": page, "results": results, "tables": tables, "readme_changed": changed}
+
+
+def _is_default_data(dataset: str, root: str) -> bool:
+    if dataset != "synthetic":
+        return False
+    if not str(root):
+        return True
+    from .data import synthetic
+
+    return Path(root).expanduser().resolve() == Path(synthetic.default_root()).expanduser().resolve()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -505,9 +574,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", nargs="+", default=None, help="section names")
     p.add_argument("--subjects", type=int, default=None, help="subjects of every row (default: 10 fast, 0 = all otherwise)")
     p.add_argument("--epochs", type=int, default=None, help="override every method's epochs")
+    p.add_argument("--tag", default="", help="name of a report of another dataset: outputs/report/TAG/, README "
+                                             "blocks NAME@TAG (e.g. --root data/synthetic_motion --tag motion)")
     args = p.parse_args(argv)
+    if args.readme and not args.tag and not _is_default_data(args.dataset, args.root):
+        p.error(f"--dataset {args.dataset} --root {args.root or '(default)'} is not the default synthetic dataset, whose "
+                "numbers README's blocks hold: give the report a --tag NAME (blocks NAME@TAG), or --readme ''")
     done = build(args.scope, args.seeds, args.profile, args.dataset, args.root, args.train,
-                 Path(args.readme) if args.readme else None, only=args.only, subjects=args.subjects, epochs=args.epochs)
+                 Path(args.readme) if args.readme else None, only=args.only, subjects=args.subjects, epochs=args.epochs,
+                 tag=args.tag)
     missing = int((done["results"]["status"] == "missing").sum())
     print(f"report: {done['page']} ({len(done['results'])} runs, {missing} missing); README "
           f"{'rewritten' if done['readme_changed'] else 'unchanged'}")
