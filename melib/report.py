@@ -298,11 +298,13 @@ def auc_notes(results: pd.DataFrame, section: Section, gap: float = 0.05) -> lis
         if pooled.empty or within.empty:
             continue
         p, w = pooled.mean(), within.mean()
-        if p < 0.5:
-            lines.append(f"{row.name}: pooled AUC {p:.2f} is below chance; within a fold it is {w:.2f}: " + (
-                "no ranking inside a fold either, so it learned nothing, and pooling ranks the fold models' "
-                "offsets against each other" if w < 0.55 else
-                "it ranks clips inside a fold, but its fold models' scores sit on different scales"))
+        if p < 0.55 and w < 0.55:
+            lines.append(f"{row.name}: AUC {p:.2f} pooled and {w:.2f} within folds: no ranking even inside a fold, "
+                         "nothing learned" + ("; a pooled AUC this far below chance only ranks the fold models' "
+                                              "offsets against each other" if p < 0.47 else ""))
+        elif p < 0.5:
+            lines.append(f"{row.name}: pooled AUC {p:.2f} is below chance but {w:.2f} within folds: it ranks clips "
+                         "inside a fold, but its fold models' scores sit on different scales")
         elif w - p > gap:
             lines.append(f"{row.name}: pooled AUC {p:.2f} against {w:.2f} within folds: its fold models' scores "
                          f"sit on different scales, which the pooled protocol charges ({w - p:.2f})")
