@@ -437,7 +437,9 @@ def miaucl(visual: Tensor, text: Tensor, labels: Tensor, temperature: float = MI
     identity, the "local OrigCL" row of Table VIII). ``CL_n`` is the mean of the two directions of
     CLIP's loss: the cross-entropy of M_n's row softmax against LM_n's rows normalised to sum 1, averaged
     over the rows, and the same over the columns (the paper only says "cross-entropy"). ``tau`` is not
-    in the paper (CLIP's initial 0.07).
+    in the paper (CLIP's initial 0.07). When ``text[b, n]`` depends on ``y_{b,n}`` alone (Micro-AU CLIP:
+    one description per AU state), same-label columns of M_n are equal and ``"shared"`` and ``"diagonal"``
+    give the same loss and gradient, so Table VIII's local OrigCL row is the full model here.
 
     Parameters
     ----------

@@ -121,3 +121,23 @@ def test_total_eq12_combines_the_terms():
         out["multitask"].item() + out["miaucl"].item() + 0.6 * out["gd"].item(), abs=1e-12)
     bare = micro_au_clip_total(LOGITS, visual, None, None, LABELS)
     assert set(bare) == {"total", "multitask"} and bare["total"].item() == out["multitask"].item()
+
+
+def test_shared_and_diagonal_targets_coincide_when_the_text_depends_on_the_label_alone():
+    # Micro-AU CLIP's text feature of a sample's AU n is one of two descriptions (active / inactive), so all
+    # columns of M_n with the same label are equal, and Eq. 10's shared targets give CLIP's diagonal loss
+    torch.manual_seed(0)
+    b, n, d = 8, 3, 16
+    labels = torch.randint(0, 2, (b, n))
+    descriptions = torch.randn(2, n, d)
+    text = descriptions[labels, torch.arange(n)]  # (B, N, D): the description of each sample's own state
+    visual = torch.randn(b, n, d, requires_grad=True)
+    shared = miaucl(visual, text, labels, targets="shared")
+    (g_shared,) = torch.autograd.grad(shared, visual)
+    diagonal = miaucl(visual, text, labels, targets="diagonal")
+    (g_diagonal,) = torch.autograd.grad(diagonal, visual)
+    assert torch.allclose(shared, diagonal, atol=1e-5) and torch.allclose(g_shared, g_diagonal, atol=1e-5)
+    # with a text feature of its own per sample they differ
+    own = text + 0.5 * torch.randn_like(text)
+    assert not torch.allclose(miaucl(visual, own, labels, targets="shared"),
+                              miaucl(visual, own, labels, targets="diagonal"), atol=1e-3)

@@ -205,7 +205,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "cat_mlp": {"fusion": "cat_mlp"},               # Table VII
     "no_cl": {"miaucl": "none"},                    # Table VIII
     "global_origcl": {"miaucl": "global"},          # Table VIII
-    "local_origcl": {"miaucl": "diagonal"},         # Table VIII
+    "local_origcl": {"miaucl": "diagonal"},         # Table VIII (same loss as "shared" here: losses.miaucl)
 }
 #: Each variant's row in the paper's tables (keys of ``PAPER_RESULTS["ablations"]``).
 VARIANT_PAPER_ROWS: dict[str, str] = {
