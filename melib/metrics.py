@@ -10,7 +10,6 @@ subject per fold, unstable) quantity; every paper reproduced here reports the ac
 from __future__ import annotations
 
 import warnings
-
 from collections.abc import Sequence
 
 import numpy as np
@@ -90,7 +89,7 @@ def au_auc_within_folds(y_true: np.ndarray, scores: np.ndarray, folds: np.ndarra
     if s.shape != t.shape or f.shape != (len(t),):
         raise ValueError(f"y_true {t.shape}, scores {s.shape} and folds {f.shape} do not match")
     per_fold = np.array([au_auc(t[f == k], s[f == k]) for k in np.unique(f)]).reshape(-1, t.shape[1])
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an AU with no fold of both classes: NaN
         return np.nanmean(per_fold, axis=0)
 

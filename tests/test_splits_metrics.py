@@ -119,20 +119,18 @@ def test_uf1_and_uar_divide_by_all_classes():
 
 
 def test_within_fold_auc_separates_fold_offsets_from_ranking():
-    from melib import metrics as m
-
     folds = np.repeat([0, 1, 2], 6)
     y = np.array([1, 1, 1, 1, 1, 0,  1, 1, 1, 0, 0, 0,  1, 0, 0, 0, 0, 0])[:, None]
     # each fold model answers a constant: its training folds' prevalence, lowest where the held-out fold's is highest
     train_prior = np.array([(y[folds != k].mean()) for k in (0, 1, 2)])
     constant = train_prior[folds][:, None]
-    assert m.au_auc(y, constant)[0] < 0.5  # pooled: the folds ranked backwards
-    assert m.au_auc_within_folds(y, constant, folds)[0] == pytest.approx(0.5)  # no ranking inside any fold
+    assert metrics.au_auc(y, constant)[0] < 0.5  # pooled: the folds ranked backwards
+    assert metrics.au_auc_within_folds(y, constant, folds)[0] == pytest.approx(0.5)  # no ranking inside any fold
     # perfect ranking inside every fold, shifted down where positives are frequent: within 1, pooled less
     ranked = 0.1 * y[:, 0] + np.array([-0.5, 0.0, 0.5])[folds]
-    assert m.au_auc_within_folds(y, ranked[:, None], folds)[0] == pytest.approx(1.0)
-    assert m.au_auc(y, ranked[:, None])[0] < 1.0
+    assert metrics.au_auc_within_folds(y, ranked[:, None], folds)[0] == pytest.approx(1.0)
+    assert metrics.au_auc(y, ranked[:, None])[0] < 1.0
     # an AU with a single class in every fold has no within-fold AUC
-    assert np.isnan(m.au_auc_within_folds(np.zeros((18, 1)), constant, folds)[0])
+    assert np.isnan(metrics.au_auc_within_folds(np.zeros((18, 1)), constant, folds)[0])
     with pytest.raises(ValueError, match="folds"):
-        m.au_auc_within_folds(y, constant, folds[:-1])
+        metrics.au_auc_within_folds(y, constant, folds[:-1])
