@@ -1,9 +1,26 @@
 """Shared pytest fixtures."""
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from types import ModuleType
+from typing import Callable
 
 import pytest
+
+DATA_SCRIPTS = Path(__file__).resolve().parents[1] / "data_scripts"
+
+
+@pytest.fixture(scope="session")
+def data_script() -> Callable[[str], ModuleType]:
+    """Import ``data_scripts/<name>.py`` as a module (the scripts are not a package): ``data_script("run_folds")``."""
+    def load(name: str) -> ModuleType:
+        spec = importlib.util.spec_from_file_location(name, DATA_SCRIPTS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
 
 
 @pytest.fixture(scope="session")

@@ -107,11 +107,8 @@ def test_amplitude_scale_multiplies_motion_and_keeps_intensity():
         syn.settings(appearance=-1)
 
 
-def test_knobs_are_recorded_and_the_cli_uses_them(tmp_path):
-    from importlib import util
-    spec = util.spec_from_file_location("make_synthetic", "data_scripts/make_synthetic.py")
-    cli = util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+def test_knobs_are_recorded_and_the_cli_uses_them(tmp_path, data_script):
+    cli = data_script("make_synthetic")
     out = tmp_path / "syn"
     assert cli.main(["--out", str(out), "--subjects", "2", "--clips-per-subject", "1", "--appearance", "0.5",
                      "--amplitude-scale", "1.5", "--quiet", "--workers", "1"]) == 0

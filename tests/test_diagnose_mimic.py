@@ -1,24 +1,16 @@
 """data_scripts/diagnose_mimic_official.py: each ``net:`` row really puts one official network piece back."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 from torch import nn
 
 from melib.models import annotation_mimic as mm
 
-SCRIPT = Path(__file__).resolve().parents[1] / "data_scripts" / "diagnose_mimic_official.py"
-
 
 @pytest.fixture(scope="module")
-def script():
-    spec = importlib.util.spec_from_file_location("diagnose_mimic_official", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def script(data_script):
+    return data_script("diagnose_mimic_official")
 
 
 def _official() -> mm.MimicNet:

@@ -1,29 +1,18 @@
 """data_scripts/run_folds.py: folds fanned out as submitit jobs, resumed, and gathered like a serial run."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 
 from melib.experiments import runs
 
-SCRIPT = Path(__file__).resolve().parents[1] / "data_scripts" / "run_folds.py"
 TINY = ["--set", "image_size=40", "crop_size=32", "epochs=1", "batch_size=4"]
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location("run_folds", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_local_jobs_then_resume_gather_what_a_serial_run_gives(tiny_synthetic, tmp_path, monkeypatch, capsys):
+def test_local_jobs_then_resume_gather_what_a_serial_run_gives(tiny_synthetic, tmp_path, monkeypatch, capsys, data_script):
     monkeypatch.setenv("MELIB_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("MELIB_OUTPUTS", str(tmp_path / "jobs"))
-    script = _script()
+    script = data_script("run_folds")
     common = ["--method", "iicl", "--variants", "senet", "--root", str(tiny_synthetic), "--profile", "fast",
               "--subjects", "0", *TINY]
     assert script.main([*common, "--folds", "0", "1", "--executor", "local", "--parallel", "2"]) == 0
@@ -47,9 +36,9 @@ def test_local_jobs_then_resume_gather_what_a_serial_run_gives(tiny_synthetic, t
     assert gathered["f1"] == pytest.approx(expected["f1"], abs=1e-9)
 
 
-def test_bad_requests_are_refused_before_any_job(tiny_synthetic, tmp_path, monkeypatch):
+def test_bad_requests_are_refused_before_any_job(tiny_synthetic, tmp_path, monkeypatch, data_script):
     monkeypatch.setenv("MELIB_OUTPUTS", str(tmp_path))
-    script = _script()
+    script = data_script("run_folds")
     with pytest.raises(SystemExit, match="out of range"):
         script.main(["--method", "iicl", "--root", str(tiny_synthetic), "--profile", "fast", "--subjects", "0",
                      *TINY, "--folds", "7", "--executor", "debug"])
