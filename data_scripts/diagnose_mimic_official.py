@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from torch import nn  # noqa: E402
 
 from melib import data  # noqa: E402
+from melib.data import synthetic  # noqa: E402
 from melib.io import load_json  # noqa: E402
 from melib.methods import annotation_mimic as am  # noqa: E402
 from melib.models import annotation_mimic as mm  # noqa: E402
@@ -73,9 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
     parser.add_argument("--out", default="outputs/diagnose_mimic_official")
     args = parser.parse_args(argv)
+    try:
+        synthetic.check_development(args.root)
+    except (ValueError, FileNotFoundError) as err:
+        raise SystemExit(f"--root: {err}") from None
     manifest = data.load_manifest("synthetic", args.root, subjects=10)
-    if Path(manifest.attrs.get("root", "")).resolve() == Path("data/synthetic").resolve():
-        raise SystemExit("--root is the default evaluation dataset; diagnose on the development set (--seed 1)")
     build, outputs = am.build_model, os.environ.get("MELIB_OUTPUTS")
     print("| row | training CE by epoch, fold 0 | fold 1 | last epoch (mean of folds) |")
     print("|---|---|---|---:|")

@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 import torch  # noqa: E402
 
 from melib import data, io, splits  # noqa: E402
+from melib.data import synthetic  # noqa: E402
 from melib.methods import selfme as sm  # noqa: E402
 
 
@@ -29,9 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames-per-clip", type=int, default=15)
     parser.add_argument("--out", default=str(sm.SHIPPED_LEARNER))
     args = parser.parse_args(argv)
+    try:
+        synthetic.check_development(args.root)
+    except (ValueError, FileNotFoundError) as err:
+        raise SystemExit(f"--root: {err}") from None
     manifest = data.load_manifest("synthetic", args.root)
-    if manifest.attrs.get("root") and Path(manifest.attrs["root"]).resolve() == Path("data/synthetic").resolve():
-        raise SystemExit("--root is the default evaluation dataset; pretrain on other identities (e.g. --seed 1)")
     cfg, _, _ = sm.preset(args.profile, learner_steps=args.steps, frames_per_clip=args.frames_per_clip, checkpoint="")
     start = time.perf_counter()
     model, info = sm.train_motion_learner(manifest, splits.loso_subjects(manifest), cfg, progress=True)

@@ -41,12 +41,20 @@ def test_truth_features_follow_the_true_motion(script, tiny_synthetic):
     assert np.isclose(x[0][0::2].mean(), truth[0].mean(), atol=1e-4)
 
 
-@pytest.mark.parametrize("name", ["synthetic", "synthetic_motion"])
-def test_the_evaluation_datasets_are_refused(script, tiny_synthetic, monkeypatch, name):
-    monkeypatch.chdir(tiny_synthetic.parent)
-    link = tiny_synthetic.parent / "data" / name
-    if not link.exists():
-        link.parent.mkdir(exist_ok=True)
-        link.symlink_to(tiny_synthetic)
-    with pytest.raises(SystemExit, match="development sets"):
-        script.main(["--root", f"data/{name}", "--sources", "TV-L1 (256 px frames)"])
+def test_the_evaluation_identities_are_refused_wherever_they_lie(script, tiny_synthetic, tiny_synthetic_motion):
+    for root in (tiny_synthetic, tiny_synthetic_motion):  # generator seed 0, neither under data/
+        with pytest.raises(SystemExit, match="evaluation identities.*development set"):
+            script.main(["--root", str(root), "--sources", "TV-L1 (256 px frames)"])
+
+
+def test_check_development_accepts_other_identities_only(tmp_path, tiny_synthetic):
+    from melib.data import synthetic
+    from melib.io import save_json
+
+    (tmp_path / "dev").mkdir()
+    save_json(tmp_path / "dev" / "synthetic.json", {"settings": {"seed": 1}})
+    synthetic.check_development(tmp_path / "dev")
+    with pytest.raises(ValueError, match="seed 0"):
+        synthetic.check_development(tiny_synthetic)
+    with pytest.raises(FileNotFoundError):
+        synthetic.check_development(tmp_path)

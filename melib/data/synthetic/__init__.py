@@ -20,7 +20,7 @@ Typical use::
     gt = synthetic.load_groundtruth(root, "sub01", "EP02_01f")
 """
 from .appearance import AU_APPEARANCE, age_lines, au_appearance, expression_appearance
-from .dataset import (DEFAULT_APPEARANCE, EASY_SETTINGS, GENERATOR_VERSION, SHEET_NAME, TINY_SETTINGS, clip_table, dataset_info, default_root, ensure, generate,
+from .dataset import (DEFAULT_APPEARANCE, EASY_SETTINGS, EVALUATION_SEED, check_development, GENERATOR_VERSION, SHEET_NAME, TINY_SETTINGS, clip_table, dataset_info, default_root, ensure, generate,
                       is_complete, load_groundtruth, motion_twin, settings, subject_dir)
 from .faces import BaseFace, Subject, base_faces, make_subject
 from .fields import (AU_SPECS, AUSpec, RBFField, au_anchors, au_displacement, au_field, expression_displacement,
@@ -32,7 +32,7 @@ from .render import RenderedClip, appearance_strength, blink_field, blink_profil
 __all__ = [
     "AU_APPEARANCE", "age_lines", "au_appearance", "expression_appearance", "DEFAULT_APPEARANCE", "EASY_SETTINGS",
     "appearance_strength",
-    "GENERATOR_VERSION", "SHEET_NAME", "clip_table", "TINY_SETTINGS", "dataset_info", "default_root", "ensure", "generate",
+    "EVALUATION_SEED", "check_development", "GENERATOR_VERSION", "SHEET_NAME", "clip_table", "TINY_SETTINGS", "dataset_info", "default_root", "ensure", "generate",
     "is_complete", "load_groundtruth", "motion_twin", "settings", "subject_dir", "BaseFace", "Subject", "base_faces",
     "make_subject", "AU_SPECS", "AUSpec", "RBFField", "au_anchors", "au_displacement", "au_field",
     "expression_displacement", "face_frame", "landmark_displacement", "CASME2_AU_COUNTS", "CASME2_CLIPS",

@@ -282,6 +282,21 @@ def dataset_info(root: str | os.PathLike) -> dict[str, Any]:
     return load_json(meta)
 
 
+#: Generator seed of the evaluation identities: the default dataset and its motion-only twin.
+EVALUATION_SEED = 0
+
+
+def check_development(root: str | os.PathLike) -> None:
+    """Raise ``ValueError`` when ``root`` holds the evaluation identities (generator seed
+    :data:`EVALUATION_SEED`: the default dataset or its motion-only twin, wherever it lies), which
+    diagnoses and pretraining must never see; a development set uses another seed (``--seed 1``)."""
+    seed = int(dataset_info(root)["settings"]["seed"])
+    if seed == EVALUATION_SEED:
+        raise ValueError(f"{root} holds the evaluation identities (generator seed {seed}: the default synthetic "
+                         "dataset or its motion-only twin); use a development set of other identities "
+                         "(make_synthetic.py --seed 1)")
+
+
 def clip_table(root: str | os.PathLike) -> pd.DataFrame:
     """Per-clip ground-truth summary indexed like a manifest: ``subject`` ("sub01"), ``clip``,
     ``amplitude`` (px at apex), ``intensity`` (0-1), ``base_face``, ``morph`` (0-1), ``age`` (0-1),
