@@ -25,8 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without `pip install -e`
 from torch import nn  # noqa: E402
 
-from melib import data  # noqa: E402
-from melib.data import synthetic  # noqa: E402
+from melib import cli, data  # noqa: E402
 from melib.io import load_json  # noqa: E402
 from melib.methods import annotation_mimic as am  # noqa: E402
 from melib.models import annotation_mimic as mm  # noqa: E402
@@ -74,10 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
     parser.add_argument("--out", default="outputs/diagnose_mimic_official")
     args = parser.parse_args(argv)
-    try:
-        synthetic.check_development(args.root)
-    except (ValueError, FileNotFoundError) as err:
-        raise SystemExit(f"--root: {err}") from None
+    cli.require_development(args.root)
     manifest = data.load_manifest("synthetic", args.root, subjects=10)
     build, outputs = am.build_model, os.environ.get("MELIB_OUTPUTS")
     print("| row | training CE by epoch, fold 0 | fold 1 | last epoch (mean of folds) |")

@@ -9,8 +9,9 @@ Each row is one motion source of SelfME's fast profile (the ViT-size motion imag
 Per row and dataset: the motion's end-point error against the true motion (px at the ViT size, over the
 truly moving pixels, after undoing MA), the UF1 of a linear probe on the motion image's dx, dy channels
 (average-pooled to 16 x 16, the learnability ladder's probe, LOSO; SCViT also gets |d|) and, with
-``--train``, the UF1 of SCViT trained on it (the harness's load-or-train run, seed 0). The true motion and the ladder's own
-Farneback rung (flow on the cropped face at the front end's size) are probe-only yardsticks.
+``--train``, the UF1 of SCViT trained on it (the harness's load-or-train run, seed 0). The true motion
+and the ladder's own Farneback rung (flow on the cropped face at the front end's size) are probe-only
+yardsticks.
 
 Reading: a source whose probe UF1 is high while SCViT's is low carries the emotion and SCViT does not
 learn it; a source whose probe UF1 is low has lost it before SCViT sees it. Caveat: the shipped motion
@@ -28,8 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from melib import data, ladder, metrics  # noqa: E402
-from melib.data import synthetic  # noqa: E402
+from melib import cli, data, ladder, metrics  # noqa: E402
 from melib.methods import selfme as sm  # noqa: E402
 from melib.viz.tables import markdown_table  # noqa: E402
 
@@ -97,10 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train", action="store_true", help="also train SCViT on each source (load-or-train)")
     args = parser.parse_args(argv)
     for root in args.root:
-        try:
-            synthetic.check_development(root)
-        except (ValueError, FileNotFoundError) as err:
-            raise SystemExit(f"--root: {err}") from None
+        cli.require_development(root)
     for root in args.root:
         table = diagnose(root, args.sources, args.subjects, args.train)
         print(f"\n{root} ({args.subjects} subjects, 3 classes, LOSO, fast profile)\n")

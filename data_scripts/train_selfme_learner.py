@@ -17,8 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without `pip install -e`
 import torch  # noqa: E402
 
-from melib import data, io, splits  # noqa: E402
-from melib.data import synthetic  # noqa: E402
+from melib import cli, data, io, splits  # noqa: E402
 from melib.methods import selfme as sm  # noqa: E402
 
 
@@ -30,10 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames-per-clip", type=int, default=15)
     parser.add_argument("--out", default=str(sm.SHIPPED_LEARNER))
     args = parser.parse_args(argv)
-    try:
-        synthetic.check_development(args.root)
-    except (ValueError, FileNotFoundError) as err:
-        raise SystemExit(f"--root: {err}") from None
+    cli.require_development(args.root)
     manifest = data.load_manifest("synthetic", args.root)
     cfg, _, _ = sm.preset(args.profile, learner_steps=args.steps, frames_per_clip=args.frames_per_clip, checkpoint="")
     start = time.perf_counter()

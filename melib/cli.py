@@ -2,7 +2,8 @@
 ``--reference`` setting, and the mean ± sd table over seeds.
 
 A method's script adds its own flags to :func:`experiment_parser`'s parser, calls
-:func:`resolve_profile_args` once, then trains each (variant, seed) with load-or-train runs.
+:func:`resolve_profile_args` once, then trains each (variant, seed) with load-or-train runs. Scripts that
+must never see the evaluation identities (diagnoses, pretraining) call :func:`require_development`.
 """
 from __future__ import annotations
 
@@ -52,6 +53,17 @@ def resolve_profile_args(args: argparse.Namespace, reference: Mapping[str, Any])
             if getattr(args, key, None) is None:
                 setattr(args, key, value)
     return config.resolve_profile(args.profile)
+
+
+def require_development(root: str) -> None:
+    """Exit with the reason when ``--root`` is not a synthetic development dataset (see
+    :func:`melib.data.synthetic.check_development`: the evaluation identities, or no ``synthetic.json``)."""
+    from .data import synthetic
+
+    try:
+        synthetic.check_development(root)
+    except (ValueError, FileNotFoundError) as err:
+        raise SystemExit(f"--root: {err}") from None
 
 
 def timed_run(label: str, seed: int, train: Callable[[], Any]) -> tuple[Any, float]:
