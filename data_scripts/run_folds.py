@@ -17,7 +17,6 @@ cluster); run the command again later to gather. Jobs inherit this shell's envir
 from __future__ import annotations
 
 import argparse
-import ast
 import os
 import sys
 import time
@@ -28,20 +27,6 @@ import pandas as pd  # noqa: E402
 
 from melib import cli, config  # noqa: E402
 from melib.experiments import runs  # noqa: E402
-
-
-def parse_sets(items: list[str]) -> dict[str, object]:
-    """``key=value`` pairs; values are Python literals where they parse (``2``, ``0.1``, ``'x'``, ``True``)."""
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"--set expects key=value, got {item!r}")
-        try:
-            out[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            out[key] = value
-    return out
 
 
 def parser() -> argparse.ArgumentParser:
@@ -77,7 +62,7 @@ def parser() -> argparse.ArgumentParser:
 
 def experiment_kwargs(args: argparse.Namespace) -> dict[str, object]:
     """What a job needs to rebuild its experiment: plain values only, so the pickled job is tiny."""
-    overrides = parse_sets(args.set)
+    overrides = cli.parse_sets(args.set)
     if args.subjects is not None:
         overrides["subjects"] = args.subjects
     return dict(method=args.method, profile=args.profile, protocol=args.protocol, dataset=args.dataset,

@@ -8,6 +8,7 @@ must never see the evaluation identities (diagnoses, pretraining) call :func:`re
 from __future__ import annotations
 
 import argparse
+import ast
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -53,6 +54,20 @@ def resolve_profile_args(args: argparse.Namespace, reference: Mapping[str, Any])
             if getattr(args, key, None) is None:
                 setattr(args, key, value)
     return config.resolve_profile(args.profile)
+
+
+def parse_sets(items: list[str]) -> dict[str, object]:
+    """``key=value`` pairs; values are Python literals where they parse (``2``, ``0.1``, ``'x'``, ``True``)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--set expects key=value, got {item!r}")
+        try:
+            out[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[key] = value
+    return out
 
 
 def require_development(root: str) -> None:

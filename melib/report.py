@@ -185,19 +185,35 @@ def collect(scope: str = "main", seeds: Sequence[int] = (0, 1, 2), profile: str 
         if not run.complete and train_missing:
             run = runs.run(exp, progress=False)
         metrics = _row_metrics(row, run, exp) if run.complete else None
-        machine = load_json(run.dir / "run.json").get("machine", {}) if (run.dir / "run.json").is_file() else {}
+        machine = run_machine(run)
         out.append({"section": section.name, "row": row.name, "method": row.method, "variant": row.variant,
                     "protocol": exp.protocol, "seed": seed, "status": "done" if metrics else "missing",
                     "run_key": run.dir.name, "run_dir": str(run.dir), "paper": _paper_value(row),
-                    "machine": _machine_line(machine), **(metrics or {})})
+                    "machine": machine, **(metrics or {})})
     return pd.DataFrame(out)
 
 
+def run_machine(run: Any) -> str:
+    """Where a run's folds were trained: each fold's ``result.json`` records its machine; runs made before
+    it did fall back to ``run.json`` (the last call that trained), whose thread count is then not shown,
+    since earlier versions rewrote that record on every look at the run."""
+    folds = [f.get("machine") for f in run.fold_results()] if run.dir.is_dir() else []
+    if folds and all(folds):
+        return "; ".join(sorted({_machine_line(m) for m in folds}))
+    saved = run.dir / "run.json"
+    machine = load_json(saved).get("machine", {}) if saved.is_file() else {}
+    return _machine_line({k: v for k, v in machine.items() if k != "torch_threads"})
+
+
 def _machine_line(machine: Mapping[str, Any]) -> str:
+    """One line per machine of a table, with torch's CPU thread count where ``run.json`` records it: on
+    CPU the CNN methods repeat bit for bit only at the same count (README, "Repeating a run")."""
     if not machine:
         return ""
     where = machine.get("gpu") or f"{machine.get('cpu', '?')} CPU, {machine.get('cpu_count', '?')} cores"
-    return f"{where}, torch {machine.get('torch', '?')}"
+    threads = machine.get("torch_threads")
+    return f"{where}, torch {machine.get('torch', '?')}" + (
+        f", {threads} torch thread{'s' if threads != 1 else ''}" if threads and not machine.get("gpu") else "")
 
 
 def yardsticks(dataset: str = "synthetic", root: str = "", subjects: int | None = None,
@@ -456,7 +472,7 @@ def section_markdown(section: Section, frame: pd.DataFrame, results: pd.DataFram
                      seeds: Sequence[int], subjects: int = 0, epochs: int | None = None,
                      dataset: str = "synthetic", root: str = "", tag: str = "") -> str:
     part = results[results["section"] == section.name]
-    machines = sorted({m for m in part.loc[part["status"] == "done", "machine"] if m})
+    machines = sorted({line for m in part.loc[part["status"] == "done", "machine"] if m for line in m.split("; ")})
     missing = int((part["status"] == "missing").sum())
     flags = ("--scope all " if section.scope == "all" else "") + (
         f"--dataset {dataset} " if dataset != "synthetic" else "") + (f"--root {root} " if str(root) else "") + (

@@ -12,8 +12,9 @@ a training step that returns its losses, and a prediction step. The harness owns
 - load-or-train: ``<run>/fold<k>/model.pt`` exists -> load, else train (resuming from
   ``last.pt``, written atomically every epoch) and save;
 - per-fold predictions in ``predictions.npz``, so metrics accumulated over all folds come from disk;
-- ``run.json`` (config, machine), ``fold<k>/result.json`` (timings, losses) and, once every fold is
-  done, ``results.json`` (the method's metrics on the accumulated predictions).
+- ``run.json`` (config, and the machine of the last call that trained; a ``locate_only`` look leaves it
+  as it is), ``fold<k>/result.json`` (timings, losses, the machine that trained that fold) and, once
+  every fold is done, ``results.json`` (the method's metrics on the accumulated predictions).
 
 A run lives in ``<outputs>/runs/<method>/<run key>/`` where the key hashes the method's config,
 the schedule, the protocol and the data fingerprint: change any of them and a new run starts.
@@ -273,12 +274,13 @@ def run_folds(method: Method, manifest: pd.DataFrame, schedule: Schedule, fold: 
     device = torch.device(device) if device is not None else device_default()
     key = run_key(method, schedule, manifest, protocol, k, split_seed, record_test_epochs)
     run = Run(Path(out_dir) if out_dir else outputs_root() / "runs" / method.name / key, len(folds))
-    save_json(run.dir / "run.json", {
-        "method": method.name, "run_key": key, "config": method.config(), "schedule": dataclasses.asdict(schedule),
-        "protocol": protocol, "k": len(folds), "split_seed": split_seed, "n_clips": len(manifest),
-        "record_test_epochs": record_test_epochs,
-        "folds": [{"fold": s.fold, "test_subjects": list(s.test_subjects)} for s in folds],
-        "machine": machine_info(device), "melib": __version__})
+    if not (locate_only and (run.dir / "run.json").is_file()):  # a look leaves the record of who trained it
+        save_json(run.dir / "run.json", {
+            "method": method.name, "run_key": key, "config": method.config(), "schedule": dataclasses.asdict(schedule),
+            "protocol": protocol, "k": len(folds), "split_seed": split_seed, "n_clips": len(manifest),
+            "record_test_epochs": record_test_epochs,
+            "folds": [{"fold": s.fold, "test_subjects": list(s.test_subjects)} for s in folds],
+            "machine": machine_info(device), "melib": __version__})
     for split in [] if locate_only else selected:
         _run_fold(method, manifest.reset_index(drop=True), split, schedule, run, key, device, progress, on_epoch_end,
                   record_test_epochs)
@@ -324,7 +326,7 @@ def _run_fold(method: Method, manifest: pd.DataFrame, split: splits.Split, sched
             "test_subjects": list(split.test_subjects), "epochs": schedule.epochs,
             "seconds_per_epoch": float(np.mean([h["seconds"] for h in history])),
             "final_losses": {k: v for k, v in history[-1].items() if k not in ("epoch", "seconds", "lr")},
-            "history": history})
+            "history": history, "machine": machine_info(device)})
     if not (fold_dir / "predictions.npz").is_file():
         _save_predictions(fold_dir / "predictions.npz", method, model, test_set, schedule, device, manifest, split.fold)
 

@@ -125,3 +125,12 @@ def test_the_cli_refuses_to_write_another_datasets_numbers_into_the_default_bloc
     assert "--tag" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         report.main(["--dataset", "casme2", "--readme", str(tmp_path / "README.md")])
+
+
+def test_the_machine_line_names_the_cpu_thread_count_only_where_it_was_recorded():
+    cpu = {"cpu": "x86_64", "cpu_count": 2, "torch": "2.14", "torch_threads": 1}
+    assert report._machine_line(cpu) == "x86_64 CPU, 2 cores, torch 2.14, 1 torch thread"
+    assert report._machine_line({**cpu, "torch_threads": 2}).endswith(", 2 torch threads")
+    assert report._machine_line({k: v for k, v in cpu.items() if k != "torch_threads"}) == "x86_64 CPU, 2 cores, torch 2.14"
+    assert report._machine_line({**cpu, "gpu": "NVIDIA H200"}) == "NVIDIA H200, torch 2.14"
+    assert report._machine_line({}) == ""

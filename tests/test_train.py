@@ -1,11 +1,13 @@
 """The fold harness on a toy method: end to end, load-or-train, resume, determinism, fold errors."""
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 from torch import nn
 
-from melib import metrics, train
+from melib import metrics, report, train
 
 
 class ToyDataset(torch.utils.data.Dataset):
@@ -84,6 +86,26 @@ def test_single_fold_leaves_run_incomplete_and_says_which_folds_are_missing(tmp_
     assert run.done_folds() == [1] and not run.complete and run.results() is None
     with pytest.raises(FileNotFoundError, match=r"folds \[0\]"):
         run.predictions()
+
+
+def test_each_fold_records_the_machine_that_trained_it_and_a_look_rewrites_nothing(tmp_path):
+    manifest, threads = toy_manifest(), torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        train.run_folds(ToyMethod(), manifest, SCHEDULE, fold=0, k=2, out_dir=tmp_path, progress=False)
+        torch.set_num_threads(2)
+        train.run_folds(ToyMethod(), manifest, SCHEDULE, fold=1, k=2, out_dir=tmp_path, progress=False)
+        before = (tmp_path / "run.json").read_bytes()
+        torch.set_num_threads(3)
+        run = train.run_folds(ToyMethod(), manifest, SCHEDULE, fold=-1, k=2, out_dir=tmp_path, progress=False,
+                              locate_only=True)
+    finally:
+        torch.set_num_threads(threads)
+    assert [f["machine"]["torch_threads"] for f in run.fold_results()] == [1, 2]
+    assert (tmp_path / "run.json").read_bytes() == before  # the look left the last trainer's record
+    assert json.loads(before)["machine"]["torch_threads"] == 2
+    lines = report.run_machine(run).split("; ")  # the report names both, not the last look's 3
+    assert [line.rsplit(", ", 1)[1] for line in lines] == ["1 torch thread", "2 torch threads"]
 
 
 def test_load_or_train_skips_training_on_second_call(tmp_path):
