@@ -594,13 +594,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=None, help="override every method's epochs")
     p.add_argument("--tag", default="", help="name of a report of another dataset: outputs/report/TAG/, README "
                                              "blocks NAME@TAG (e.g. --root data/synthetic_motion --tag motion)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads while training missing runs (default 1, as README's runs: on CPU a "
+                        "convolutional run repeats bit for bit only at the thread count it was trained with)")
     args = p.parse_args(argv)
+    if args.threads < 1:
+        p.error(f"--threads must be >= 1, got {args.threads}")
     if args.readme and not args.tag and not _is_default_data(args.dataset, args.root):
         p.error(f"--dataset {args.dataset} --root {args.root or '(default)'} is not the default synthetic dataset, whose "
                 "numbers README's blocks hold: give the report a --tag NAME (blocks NAME@TAG), or --readme ''")
-    done = build(args.scope, args.seeds, args.profile, args.dataset, args.root, args.train,
-                 Path(args.readme) if args.readme else None, only=args.only, subjects=args.subjects, epochs=args.epochs,
-                 tag=args.tag)
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        done = build(args.scope, args.seeds, args.profile, args.dataset, args.root, args.train,
+                     Path(args.readme) if args.readme else None, only=args.only, subjects=args.subjects,
+                     epochs=args.epochs, tag=args.tag)
+    finally:
+        torch.set_num_threads(threads)
     missing = int((done["results"]["status"] == "missing").sum())
     print(f"report: {done['page']} ({len(done['results'])} runs, {missing} missing); README "
           f"{'rewritten' if done['readme_changed'] else 'unchanged'}")

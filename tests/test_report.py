@@ -125,6 +125,9 @@ def test_the_cli_refuses_to_write_another_datasets_numbers_into_the_default_bloc
     assert "--tag" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         report.main(["--dataset", "casme2", "--readme", str(tmp_path / "README.md")])
+    with pytest.raises(SystemExit):
+        report.main(["--threads", "0", "--readme", ""])
+    assert "--threads must be >= 1" in capsys.readouterr().err
 
 
 def test_the_machine_line_names_the_cpu_thread_count_only_where_it_was_recorded():
