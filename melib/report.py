@@ -206,7 +206,7 @@ def run_machine(run: Any) -> str:
 
 
 def _machine_line(machine: Mapping[str, Any]) -> str:
-    """One line per machine of a table, with torch's CPU thread count where ``run.json`` records it: on
+    """One line per machine of a table, with torch's CPU thread count where the record has it: on
     CPU the CNN methods repeat bit for bit only at the same count (README, "Repeating a run")."""
     if not machine:
         return ""
