@@ -6,8 +6,9 @@ predictions with the stored run's, fold by fold.
     python data_scripts/check_repeat.py --method iicl --variant iicl --protocol kfold --subjects 10 --folds 0
 
 The stored run is the one the same flags name under ``MELIB_OUTPUTS`` (train it first, e.g. with
-``make report``); it is only read. Each repeat trains under ``<outputs>/repeat/<run key>/threads<N>/``
-with the same input caches (``MELIB_CACHE``), so only the training itself is repeated. On this project's
+``make report``); it is only read. Each repeat trains afresh under
+``<outputs>/repeat/<run key>/threads<N>/`` (cleared first) with the same input caches (``MELIB_CACHE``)
+and SelfME's stored motion learners (linked), so only the training itself is repeated. On this project's
 CPU the convolutional methods repeat bit for bit at the stored run's thread count and not at another
 (README, "Repeating a run").
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -83,16 +85,22 @@ def main(argv: list[str] | None = None) -> int:
     scratch = config.outputs_root() / "repeat" / stored.dir.name
     print(config.describe_run({"run": exp.label(), "stored": str(stored.dir), "stored torch threads": stored_threads,
                                "folds": len(folds), "scratch": str(scratch)}))
+    learners = config.outputs_root() / "selfme"
     rows, saved_env, saved_threads = [], os.environ.get("MELIB_OUTPUTS"), torch.get_num_threads()
     try:
         for n in args.threads:
-            os.environ["MELIB_OUTPUTS"] = str(scratch / f"threads{n}")
+            root = scratch / f"threads{n}"
+            shutil.rmtree(root / "runs", ignore_errors=True)  # a repeat trains from scratch, every time
+            root.mkdir(parents=True, exist_ok=True)
+            if learners.is_dir() and not (root / "selfme").exists():
+                (root / "selfme").symlink_to(learners, target_is_directory=True)  # SelfME's stored motion learners
+            os.environ["MELIB_OUTPUTS"] = str(root)
             torch.set_num_threads(n)
             again = runs.experiment(**kwargs)
+            if runs.locate(again).dir.name != stored.dir.name:
+                raise SystemExit(f"the repeat's run key {runs.locate(again).dir.name} is not the stored {stored.dir.name}")
             for f in folds:
                 repeat = runs.run(again, fold=f)
-            if repeat.dir.name != stored.dir.name:
-                raise SystemExit(f"the repeat's run key {repeat.dir.name} is not the stored {stored.dir.name}")
             row = {"torch threads": n, **compare(stored.dir, repeat.dir, folds)}
             if repeat.complete:  # every fold: the pooled headline metric of both
                 key = "f1_avg" if "f1_avg" in stored.results()["metrics"] else "uf1"

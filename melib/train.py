@@ -12,8 +12,8 @@ a training step that returns its losses, and a prediction step. The harness owns
 - load-or-train: ``<run>/fold<k>/model.pt`` exists -> load, else train (resuming from
   ``last.pt``, written atomically every epoch) and save;
 - per-fold predictions in ``predictions.npz``, so metrics accumulated over all folds come from disk;
-- ``run.json`` (config, and the machine of the last call that trained; a ``locate_only`` look leaves it
-  as it is), ``fold<k>/result.json`` (timings, losses, the machine that trained that fold) and, once
+- ``run.json`` (config, and the machine of the last call that had a fold to run; a look or a load of
+  done folds leaves it as it is), ``fold<k>/result.json`` (timings, losses, the machine that trained that fold) and, once
   every fold is done, ``results.json`` (the method's metrics on the accumulated predictions).
 
 A run lives in ``<outputs>/runs/<method>/<run key>/`` where the key hashes the method's config,
@@ -274,7 +274,8 @@ def run_folds(method: Method, manifest: pd.DataFrame, schedule: Schedule, fold: 
     device = torch.device(device) if device is not None else device_default()
     key = run_key(method, schedule, manifest, protocol, k, split_seed, record_test_epochs)
     run = Run(Path(out_dir) if out_dir else outputs_root() / "runs" / method.name / key, len(folds))
-    if not (locate_only and (run.dir / "run.json").is_file()):  # a look leaves the record of who trained it
+    todo = [] if locate_only else [s for s in selected if not (run.fold_dir(s.fold) / "predictions.npz").is_file()]
+    if todo or not (run.dir / "run.json").is_file():  # a look, or a load of done folds, leaves the record
         save_json(run.dir / "run.json", {
             "method": method.name, "run_key": key, "config": method.config(), "schedule": dataclasses.asdict(schedule),
             "protocol": protocol, "k": len(folds), "split_seed": split_seed, "n_clips": len(manifest),

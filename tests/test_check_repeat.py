@@ -1,6 +1,8 @@
 """data_scripts/check_repeat.py: a stored run retrained in a scratch folder, compared fold by fold."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -20,17 +22,28 @@ def test_a_repeat_at_the_stored_thread_count_is_bit_identical(tiny_synthetic, tm
              "--folds", "1"]
     with pytest.raises(SystemExit, match=r"folds \[1\] are not trained"):
         script.main(flags)  # nothing stored yet: nothing to compare with, nothing trained
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    exp = runs.experiment("iicl", "senet", profile="fast", root=str(tiny_synthetic), subjects=0,
-                          image_size=40, crop_size=32, epochs=1, batch_size=4)
-    stored = runs.run(exp, fold=1)
+    try:
+        exp = runs.experiment("iicl", "senet", profile="fast", root=str(tiny_synthetic), subjects=0,
+                              image_size=40, crop_size=32, epochs=1, batch_size=4)
+        stored = runs.run(exp, fold=1)
+    finally:
+        torch.set_num_threads(threads)
     assert script.main([*flags, "--threads", "1"]) == 0
-    saved = load_json(tmp_path / "out" / "repeat" / stored.dir.name / "repeat.json")
+    scratch = tmp_path / "out" / "repeat" / stored.dir.name
+    saved = load_json(scratch / "repeat.json")
     assert saved["stored_torch_threads"] == 1
     assert saved["repeats"][0]["folds_identical"] == "1/1"
     assert saved["repeats"][0]["max_score_diff"] == 0.0
-    assert (tmp_path / "out" / "repeat" / stored.dir.name / "threads1" / "runs").is_dir()
     assert stored.done_folds() == [1]  # the stored run is only read
+    assert os.environ["MELIB_OUTPUTS"] == str(tmp_path / "out") and torch.get_num_threads() == threads  # restored
+
+    repeated = scratch / "threads1" / "runs" / "iicl-senet" / stored.dir.name / "fold1" / "predictions.npz"
+    tampered = dict(np.load(repeated))
+    save_npz(repeated, **{**tampered, "scores": tampered["scores"] + 1.0})  # a stale repeat on disk
+    assert script.main([*flags, "--threads", "1"]) == 0
+    assert load_json(scratch / "repeat.json")["repeats"][0]["max_score_diff"] == 0.0  # retrained, not reused
     with pytest.raises(SystemExit, match="out of range"):
         script.main([*flags[:-1], "7"])
 

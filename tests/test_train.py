@@ -99,10 +99,11 @@ def test_each_fold_records_the_machine_that_trained_it_and_a_look_rewrites_nothi
         torch.set_num_threads(3)
         run = train.run_folds(ToyMethod(), manifest, SCHEDULE, fold=-1, k=2, out_dir=tmp_path, progress=False,
                               locate_only=True)
+        train.run_folds(ToyMethod(), manifest, SCHEDULE, fold=-1, k=2, out_dir=tmp_path, progress=False)  # loads only
     finally:
         torch.set_num_threads(threads)
     assert [f["machine"]["torch_threads"] for f in run.fold_results()] == [1, 2]
-    assert (tmp_path / "run.json").read_bytes() == before  # the look left the last trainer's record
+    assert (tmp_path / "run.json").read_bytes() == before  # a look and a load left the last trainer's record
     assert json.loads(before)["machine"]["torch_threads"] == 2
     lines = report.run_machine(run).split("; ")  # the report names both, not the last look's 3
     assert [line.rsplit(", ", 1)[1] for line in lines] == ["1 torch thread", "2 torch threads"]
