@@ -19,7 +19,8 @@ from scipy import ndimage
 
 from melib.motion.learned import (cached_weights_path, estimate_shift, load_or_train, magnify_pair, magnify_pairs,
                                   measure_magnification)
-from melib.motion.learned.training import load_checkpoint, preset, torch_threads
+from melib.motion.learned.training import load_checkpoint, preset
+from melib.train import torch_threads
 
 ALPHAS = [1.0, 2.0, 3.0, 6.0, 10.0]
 FACE_SHIFTS = [(0.6, -0.3), (-0.4, 0.5), (0.3, 0.8)]  # (dx, dy) in pixels at 128 x 128

@@ -15,7 +15,6 @@ CPU the convolutional methods repeat bit for bit at the stored run's thread coun
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -24,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from melib import cli, config  # noqa: E402
+from melib import cli, config, train  # noqa: E402
 from melib.experiments import runs  # noqa: E402
 from melib.io import save_json  # noqa: E402
 
@@ -61,8 +60,6 @@ def compare(stored: Path, repeat: Path, folds: list[int]) -> dict[str, object]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    import torch
-
     if any(n < 1 for n in args.threads):
         raise SystemExit(f"--threads must be >= 1, got {args.threads}")
     overrides = cli.parse_sets(args.set)
@@ -85,33 +82,26 @@ def main(argv: list[str] | None = None) -> int:
     scratch = config.outputs_root() / "repeat" / stored.dir.name
     print(config.describe_run({"run": exp.label(), "stored": str(stored.dir), "stored torch threads": stored_threads,
                                "folds": len(folds), "scratch": str(scratch)}))
-    learners = config.outputs_root() / "selfme"
-    rows, saved_env, saved_threads = [], os.environ.get("MELIB_OUTPUTS"), torch.get_num_threads()
-    try:
-        for n in args.threads:
-            root = scratch / f"threads{n}"
-            shutil.rmtree(root / "runs", ignore_errors=True)  # a repeat trains from scratch, every time
-            root.mkdir(parents=True, exist_ok=True)
-            if learners.is_dir() and not (root / "selfme").exists():
-                (root / "selfme").symlink_to(learners, target_is_directory=True)  # SelfME's stored motion learners
-            os.environ["MELIB_OUTPUTS"] = str(root)
-            torch.set_num_threads(n)
+    learners, rows = config.outputs_root() / "selfme", []
+    for n in args.threads:
+        root = scratch / f"threads{n}"
+        shutil.rmtree(root / "runs", ignore_errors=True)  # a repeat trains from scratch, every time
+        root.mkdir(parents=True, exist_ok=True)
+        if learners.is_dir() and not (root / "selfme").exists():
+            (root / "selfme").symlink_to(learners, target_is_directory=True)  # SelfME's stored motion learners
+        with config.outputs_at(root), train.torch_threads(n):
             again = runs.experiment(**kwargs)
-            if runs.locate(again).dir.name != stored.dir.name:
-                raise SystemExit(f"the repeat's run key {runs.locate(again).dir.name} is not the stored {stored.dir.name}")
+            key = runs.locate(again).dir.name
+            if key != stored.dir.name:
+                raise SystemExit(f"the repeat's run key {key} is not the stored {stored.dir.name}")
             for f in folds:
                 repeat = runs.run(again, fold=f)
-            row = {"torch threads": n, **compare(stored.dir, repeat.dir, folds)}
-            if repeat.complete:  # every fold: the pooled headline metric of both
-                key = "f1_avg" if "f1_avg" in stored.results()["metrics"] else "uf1"
-                row |= {f"stored {key}": stored.results()["metrics"][key], f"repeat {key}": repeat.results()["metrics"][key]}
-            rows.append(row)
-    finally:
-        torch.set_num_threads(saved_threads)
-        if saved_env is None:
-            os.environ.pop("MELIB_OUTPUTS", None)
-        else:
-            os.environ["MELIB_OUTPUTS"] = saved_env
+        row = {"torch threads": n, **compare(stored.dir, repeat.dir, folds)}
+        if repeat.complete:  # every fold: the pooled headline metric of both
+            before, after = stored.results()["metrics"], repeat.results()["metrics"]
+            metric = "f1_avg" if "f1_avg" in before else "uf1"
+            row |= {f"stored {metric}": before[metric], f"repeat {metric}": after[metric]}
+        rows.append(row)
     table = pd.DataFrame(rows)
     print(table.drop(columns="per_fold_max_diff").to_string(index=False))
     save_json(scratch / "repeat.json", {"run": exp.label(), "stored": str(stored.dir),

@@ -16,7 +16,6 @@ patches the built model, and each row gets its own run folder because the run ke
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 import types
@@ -25,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without `pip install -e`
 from torch import nn  # noqa: E402
 
-from melib import cli, data  # noqa: E402
+from melib import cli, config, data  # noqa: E402
 from melib.io import load_json  # noqa: E402
 from melib.methods import annotation_mimic as am  # noqa: E402
 from melib.models import annotation_mimic as mm  # noqa: E402
@@ -75,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cli.require_development(args.root)
     manifest = data.load_manifest("synthetic", args.root, subjects=10)
-    build, outputs = am.build_model, os.environ.get("MELIB_OUTPUTS")
+    build = am.build_model
     print("| row | training CE by epoch, fold 0 | fold 1 | last epoch (mean of folds) |")
     print("|---|---|---|---:|")
     try:
@@ -83,19 +82,15 @@ def main(argv: list[str] | None = None) -> int:
             cfg, schedule, _ = am.preset("fast", "synthetic", classes="3class", **ROWS[row])
             am.build_model = (lambda *a, _row=row, **k: patch(build(*a, **k), _row)) if row.startswith("net:") else build
             start, curves = time.perf_counter(), []
-            os.environ["MELIB_OUTPUTS"] = str(Path(args.out).resolve() / slug(row))  # runs/<method>/<key> under it
-            for fold in (0, 1):
-                run = am.run(manifest, cfg, schedule, fold=fold, progress=False)
-                curves.append([h["cls"] for h in load_json(run.fold_dir(fold) / "result.json")["history"]])
+            with config.outputs_at(Path(args.out).resolve() / slug(row)):  # runs/<method>/<key> under it
+                for fold in (0, 1):
+                    run = am.run(manifest, cfg, schedule, fold=fold, progress=False)
+                    curves.append([h["cls"] for h in load_json(run.fold_dir(fold) / "result.json")["history"]])
             text = [" ".join(f"{v:.2f}" for v in c) for c in curves]
             print(f"| {row} | {text[0]} | {text[1]} | {(curves[0][-1] + curves[1][-1]) / 2:.2f} |", flush=True)
             print(f"  ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
-    finally:  # a failed row must not leave the patched builder or the redirected outputs behind
+    finally:  # a failed row must not leave the patched builder behind (outputs_at restores the outputs)
         am.build_model = build
-        if outputs is None:
-            os.environ.pop("MELIB_OUTPUTS", None)
-        else:
-            os.environ["MELIB_OUTPUTS"] = outputs
     return 0
 
 

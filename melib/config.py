@@ -13,12 +13,13 @@ variable                  default                holds
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,21 @@ def cache_root() -> Path:
 def outputs_root() -> Path:
     """Root for outputs: executed notebooks, runs, figures (``MELIB_OUTPUTS``)."""
     return _root("MELIB_OUTPUTS", "outputs")
+
+
+@contextlib.contextmanager
+def outputs_at(path: str | Path) -> Iterator[Path]:
+    """Temporarily point :func:`outputs_root` (``MELIB_OUTPUTS``) at ``path``; the previous value, or its
+    absence, is put back even when the body fails."""
+    previous = os.environ.get("MELIB_OUTPUTS")
+    os.environ["MELIB_OUTPUTS"] = str(path)
+    try:
+        yield outputs_root()
+    finally:
+        if previous is None:
+            os.environ.pop("MELIB_OUTPUTS", None)
+        else:
+            os.environ["MELIB_OUTPUTS"] = previous
 
 
 def figures_root() -> Path:

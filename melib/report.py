@@ -603,16 +603,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.readme and not args.tag and not _is_default_data(args.dataset, args.root):
         p.error(f"--dataset {args.dataset} --root {args.root or '(default)'} is not the default synthetic dataset, whose "
                 "numbers README's blocks hold: give the report a --tag NAME (blocks NAME@TAG), or --readme ''")
-    import torch
+    from .train import torch_threads
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(args.threads)
-    try:
+    with torch_threads(args.threads):
         done = build(args.scope, args.seeds, args.profile, args.dataset, args.root, args.train,
                      Path(args.readme) if args.readme else None, only=args.only, subjects=args.subjects,
                      epochs=args.epochs, tag=args.tag)
-    finally:
-        torch.set_num_threads(threads)
     missing = int((done["results"]["status"] == "missing").sum())
     print(f"report: {done['page']} ({len(done['results'])} runs, {missing} missing); README "
           f"{'rewritten' if done['readme_changed'] else 'unchanged'}")

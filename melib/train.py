@@ -21,11 +21,12 @@ the schedule, the protocol and the data fingerprint: change any of them and a ne
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import platform
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -274,8 +275,8 @@ def run_folds(method: Method, manifest: pd.DataFrame, schedule: Schedule, fold: 
     device = torch.device(device) if device is not None else device_default()
     key = run_key(method, schedule, manifest, protocol, k, split_seed, record_test_epochs)
     run = Run(Path(out_dir) if out_dir else outputs_root() / "runs" / method.name / key, len(folds))
-    todo = [] if locate_only else [s for s in selected if not (run.fold_dir(s.fold) / "predictions.npz").is_file()]
-    if todo or not (run.dir / "run.json").is_file():  # a look, or a load of done folds, leaves the record
+    trains = not locate_only and any(not (run.fold_dir(s.fold) / "predictions.npz").is_file() for s in selected)
+    if trains or not (run.dir / "run.json").is_file():  # a look, or a load of done folds, leaves the record
         save_json(run.dir / "run.json", {
             "method": method.name, "run_key": key, "config": method.config(), "schedule": dataclasses.asdict(schedule),
             "protocol": protocol, "k": len(folds), "split_seed": split_seed, "n_clips": len(manifest),
@@ -450,6 +451,18 @@ def _predict(method: Method, model: nn.Module, test_set: Dataset, s: Schedule,
     if not scores:
         return np.zeros((0,)), np.zeros((0,)), np.zeros((0,), dtype=np.int64)
     return np.concatenate(scores), np.concatenate(targets), np.concatenate(index)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Temporarily use ``n`` torch CPU threads (``None``: leave the setting alone)."""
+    previous = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def machine_info(device: torch.device | None = None) -> dict[str, Any]:

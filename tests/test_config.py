@@ -1,5 +1,6 @@
 """Paths, profiles, notebook parameter validation, config hashing, atomic writes, figure saving."""
 import dataclasses
+import os
 
 import matplotlib
 
@@ -25,6 +26,19 @@ def test_roots_follow_environment_variables(monkeypatch, tmp_path):
     monkeypatch.setenv("MELIB_OUTPUTS", str(tmp_path / "o"))
     assert config.data_root() == tmp_path / "d"
     assert config.figures_root() == tmp_path / "o" / "figures"
+
+
+def test_outputs_at_redirects_and_puts_back_even_on_failure(monkeypatch, tmp_path):
+    monkeypatch.setenv("MELIB_OUTPUTS", str(tmp_path / "mine"))
+    with pytest.raises(RuntimeError):
+        with config.outputs_at(tmp_path / "scratch") as root:
+            assert root == config.outputs_root() == (tmp_path / "scratch").resolve()
+            raise RuntimeError("a failed row")
+    assert config.outputs_root() == (tmp_path / "mine").resolve()
+    monkeypatch.delenv("MELIB_OUTPUTS")
+    with config.outputs_at(tmp_path / "scratch"):
+        pass
+    assert "MELIB_OUTPUTS" not in os.environ  # absent before, absent after
 
 
 def test_profile_resolution(monkeypatch):

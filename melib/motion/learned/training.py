@@ -6,11 +6,9 @@ uninterrupted one), with a progress bar and an atomic checkpoint every ``checkpo
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ import torch
 
 from ...config import config_hash, resolve_profile
 from ...io import atomic_path
+from ...train import torch_threads
 from .network import MagNet
 from .synthetic import PairBatch, SyntheticConfig, make_batch
 
@@ -187,18 +186,6 @@ def train(config: MagnifyConfig, steps: int | None = None, device: str | torch.d
                                 elapsed + time.perf_counter() - began)
         bar.close()
     return model.eval(), history
-
-
-@contextlib.contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Temporarily use ``n`` torch CPU threads (``None``: leave the setting alone)."""
-    previous = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def save_checkpoint(path: str | Path, model: MagNet, optimizer: torch.optim.Optimizer | None,
