@@ -8,12 +8,16 @@ KERNEL := melib
 STAMP := $(VENV)/.melib-installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 OUTPUTS ?= $(or $(MELIB_OUTPUTS),outputs)
+# Free disk (GiB) checked before the big steps, as measured in README ("Disk"); MIN_FREE_GB=0 skips the checks.
+VENV_GB := $(or $(MIN_FREE_GB),10)
+TEST_GB := $(or $(MIN_FREE_GB),12)
 
 .PHONY: demo test report venv clean-outputs
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) data_scripts/check_disk.py --need-gb $(VENV_GB) --for "installing $(VENV) (torch with its CUDA libraries)" .
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
@@ -32,6 +36,7 @@ demo: $(STAMP)
 
 ## test: unit tests, a check that committed notebooks carry no outputs, nbval over every notebook (fast profile)
 test: $(STAMP)
+	@$(PY) data_scripts/check_disk.py --need-gb $(TEST_GB) --for "make test (synthetic data, notebook runs, pytest's temporary files)" .
 	MELIB_PROFILE=fast $(PY) -m pytest tests
 	MELIB_PROFILE=fast $(PY) -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks
 
