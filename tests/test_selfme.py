@@ -188,6 +188,7 @@ def test_config_validates():
     assert (schedule.epochs, schedule.batch_size, schedule.lr, schedule.optimizer, schedule.scheduler,
             schedule.lr_gamma) == (60, 32, 1e-4, "adam", "exponential", 0.9)
     opt, sched = train._make_optimizer(torch.nn.Linear(2, 2), schedule)
+    opt.step()  # the order training uses (no gradients yet, so the weights do not move)
     sched.step()
     assert opt.param_groups[0]["lr"] == pytest.approx(0.9e-4)
 
