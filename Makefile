@@ -26,6 +26,7 @@ $(STAMP): pyproject.toml
 
 ## demo: set up, generate the synthetic dataset, execute every notebook into outputs/ (figures in outputs/figures/)
 demo: $(STAMP)
+	@$(PY) data_scripts/check_disk.py --need-gb $(TEST_GB) --for "make demo (as make test on a CPU; the full profile on a GPU takes more)" .
 	$(PY) data_scripts/make_synthetic.py
 	@mkdir -p $(OUTPUTS)/notebooks
 	@set -e; for nb in $(NOTEBOOKS); do \
