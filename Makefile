@@ -9,7 +9,7 @@ STAMP := $(VENV)/.melib-installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 OUTPUTS ?= $(or $(MELIB_OUTPUTS),outputs)
 # Free disk (GiB) checked before the big steps, as measured in README ("Disk"); MIN_FREE_GB=0 skips the checks.
-VENV_GB := $(or $(MIN_FREE_GB),7)
+VENV_GB := $(or $(MIN_FREE_GB),9)
 TEST_GB := $(or $(MIN_FREE_GB),10)
 
 .PHONY: demo test report venv clean-outputs
