@@ -10,7 +10,8 @@ a training step that returns its losses, and a prediction step. The harness owns
 - seeds fixed per (fold, epoch), so an interrupted run that resumes ends with the same weights as
   one that never stopped; AMP (bf16) and channels_last on CUDA only;
 - load-or-train: ``<run>/fold<k>/model.pt`` exists -> load, else train (resuming from
-  ``last.pt``, written atomically every epoch) and save;
+  ``last.pt``, written atomically after an epoch once ``checkpoint_every_s`` have passed since the
+  last one; never after the final epoch, whose model goes straight to ``model.pt``) and save;
 - per-fold predictions in ``predictions.npz``, so metrics accumulated over all folds come from disk;
 - ``run.json`` (config, and the machine of the last call that had a fold to run; a look or a load of
   done folds leaves it as it is), ``fold<k>/result.json`` (timings, losses, the machine that trained that fold) and, once
@@ -47,6 +48,10 @@ from .io import atomic_path, load_json, load_npz, save_json, save_npz
 SCHEDULERS = ("step", "cosine_restarts", "exponential")
 #: Where ``record_test_epochs`` writes each epoch's test predictions: analysis only (notebook 10).
 ANALYSIS_DIR = "analysis_test_epochs"
+#: Seconds of training between two resume checkpoints (``last.pt``). Writing one costs about 0.7 s for
+#: a ResNet-18 pair with its optimizer state on this project's CPU, more than a fast-profile epoch, so
+#: short runs write none; an interrupted run loses at most this much training. 0: after every epoch.
+CHECKPOINT_EVERY_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -251,7 +256,7 @@ def run_folds(method: Method, manifest: pd.DataFrame, schedule: Schedule, fold: 
               protocol: str = "kfold", k: int = 4, split_seed: int = 0, out_dir: str | Path | None = None,
               device: str | torch.device | None = None, progress: bool = True,
               on_epoch_end: Callable[[int, int, dict], None] | None = None, locate_only: bool = False,
-              record_test_epochs: bool = False) -> Run:
+              record_test_epochs: bool = False, checkpoint_every_s: float = CHECKPOINT_EVERY_S) -> Run:
     """Train (or load) and predict the selected fold(s) of ``method`` on ``manifest``.
 
     Parameters
@@ -261,7 +266,11 @@ def run_folds(method: Method, manifest: pd.DataFrame, schedule: Schedule, fold: 
     out_dir
         Run folder; default ``<outputs>/runs/<method>/<run key>``.
     on_epoch_end
-        Called as ``on_epoch_end(fold, epoch, logs)`` after each epoch's checkpoint is written.
+        Called as ``on_epoch_end(fold, epoch, logs)`` after each epoch (after its checkpoint, when one is written).
+    checkpoint_every_s
+        Write the resume checkpoint ``last.pt`` after an epoch once this many seconds of training have
+        passed since the fold started or since the last one (0: after every epoch but the final one).
+        Resuming gives the same weights either way; it is not part of the run key.
     locate_only
         Train nothing: return the run folder (what is done, and the pooled results once every fold is).
     record_test_epochs
@@ -285,7 +294,7 @@ def run_folds(method: Method, manifest: pd.DataFrame, schedule: Schedule, fold: 
             "machine": machine_info(device), "melib": __version__})
     for split in [] if locate_only else selected:
         _run_fold(method, manifest.reset_index(drop=True), split, schedule, run, key, device, progress, on_epoch_end,
-                  record_test_epochs)
+                  record_test_epochs, checkpoint_every_s)
     if run.complete:
         save_json(run.dir / "results.json", {"run_key": key, "method": method.name,
                                              "metrics": method.evaluate(run.predictions())})
@@ -294,7 +303,7 @@ def run_folds(method: Method, manifest: pd.DataFrame, schedule: Schedule, fold: 
 
 def _run_fold(method: Method, manifest: pd.DataFrame, split: splits.Split, schedule: Schedule, run: Run,
               key: str, device: torch.device, progress: bool, on_epoch_end: Callable | None,
-              record_test_epochs: bool = False) -> None:
+              record_test_epochs: bool = False, checkpoint_every_s: float = CHECKPOINT_EVERY_S) -> None:
     fold_dir = run.fold_dir(split.fold)
     final = fold_dir / "model.pt"
     if final.is_file() and (fold_dir / "predictions.npz").is_file():
@@ -319,7 +328,7 @@ def _run_fold(method: Method, manifest: pd.DataFrame, split: splits.Split, sched
     else:
         record = (test_set, manifest) if record_test_epochs else None
         history = _train(method, model, train_set, schedule, fold_dir, split.fold, key, device, progress, on_epoch_end,
-                         record)
+                         record, checkpoint_every_s)
         with atomic_path(final) as tmp:
             torch.save({"model": model.state_dict(), "run_key": key, "fold": split.fold}, tmp)
         (fold_dir / "last.pt").unlink(missing_ok=True)
@@ -384,10 +393,12 @@ def _autocast(device: torch.device, schedule: Schedule):
 
 def _train(method: Method, model: nn.Module, train_set: Dataset, s: Schedule, fold_dir: Path, fold: int, key: str,
            device: torch.device, progress: bool, on_epoch_end: Callable | None,
-           record: tuple[Dataset, pd.DataFrame] | None = None) -> list[dict]:
+           record: tuple[Dataset, pd.DataFrame] | None = None, checkpoint_every_s: float = CHECKPOINT_EVERY_S
+           ) -> list[dict]:
     optimizer, scheduler = _make_optimizer(model, s, method)
     resume = fold_dir / "last.pt"
     start, history = 0, []
+    last_checkpoint = time.perf_counter()
     if resume.is_file():
         state = torch.load(resume, map_location=device, weights_only=True)
         if state.get("run_key") == key:
@@ -425,10 +436,12 @@ def _train(method: Method, model: nn.Module, train_set: Dataset, s: Schedule, fo
         if record is not None:  # analysis only; written before the checkpoint, so a resumed run has every epoch
             _save_predictions(fold_dir / ANALYSIS_DIR / f"epoch_{epoch:03d}.npz", method, model, record[0], s, device,
                               record[1], fold, epoch=epoch)
-        with atomic_path(resume) as tmp:
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(), "epoch": epoch, "history": history,
-                        "run_key": key}, tmp)
+        if epoch + 1 < s.epochs and time.perf_counter() - last_checkpoint >= checkpoint_every_s:
+            with atomic_path(resume) as tmp:
+                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                            "scheduler": scheduler.state_dict(), "epoch": epoch, "history": history,
+                            "run_key": key}, tmp)
+            last_checkpoint = time.perf_counter()
         epochs.set_postfix(loss=f"{logs.get('loss', float('nan')):.4f}")
         if on_epoch_end is not None:
             on_epoch_end(fold, epoch, logs)

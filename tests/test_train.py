@@ -129,7 +129,7 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         train.run_folds(ToyMethod(), manifest, SCHEDULE, fold=0, k=2, out_dir=tmp_path / "b", progress=False,
-                        on_epoch_end=crash)
+                        on_epoch_end=crash, checkpoint_every_s=0)
     assert (tmp_path / "b" / "fold0" / "last.pt").is_file() and not (tmp_path / "b" / "fold0" / "model.pt").exists()
     method = ToyMethod()
     resumed = train.run_folds(method, manifest, SCHEDULE, fold=0, k=2, out_dir=tmp_path / "b", progress=False)
@@ -139,6 +139,26 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path):
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=0, atol=0)
     assert not (tmp_path / "b" / "fold0" / "last.pt").exists()
+
+
+def test_resume_checkpoints_follow_the_interval_and_skip_the_final_epoch(tmp_path):
+    seen: dict[str, list] = {"every": [], "interval": []}
+
+    def watch(name):
+        def record(fold, epoch, logs):
+            last = tmp_path / name / "fold0" / "last.pt"
+            seen[name].append(torch.load(last, weights_only=True)["epoch"] if last.is_file() else None)
+        return record
+
+    manifest = toy_manifest()
+    runs = {name: train.run_folds(ToyMethod(), manifest, SCHEDULE, fold=0, k=2, out_dir=tmp_path / name,
+                                  progress=False, on_epoch_end=watch(name), checkpoint_every_s=every)
+            for name, every in (("every", 0), ("interval", 3600))}
+    assert SCHEDULE.epochs == 4
+    assert seen["every"] == [0, 1, 2, 2]  # after every epoch but the final one, whose model goes to model.pt
+    assert seen["interval"] == [None] * 4  # a run shorter than the interval writes none
+    np.testing.assert_array_equal(*(np.load(r.fold_dir(0) / "predictions.npz")["scores"] for r in runs.values()))
+    assert not any((tmp_path / name / "fold0" / "last.pt").exists() for name in seen)
 
 
 def test_same_command_same_numbers_and_run_key_tracks_config(tmp_path):
