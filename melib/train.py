@@ -50,7 +50,7 @@ SCHEDULERS = ("step", "cosine_restarts", "exponential")
 ANALYSIS_DIR = "analysis_test_epochs"
 #: Seconds of training between two resume checkpoints (``last.pt``). Writing one costs about 0.7 s for
 #: a ResNet-18 pair with its optimizer state on this project's CPU, more than a fast-profile epoch, so
-#: short runs write none; an interrupted run loses at most this much training. 0: after every epoch.
+#: short runs write none; an interrupted run loses at most this much training. 0: after every epoch but the last.
 CHECKPOINT_EVERY_S = 60.0
 
 
