@@ -5,7 +5,7 @@ on each representation, under the IICL 4-fold subject-independent protocol (meli
     python benchmarks/bench_learnability.py --appearance 0           # motion only (generated if missing)
     python benchmarks/bench_learnability.py --root /tmp/syn --fast   # no TV-L1, no magnification
 
-Prints a Markdown table (README's ladder tables come from here) and writes it, with the per-clip
+Prints a Markdown table (docs/results.md's ladder tables come from here) and writes it, with the per-clip
 probe scores, to ``<outputs>/ladder/<dataset-name>.{md,json}``. Flows and frames come through the
 cached front end, so a second run takes seconds.
 """

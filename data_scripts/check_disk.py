@@ -4,7 +4,7 @@ with pip's or torch's ``[Errno 28] No space left on device``.
     python3 data_scripts/check_disk.py --need-gb 12 --for "installing .venv" .
 
 Standard library only: the Makefile runs it with the system Python before ``.venv`` exists. The
-amounts the Makefile asks for are measured in README ("Disk"); ``MIN_FREE_GB=0`` skips the check.
+amounts the Makefile asks for are measured in docs/setup.md ("Disk"); ``MIN_FREE_GB=0`` skips the check.
 """
 from __future__ import annotations
 

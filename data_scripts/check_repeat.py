@@ -10,7 +10,7 @@ The stored run is the one the same flags name under ``MELIB_OUTPUTS`` (train it 
 ``<outputs>/repeat/<run key>/threads<N>/`` (cleared first) with the same input caches (``MELIB_CACHE``)
 and SelfME's stored motion learners (linked), so only the training itself is repeated. On this project's
 CPU the convolutional methods repeat bit for bit at the stored run's thread count and not at another
-(README, "Repeating a run").
+(docs/setup.md, "Repeating a run").
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default="synthetic", choices=cli.DATASETS)
     p.add_argument("--root", default="")
     p.add_argument("--profile", default="fast", choices=("fast", "full"))
-    p.add_argument("--reference", action="store_true", help="the method's CPU reference setting (README)")
+    p.add_argument("--reference", action="store_true", help="the method's CPU reference setting (docs/results.md)")
     p.add_argument("--subjects", type=int, default=None, help="N subjects with most clips; 0 = all")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config or schedule overrides")
     p.add_argument("--threads", type=int, nargs="+", default=[1], help="torch thread counts to repeat with")

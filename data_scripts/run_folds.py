@@ -38,7 +38,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default="synthetic", choices=cli.DATASETS)
     p.add_argument("--root", default="")
     p.add_argument("--profile", default="auto", choices=("auto", "fast", "full"))
-    p.add_argument("--reference", action="store_true", help="the method's CPU reference setting (README)")
+    p.add_argument("--reference", action="store_true", help="the method's CPU reference setting (docs/results.md)")
     p.add_argument("--subjects", type=int, default=None, help="N subjects with most clips; 0 = all")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config or schedule overrides")
     p.add_argument("--folds", type=int, nargs="+", default=None, help="only these folds (default: all)")

@@ -2,7 +2,7 @@
 
     python data_scripts/run_iicl.py                                   # fast profile: senet + iicl, 8 subjects
     python data_scripts/run_iicl.py --variants senet intracl intercl iicl --subjects 0 --epochs 12
-    python data_scripts/run_iicl.py --reference --variants senet intracl intercl iicl --seeds 0 1 2  # README's table
+    python data_scripts/run_iicl.py --reference --variants senet intracl intercl iicl --seeds 0 1 2  # docs/results.md's table
     python data_scripts/run_iicl.py --profile full --dataset casme2 --root /data/CASME2 --weights vggface_se50.pt
 
 Every fold is load-or-train and resumable: re-running the same command after an interruption

@@ -2,7 +2,7 @@
 emotion-label-free 3-class MER beside the learnability ladder's yardsticks.
 
     python data_scripts/run_micro_au_clip.py                                  # fast profile, full model
-    python data_scripts/run_micro_au_clip.py --reference --seeds 0 1 2        # README's table
+    python data_scripts/run_micro_au_clip.py --reference --seeds 0 1 2        # docs/results.md's table
     python data_scripts/run_micro_au_clip.py --reference --variants lsi_only no_cl local_origcl
     python data_scripts/run_micro_au_clip.py --profile full --dataset casme2 --root /data/CASME2 --weights openai
 

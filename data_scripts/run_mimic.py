@@ -1,7 +1,7 @@
 """Train and evaluate annotation-mimic variants (Ruan et al. 2022) under LOSO; print acc/UF1/UAR.
 
     python data_scripts/run_mimic.py                                        # fast profile: sb + db+all
-    python data_scripts/run_mimic.py --reference --seeds 0 1 2              # README's table
+    python data_scripts/run_mimic.py --reference --seeds 0 1 2              # docs/results.md's table
     python data_scripts/run_mimic.py --profile full --dataset casme2 --root /data/CASME2 --weights imagenet
 
 Every LOSO fold is load-or-train and resumable: rerunning the same command continues where it

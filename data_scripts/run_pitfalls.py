@@ -1,4 +1,4 @@
-"""Measure the four protocol pitfalls of notebook 10 over seeds and print the table README quotes.
+"""Measure the four protocol pitfalls of notebook 10 over seeds and print the table docs/results.md quotes.
 
     python data_scripts/run_pitfalls.py --profile reference --seeds 0 1 2
 

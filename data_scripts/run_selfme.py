@@ -2,7 +2,7 @@
 the learnability ladder's yardsticks.
 
     python data_scripts/run_selfme.py                                      # fast profile, full model
-    python data_scripts/run_selfme.py --reference --seeds 0 1 2            # README's table
+    python data_scripts/run_selfme.py --reference --seeds 0 1 2            # docs/results.md's table
     python data_scripts/run_selfme.py --reference --variants farneback no_sc
     python data_scripts/run_selfme.py --profile full --dataset casme2 --root /data/CASME2 --weights imagenet
 

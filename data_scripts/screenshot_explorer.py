@@ -1,110 +1,79 @@
-"""Check the AU-similarity explorer in a real browser and save README's screenshot (not part of CI).
+"""The AU explorer inside a notebook, in JupyterLab in a real browser: screenshots (not part of CI).
 
-Starts JupyterLab headless on a copy of this checkout's notebook 09 (fast profile; data, caches and
-runs are the checkout's), opens it in
-Debian's Chromium through Playwright, runs every cell, clicks through the explorer (an AU
-combination, then a clip) and saves screenshots to ``docs/images/``. It fails, naming the step, when a
-widget does not render or does not react to a click.
+``data_scripts/check_explorer.py`` checks the standalone page (``make explore``, no trained run). This
+script checks the explorer where a notebook shows it, by default notebook 09 with annotation mimic's
+learned features (a second, feature-neighbour table): it starts JupyterLab headless on 127.0.0.1 on a
+copy of the notebook (JupyterLab autosaves outputs; the committed notebook stays clean; data, caches
+and runs are the checkout's), opens it in Debian's Chromium through Playwright, runs every cell (fast
+profile), then clicks through the explorer: an AU combination, then a clip. It saves
+``<out>/explorer.png`` (the AU combination) and ``<out>/explorer_clip.png`` (the clip) and fails,
+naming the step, when the explorer does not render or does not react.
 
-Needs, once per machine (browser downloads are not possible here, so Playwright drives Debian's build)::
+Set-up as for check_explorer.py (``apt-get install -y chromium``; ``pip install -e ".[explore,browser]"``)::
 
-    apt-get install -y chromium chromium-driver
-    .venv/bin/pip install -e ".[browser]"        # playwright, pinned in pyproject.toml
+    .venv/bin/python data_scripts/screenshot_explorer.py [--notebook notebooks/09_visualization.ipynb] [--out docs/images]
 
-    .venv/bin/python data_scripts/screenshot_explorer.py [--out docs/images] [--port 8899]
+``--notebook apps/au_explorer.ipynb`` runs the same clicks on the standalone page's notebook (seconds,
+nothing to train), a quick check of the JupyterLab path.
 """
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def wait_for_port(port: int, timeout: float) -> None:
-    end = time.time() + timeout
-    while time.time() < end:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.5)
-    raise TimeoutError(f"JupyterLab did not listen on port {port} within {timeout:.0f} s")
-
-
-def step(name: str):
-    print(f"[explorer check] {name}", flush=True)
+from check_explorer import (EXPLORER, ROOT, free_port, launch, press_aus, pressed_aus, save_cropped, serve,
+                            settle, step, table_rows, wait_for_change)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--notebook", default=str(ROOT / "notebooks" / "09_visualization.ipynb"))
+    parser.add_argument("--aus", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--out", default=str(ROOT / "docs" / "images"))
-    parser.add_argument("--port", type=int, default=8899)
     parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
-    parser.add_argument("--timeout", type=float, default=900, help="seconds for notebook 09 to run in the browser")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds for the notebook to run in the browser")
     args = parser.parse_args()
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        sys.exit("playwright is not installed: .venv/bin/pip install -e \".[browser]\"")
+        sys.exit("playwright is not installed: .venv/bin/pip install -e \".[explore,browser]\"")
     if not Path(args.chromium).is_file():
-        sys.exit(f"no Chromium at {args.chromium}: apt-get install -y chromium chromium-driver")
+        sys.exit(f"no Chromium at {args.chromium}: apt-get update && apt-get install -y chromium")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "MELIB_PROFILE": "fast"}
-    jupyter_dir = tempfile.mkdtemp(prefix="melib-jupyter-")
-    served = Path(jupyter_dir) / "notebooks"  # a copy: JupyterLab autosaves outputs, the committed notebook stays clean
+    jupyter_dir = Path(tempfile.mkdtemp(prefix="melib-jupyter-"))
+    served = jupyter_dir / Path(args.notebook).parent.name  # the same folder name: the notebook's relative paths hold
     served.mkdir()
-    shutil.copy(ROOT / "notebooks" / "09_visualization.ipynb", served)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={args.port}", "--ip=127.0.0.1",
-         "--allow-root", "--IdentityProvider.token=", "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True",
-         f"--ServerApp.root_dir={served}", "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        env={**env, "JUPYTER_RUNTIME_DIR": jupyter_dir}, stdout=subprocess.DEVNULL, stderr=open(Path(jupyter_dir) / "server.log", "w"))
-    try:
-        wait_for_port(args.port, 60)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_FLAGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 2400})
-            try:
-                click_through(page, args, out)
-            except Exception:
-                page.screenshot(path=str(out / "explorer_failure.png"), full_page=True)
-                print(f"[explorer check] failed; the page as it was: {out / 'explorer_failure.png'}", flush=True)
-                raise
+    shutil.copy(args.notebook, served)
+    port = free_port()
+    command = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+               "--allow-root", "--IdentityProvider.token=", "--ServerApp.password=",
+               "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={served}", "--LabApp.news_url=None",
+               "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    env = {**os.environ, "MELIB_PROFILE": "fast", "JUPYTER_RUNTIME_DIR": str(jupyter_dir)}
+    step(f"JupyterLab on 127.0.0.1:{port} with a copy of {args.notebook}")
+    with serve(command, port, args.timeout + 300, env, jupyter_dir / "server.log"), sync_playwright() as p:
+        browser = launch(p, args.chromium)
+        page = browser.new_page(viewport={"width": 1400, "height": 2400}, device_scale_factor=1.5)
+        try:
+            click_through(page, port, Path(args.notebook).name, args.aus, out, args.timeout)
+        except Exception:
+            page.screenshot(path=str(out / "explorer_failure.png"), full_page=True)
+            step(f"failed; the page as it was: {out / 'explorer_failure.png'}; server log: {jupyter_dir / 'server.log'}")
+            raise
+        finally:
             browser.close()
-        for name in ("explorer_clip.png", "explorer.png", "explorer_clip2.png"):
-            print(f"saved {out / name} ({(out / name).stat().st_size // 1024} KiB)")
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    step("passed")
 
 
-@contextlib.contextmanager
-def redrawn(page, explorer, timeout: float = 120_000):
-    """Wait, after the block's action, until both explorer images (thumbnails, co-occurrence) change."""
-    images = [explorer.locator("img").nth(i) for i in range(2)]
-    before = [img.get_attribute("src") for img in images]
-    yield
-    for img, old in zip(images, before):
-        page.wait_for_function("([el, old]) => el.getAttribute('src') !== old", arg=[img.element_handle(), old],
-                               timeout=timeout)
-    page.wait_for_timeout(1000)
-
-
-def click_through(page, args: argparse.Namespace, out: Path) -> None:
-    """Run notebook 09 in the open JupyterLab page and click through the explorer, saving screenshots."""
-    step("open notebook 09 in JupyterLab")
-    page.goto(f"http://127.0.0.1:{args.port}/lab/tree/09_visualization.ipynb", timeout=120_000)
+def click_through(page, port: int, name: str, aus: list[int], out: Path, timeout: float) -> None:
+    """Run the notebook in the open JupyterLab page and click through its explorer, saving screenshots."""
+    step(f"open {name} in JupyterLab")
+    page.goto(f"http://127.0.0.1:{port}/lab/tree/{name}", timeout=120_000)
     page.wait_for_selector(".jp-Notebook", timeout=120_000)
     dialog = page.locator(".jp-Dialog button", has_text="Select")
     try:  # a fresh server asks which kernel to start: the notebook's own, "Python (melib .venv)"
@@ -117,32 +86,34 @@ def click_through(page, args: argparse.Namespace, out: Path) -> None:
         page.locator(".jp-toast-button", has_text="No").first.click(timeout=5_000)
     except Exception:
         pass
-    step("Run > Run All Cells (trains nothing after notebooks 04-07; else one fold per method)")
+    step("Run > Run All Cells (notebook 09 trains nothing after notebooks 04-07; else one fold per method)")
     page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
     page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
-    widget = page.locator(".widget-toggle-buttons").first
-    widget.wait_for(timeout=args.timeout * 1000)
-    explorer = page.locator(".jp-OutputArea-output:has(.widget-toggle-buttons)").first
+    page.wait_for_selector("table.melib-neighbours", timeout=timeout * 1000)
+    explorer = page.locator(EXPLORER).first
     explorer.scroll_into_view_if_needed()
-    page.wait_for_timeout(3000)
-    explorer.screenshot(path=str(out / "explorer_clip.png"))
-    step("query by AU combination: AUs, then AU1 and AU2")
-    explorer.locator("button", has_text="AUs").first.click()
-    select = explorer.locator("select[multiple]").first
-    with redrawn(page, explorer):
-        select.select_option(label=["AU1", "AU2"])
-    if "AU1" not in explorer.inner_text():
-        raise RuntimeError("the label-neighbour table did not update after choosing AU1+AU2")
-    explorer.screenshot(path=str(out / "explorer.png"))
-    step("back to a clip: the third clip in the dropdown")
-    explorer.locator("button", has_text="clip").first.click()
-    dropdown = explorer.locator("select:not([multiple])").first
+    settle(page, explorer)
+    before = table_rows(explorer)
+    from melib.viz.explorer import au_label
+
+    step(f"press {au_label(aus)}")
+    press_aus(page, explorer, aus)
+    rows = wait_for_change(page, explorer, before)
+    if pressed_aus(explorer) != sorted(aus):
+        raise RuntimeError(f"after pressing {au_label(aus)} the table shows {rows} with {pressed_aus(explorer)} pressed")
+    if any(not set(map(int, r[2].split("+"))) & set(aus) for r in rows if r[2] != "-"):
+        raise RuntimeError(f"a neighbour of {au_label(aus)} shares none of its AUs: {rows}")
+    save_cropped(page, explorer, out / "explorer.png")
+    step("pick the third clip of the dropdown")
+    dropdown = explorer.locator("select").first
     third = dropdown.locator("option").nth(2).get_attribute("value")
-    with redrawn(page, explorer):
-        dropdown.select_option(value=third)
+    dropdown.select_option(value=third)
+    wait_for_change(page, explorer, rows)
     if third not in explorer.inner_text():
         raise RuntimeError(f"the explorer did not show clip {third} after choosing it")
-    explorer.screenshot(path=str(out / "explorer_clip2.png"))
+    save_cropped(page, explorer, out / "explorer_clip.png")
+    for shot in ("explorer.png", "explorer_clip.png"):
+        step(f"saved {out / shot} ({(out / shot).stat().st_size // 1024} KiB)")
 
 
 if __name__ == "__main__":

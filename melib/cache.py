@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 from .config import cache_root, config_hash
 from .io import load_json, load_npz, save_json, save_npz

@@ -8,7 +8,7 @@ variable                  default                holds
 ``MELIB_DATA``            ``<repo>/data``        datasets (the synthetic one is generated here)
 ``MELIB_CACHE``           ``<repo>/cache``       preprocessing cache, landmarks, trained helpers
 ``MELIB_OUTPUTS``         ``<repo>/outputs``     executed notebooks, runs, checkpoints, figures
-``MELIB_PROFILE``         (unset)                what ``profile="auto"`` resolves to
+``MELIB_PROFILE``         (unset: ``fast``)      what ``profile="auto"`` resolves to
 ========================  =====================  ==========================================
 """
 from __future__ import annotations
@@ -83,7 +83,8 @@ def cuda_available() -> bool:
 def resolve_profile(profile: str = "auto") -> str:
     """Turn ``"auto" | "fast" | "full"`` into ``"fast"`` or ``"full"``.
 
-    ``auto`` takes ``MELIB_PROFILE`` when set, else ``full`` on CUDA and ``fast`` otherwise.
+    ``auto`` takes ``MELIB_PROFILE`` when set, else ``fast``, with or without CUDA: ``full`` (the
+    papers' settings, meant for a GPU and not yet run on one) is always asked for by name.
     """
     if profile not in ("auto",) + PROFILES:
         raise ValueError(f"profile must be one of 'auto', 'fast', 'full'; got {profile!r}")
@@ -94,7 +95,7 @@ def resolve_profile(profile: str = "auto") -> str:
         if env not in PROFILES:
             raise ValueError(f"MELIB_PROFILE must be 'fast' or 'full'; got {env!r}")
         return env
-    return "full" if cuda_available() else "fast"
+    return "fast"
 
 
 def _profile_reason(profile: str) -> str:
@@ -102,7 +103,7 @@ def _profile_reason(profile: str) -> str:
         return "asked for"
     if os.environ.get("MELIB_PROFILE", "").strip():
         return f"auto, MELIB_PROFILE={os.environ['MELIB_PROFILE'].strip()}"
-    return "auto, CUDA found" if cuda_available() else "auto, no CUDA"
+    return "auto = fast; ask for full by name"
 
 
 def config_hash(config: Any, length: int = 12) -> str:
@@ -156,6 +157,40 @@ class Params(Mapping):
 
 _IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
 _LITERALS = (str, int, float, bool, type(None), list, tuple, dict)
+_SEEN = "_melib_params_globals"  # names present at the first validation, kept in the notebook's globals
+
+
+def _assigned_names(source: str) -> set[str]:
+    """Names a cell's source assigns at top level (``x = 1``, ``x: int = 1``); empty if it does not parse."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    names: set[str] = set()
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        names |= {t.id for t in targets if isinstance(t, ast.Name)}
+    return names
+
+
+def _candidate_names(namespace: Mapping[str, Any], spec: Mapping[str, Any]) -> list[str]:
+    """Plain-literal globals that could be a mistyped parameter.
+
+    The first call sees only the parameters cell and papermill's injected cell, so every literal global
+    counts. A later call (the cell re-run after exploring) counts only the names that existed at the first
+    call, plus those the cell run just before it assigns (the parameters cell, when run in order), so
+    ``n_clips = 12`` from a later cell is not mistaken for a typo while ``flod = 3`` still is.
+    """
+    names = [k for k, v in namespace.items()
+             if not k.startswith("_") and k not in _IPYTHON_NAMES and k not in spec and isinstance(v, _LITERALS)]
+    seen = namespace.get(_SEEN)
+    if not isinstance(seen, frozenset):
+        return names
+    history = namespace.get("In")
+    previous = _assigned_names(history[-2]) if isinstance(history, list) and len(history) >= 2 else set()
+    return [k for k in names if k in seen or k in previous]
 
 
 def notebook_params(namespace: Mapping[str, Any], spec: Mapping[str, Any], verbose: bool = True) -> Params:
@@ -164,16 +199,13 @@ def notebook_params(namespace: Mapping[str, Any], spec: Mapping[str, Any], verbo
     Call it in the cell right after the ``parameters`` cell with ``globals()``. ``spec`` maps each
     parameter to its rule: a type (``int``), a tuple of allowed values, or a ``(type, check)`` pair
     where ``check(value)`` returns an error message or ``None``. Any other plain-literal global
-    (a papermill ``-p`` typo such as ``flod``) is an error, as is a wrong type or value.
+    (a papermill ``-p`` typo such as ``flod``) is an error, as is a wrong type or value. Re-running the
+    cell after later cells defined globals of their own still works (see :func:`_candidate_names`).
     ``profile`` is resolved (``auto`` -> ``fast``/``full``) and stored as ``profile``; the value
     asked for is kept as ``profile_requested``.
     """
     errors: list[str] = []
-    unknown = [
-        k for k, v in namespace.items()
-        if not k.startswith("_") and k not in _IPYTHON_NAMES and k not in spec and isinstance(v, _LITERALS)
-    ]
-    for name in unknown:
+    for name in _candidate_names(namespace, spec):
         close = difflib.get_close_matches(name, list(spec), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         errors.append(f"unknown parameter {name!r}{hint}; known: {', '.join(spec)}")
@@ -189,6 +221,8 @@ def notebook_params(namespace: Mapping[str, Any], spec: Mapping[str, Any], verbo
         values[name] = value
     if errors:
         raise ValueError("invalid notebook parameters:\n  - " + "\n  - ".join(errors))
+    if isinstance(namespace, dict) and not isinstance(namespace.get(_SEEN), frozenset):
+        namespace[_SEEN] = frozenset(namespace)
     if "profile" in values:
         values["profile_requested"] = values["profile"]
         values["profile"] = resolve_profile(values["profile"])
@@ -213,6 +247,21 @@ def _check(name: str, value: Any, rule: Any) -> str | None:
     raise TypeError(f"bad rule for parameter {name!r}: {rule!r}")
 
 
+def display_path(path: str | Path) -> str:
+    """``path`` as a reader should see it in a notebook: relative to the outputs, data or cache root
+    (``outputs/figures/x.png``) or to the repository, so no machine's absolute paths end up in an
+    executed copy; a path outside all of them is shown as it is."""
+    path = Path(path).resolve()
+    for label, root in (("outputs", outputs_root()), ("data", data_root()), ("cache", cache_root()),
+                        (".", repo_root())):
+        try:
+            rel = path.relative_to(root.resolve())
+        except ValueError:
+            continue
+        return str(Path(label) / rel) if label != "." else str(rel)
+    return str(path)
+
+
 def describe_run(params: Mapping[str, Any] | None = None) -> str:
     """One line naming the profile, device and roots, printed at the top of every notebook."""
     from . import __version__
@@ -221,5 +270,11 @@ def describe_run(params: Mapping[str, Any] | None = None) -> str:
     parts = [f"melib {__version__}"]
     if params is not None and "profile" in params:
         parts.append(f"profile={params['profile']} ({_profile_reason(params.get('profile_requested', 'auto'))})")
-    parts += [f"device={device}", f"data={data_root()}", f"outputs={outputs_root()}"]
+    parts += [f"device={device}", f"data={_root_label(data_root(), 'MELIB_DATA', 'data')}",
+              f"outputs={_root_label(outputs_root(), 'MELIB_OUTPUTS', 'outputs')}"]
     return " | ".join(parts)
+
+
+def _root_label(root: Path, env: str, default: str) -> str:
+    """``data`` / ``outputs`` for the defaults under the repository, else ``$MELIB_X`` (not the path)."""
+    return default if root == repo_root() / default else f"${env}"

@@ -6,7 +6,7 @@ label frequencies) and a *linear probe on optical flow* (the classical baseline)
 most informative to the least:
 
 ==================  =================================================================================
-``truth``           true AU displacement onset->apex (synthetic ground truth): the ceiling
+``truth``           true AU displacement onset->apex (synthetic ground truth): what flow should find
 ``tvl1``            TV-L1 optical flow onset->apex
 ``farneback``       Farneback optical flow
 ``dis``             DIS optical flow
@@ -36,7 +36,7 @@ from .metrics import au_auc, au_f1
 from .splits import make_splits
 
 REPRESENTATIONS: dict[str, str] = {
-    "truth": "true AU displacement (ceiling)",
+    "truth": "true AU displacement",
     "tvl1": "TV-L1 flow",
     "farneback": "Farneback flow",
     "dis": "DIS flow",

@@ -207,7 +207,7 @@ def run(seeds: Sequence[int] = (0, 1, 2), profile: str = "fast", progress: bool 
     """Load or train every seed's runs (:func:`train_seed`) and measure the pitfalls; the per-seed table
     and its :func:`summary` are written to ``<outputs>/pitfalls/<profile>/`` (``seeds.csv``,
     ``summary.csv``, ``summary.md``). Returns the per-seed table."""
-    from tqdm.auto import tqdm
+    from .progress import tqdm
 
     from .config import outputs_root
     from .io import write_text
@@ -247,7 +247,7 @@ def plot_inflation(summ: pd.DataFrame, table: pd.DataFrame | None = None) -> Fig
 
 
 def markdown(summ: pd.DataFrame) -> str:
-    """The summary as a Markdown table (README, notebook 10)."""
+    """The summary as a Markdown table (docs/results.md, notebook 10)."""
     lines = ["| pitfall | method | metric | honest | careless | inflation (mean ± sd) |", "|---|---|---|---|---|---|"]
     for _, r in summ.iterrows():
         sd = "" if pd.isna(r.inflation_sd) else f" ± {r.inflation_sd:.3f}"

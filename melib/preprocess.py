@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .cache import ClipCache, dataset_fingerprint
+from .config import display_path
 from .data import available_frames, load_frame
 
 FRAME_SETS = ("iicl", "pair", "triplet")
@@ -154,5 +155,5 @@ def preprocess(manifest: pd.DataFrame, front: FrontEnd, workers: int | None = No
     report = cache.build(manifest, functools.partial(compute_clip, front=front), workers=workers,
                          progress=progress, strict=strict)
     if progress or report.failed:
-        print(f"front end {cache.key} ({cache.dir}): {report}")
+        print(f"front end {cache.key} ({display_path(cache.dir)}): {report}")
     return cache

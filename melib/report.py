@@ -1,5 +1,5 @@
 """Every method side by side from results files: the comparison tables, each paper's ablations with
-seed-to-seed spread, one self-contained HTML page, and README's marked results sections.
+seed-to-seed spread, one self-contained HTML page, and the marked results sections of ``docs/results.md``.
 
 ``python -m melib.report`` (``make report``) walks :data:`SECTIONS`: for each row (a method, variant,
 protocol and overrides) and each seed it finds the load-or-train run of
@@ -8,9 +8,10 @@ is set, and reads its ``results.json``. The learnability ladder's yardsticks (li
 Farneback flow and on the onset frame) are computed once per dataset and kept in
 ``<outputs>/report/yardsticks-<key>.json``. Everything lands in ``<outputs>/report/``: ``index.html``
 (tables, figures embedded, machine, melib version, each run's settings hash), ``results.json`` (every
-number of the page) and the figures; README's sections between ``<!-- report:NAME -->`` and
-``<!-- /report:NAME -->`` are rewritten from the same numbers, and left byte for byte as they were when
-nothing changed.
+number of the page) and the figures. The sections of ``docs/results.md`` between ``<!-- report:NAME -->``
+and ``<!-- /report:NAME -->`` are rewritten from the same numbers; then README's short
+``<!-- report:headlines -->`` block and ``docs/images/comparison.png`` are rebuilt from those tables
+(:mod:`melib.headlines`). Each file is left byte for byte as it was when nothing changed.
 """
 from __future__ import annotations
 
@@ -94,10 +95,10 @@ SECTIONS: tuple[Section, ...] = (
 )
 
 
-#: Notebook 08's settings when its parameters are ``None``: ``fast`` is a tiny comparison (every row
-#: trained in seconds on 3 subjects, to show the machinery in CI), the others the report's own.
+#: Notebook 08's settings when its parameters are ``None``: ``fast`` reads the runs that notebooks 04-07
+#: trained in the same demo (each method's fast profile and seed), the others the report's own.
 NOTEBOOK_SETTINGS: dict[str, dict[str, Any]] = {
-    "fast": {"seeds": [0, 1], "subjects": 4, "epochs": 2},  # 4: the AU methods' 4-fold protocol needs 4 subjects
+    "fast": {"seeds": [None], "subjects": "preset", "epochs": None},  # the runs notebooks 04-07 train (demo)
     "full": {"seeds": [0, 1, 2], "subjects": 0, "epochs": None},
     "reference": {"seeds": [0, 1, 2], "subjects": 0, "epochs": None},
 }
@@ -165,19 +166,24 @@ DEFAULT_SUBJECTS = {"fast": 10, "reference": 0, "full": 0}
 
 def collect(scope: str = "main", seeds: Sequence[int] = (0, 1, 2), profile: str = "fast", dataset: str = "synthetic",
             root: str = "", train_missing: bool = False, progress: bool = True,
-            only: Sequence[str] | None = None, subjects: int | None = None, epochs: int | None = None) -> pd.DataFrame:
+            only: Sequence[str] | None = None, subjects: int | str | None = None,
+            epochs: int | None = None) -> pd.DataFrame:
     """One row per (section, row, seed) with the run's metrics, its key and folder; ``status`` is
     ``done`` or ``missing`` (not trained, ``train_missing`` off). ``profile``: ``fast``, ``full`` or
     ``reference`` (each method's CPU reference setting). Every row runs on the same ``subjects``
-    (default :data:`DEFAULT_SUBJECTS`; 0 = all); ``epochs`` overrides every method's. ``only``: section names."""
-    from tqdm.auto import tqdm
+    (default :data:`DEFAULT_SUBJECTS`; 0 = all), or ``subjects="preset"``: each method's own profile, as its
+    notebook runs it; a seed of ``None`` is the profile's own seed (with ``"preset"``: the runs notebooks
+    04-07 train). ``epochs`` overrides every method's. ``only``: section names. ``subjects`` in the result
+    is the number of subjects each row ran on."""
+    from .progress import tqdm
 
     from .experiments import runs
 
     todo = [(s, r, seed) for s in sections(scope) if only is None or s.name in only for r in s.rows for seed in seeds]
     out = []
     for section, row, seed in tqdm(todo, desc="report runs", disable=not progress):
-        common = {"subjects": DEFAULT_SUBJECTS[profile] if subjects is None else subjects, "epochs": epochs}
+        common = {"subjects": DEFAULT_SUBJECTS[profile] if subjects is None else None if subjects == "preset"
+                  else subjects, "epochs": epochs}
         exp = runs.experiment(row.method, row.variant, seed, "fast" if profile == "reference" else profile, row.protocol,
                               dataset, root, reference=profile == "reference",
                               **{k: v for k, v in common.items() if v is not None}, **dict(row.overrides))
@@ -187,7 +193,8 @@ def collect(scope: str = "main", seeds: Sequence[int] = (0, 1, 2), profile: str 
         metrics = _row_metrics(row, run, exp) if run.complete else None
         machine = run_machine(run)
         out.append({"section": section.name, "row": row.name, "method": row.method, "variant": row.variant,
-                    "protocol": exp.protocol, "seed": seed, "status": "done" if metrics else "missing",
+                    "protocol": exp.protocol, "seed": exp.seed, "subjects": int(exp.manifest["subject"].nunique()),
+                    "status": "done" if metrics else "missing",
                     "run_key": run.dir.name, "run_dir": str(run.dir), "paper": _paper_value(row),
                     "machine": machine, **(metrics or {})})
     return pd.DataFrame(out)
@@ -207,7 +214,7 @@ def run_machine(run: Any) -> str:
 
 def _machine_line(machine: Mapping[str, Any]) -> str:
     """One line per machine of a table, with torch's CPU thread count where the record has it: on
-    CPU the CNN methods repeat bit for bit only at the same count (README, "Repeating a run")."""
+    CPU the CNN methods repeat bit for bit only at the same count (docs/setup.md, "Repeating a run")."""
     if not machine:
         return ""
     where = machine.get("gpu") or f"{machine.get('cpu', '?')} CPU, {machine.get('cpu_count', '?')} cores"
@@ -276,6 +283,18 @@ def summary(results: pd.DataFrame, section: Section, sticks: Mapping[str, Mappin
             if key in sticks:
                 frame.loc[key] = {c: f"{sticks[key][c]:.{digits}f}" for c in cols if c in sticks[key]} | {"seeds": "probe"}
     return frame.fillna("")
+
+
+def section_subjects(results: pd.DataFrame, section: Section) -> tuple[int, list[str]]:
+    """The subject count most of a section's finished rows ran on (the clip set its yardsticks must use)
+    and one note per row that ran on another clip set (e.g. a method whose fast profile takes fewer subjects)."""
+    part = results[(results["section"] == section.name) & (results["status"] == "done")]
+    if part.empty or "subjects" not in part:
+        return 0, []
+    n = int(part["subjects"].mode().iloc[0])
+    notes = [f"{row}: ran on {int(k)} subjects, the yardsticks on {n}: read it against them with care"
+             for row, k in part.groupby("row", sort=False)["subjects"].first().items() if int(k) != n]
+    return n, notes
 
 
 def verdicts(results: pd.DataFrame, section: Section, sticks: Mapping[str, Mapping[str, float]]) -> list[str]:
@@ -424,25 +443,40 @@ def by_amplitude(results: pd.DataFrame, section: Section, clips: pd.DataFrame,
 
 
 # -------------------------------------------------------------------------------------------- figure
-def figure(results: pd.DataFrame, section: Section):
-    """Bar chart of the section's first metric per row, mean with one sd over seeds (dots: seeds)."""
+def figure(results: pd.DataFrame, section: Section, sticks: Mapping[str, Mapping[str, float]] | None = None):
+    """Bar chart of the section's first metric per row: mean with one sd over seeds (dots: seeds), read
+    against the yardsticks of the same protocol (``sticks`` from :func:`yardsticks`: the flow probe, the
+    onset-alone null) and chance (AUC 0.5), each drawn over the bars it applies to."""
     import matplotlib.pyplot as plt
 
     metric = AU_METRICS[1] if section.task == "au" else EMOTION_METRICS[0]
     part = results[(results["section"] == section.name) & (results["status"] == "done")]
     names = [r.name for r in section.rows]
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.7 * len(names) + 1.5), 3.0))
-    for i, name in enumerate(names):
-        values = part[part["row"] == name][metric].dropna().astype(float)
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.75 * len(names) + 2.5), 3.4))
+    where: dict[str, list[int]] = {}
+    for i, row in enumerate(section.rows):
+        where.setdefault("emotion" if section.task == "emotion" else (row.protocol or "loso"), []).append(i)
+        values = part[part["row"] == row.name][metric].dropna().astype(float)
         if values.empty:
             ax.text(i, 0.02, "not run", rotation=90, ha="center", va="bottom", fontsize=7, color="grey")
             continue
-        ax.bar(i, values.mean(), yerr=values.std() if len(values) > 1 else 0, color="tab:blue", alpha=0.7, capsize=3)
-        ax.plot(np.full(len(values), i), values, "k.", ms=3)
+        ax.bar(i, values.mean(), yerr=values.std() if len(values) > 1 else 0, color="tab:blue", alpha=0.6,
+               capsize=3, label=f"mean ± sd over seeds" if i == 0 else None)
+        ax.plot(np.full(len(values), i), values, "k.", ms=3, label="one seed" if i == 0 else None)
+    styles = (("flow probe", "tab:green", "-"), ("onset null", "tab:red", "--"))
+    for protocol, idx in where.items():
+        for label, color, style in styles:
+            key = f"{label}, {protocol}"
+            if sticks and key in sticks and metric in sticks[key]:
+                ax.hlines(sticks[key][metric], min(idx) - 0.45, max(idx) + 0.45, colors=color, linestyles=style,
+                          label=label if protocol == next(iter(where)) else None)
+    if metric == "auc_avg":
+        ax.axhline(0.5, color="grey", lw=0.8, ls=":", label="chance (AUC 0.5)")
     ax.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=7)
-    ax.set_ylabel({"auc_avg": "average AU ROC-AUC", "uf1": "UF1"}[metric], fontsize=8)
+    ax.set_ylabel({"auc_avg": "average AU ROC-AUC (pooled)", "uf1": "UF1 (3 classes, pooled)"}[metric], fontsize=8)
     ax.set_ylim(0, 1)
     ax.set_title(section.title, fontsize=9)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     return fig
 
@@ -463,7 +497,7 @@ def report_dir(tag: str = "") -> Path:
 
 
 def block_name(section: Section, tag: str = "") -> str:
-    """README marker name of a section's block: ``comparison-au``, or ``comparison-au@motion`` in a
+    """Marker name of a section's block in ``docs/results.md``: ``comparison-au``, or ``comparison-au@motion`` in a
     tagged report, so that each dataset has blocks of its own."""
     return f"{section.name}@{tag}" if tag else section.name
 
@@ -498,16 +532,17 @@ def section_markdown(section: Section, frame: pd.DataFrame, results: pd.DataFram
     return "\n".join(text)
 
 
-def rewrite_readme(readme: Path, blocks: Mapping[str, str]) -> bool:
-    """Replace each ``<!-- report:NAME -->...<!-- /report:NAME -->`` block whose NAME is in ``blocks``;
-    returns whether the file changed (it is not written when nothing did)."""
-    text = readme.read_text()
+def rewrite_blocks(page: Path, blocks: Mapping[str, str]) -> bool:
+    """Replace each ``<!-- report:NAME -->...<!-- /report:NAME -->`` block of the Markdown file ``page``
+    (``docs/results.md``, README) whose NAME is in ``blocks``; returns whether the file changed (it is not
+    written when nothing did). A NAME with no block in ``page`` is left out, not appended."""
+    text = page.read_text(encoding="utf-8")
     new = text
     for name, body in blocks.items():
         pattern = re.compile(rf"(<!-- report:{re.escape(name)} -->\n).*?(\n<!-- /report:{re.escape(name)} -->)", re.S)
         new = pattern.sub(lambda m: m.group(1) + body + m.group(2), new)
     if new != text:
-        write_text(readme, new)
+        write_text(page, new)
     return new != text
 
 
@@ -538,11 +573,13 @@ def write_page(results: pd.DataFrame, tables: Mapping[str, pd.DataFrame], figure
 
 
 def build(scope: str = "main", seeds: Sequence[int] = (0, 1, 2), profile: str = "fast", dataset: str = "synthetic",
-          root: str = "", train_missing: bool = False, readme: Path | None = None, progress: bool = True,
+          root: str = "", train_missing: bool = False, results_md: Path | None = None, progress: bool = True,
           only: Sequence[str] | None = None, subjects: int | None = None, epochs: int | None = None,
-          tag: str = "") -> dict[str, Any]:
-    """Collect, tabulate, draw, write :func:`report_dir` and (``readme``) rewrite README's blocks
-    (:func:`block_name`: a ``tag`` gives another dataset, e.g. the motion-only twin, blocks of its own)."""
+          tag: str = "", readme: Path | None = None, image: Path | None = None) -> dict[str, Any]:
+    """Collect, tabulate, draw, write :func:`report_dir` and (``results_md``) rewrite the results page's
+    blocks (:func:`block_name`: a ``tag`` gives another dataset, e.g. the motion-only twin, blocks of its
+    own); then (``readme``, ``image``) README's headline block and the comparison figure from that page's
+    tables (:func:`melib.headlines.update_front_page`)."""
     import matplotlib.pyplot as plt
 
     from .viz import save_figure
@@ -557,7 +594,7 @@ def build(scope: str = "main", seeds: Sequence[int] = (0, 1, 2), profile: str = 
         if only is not None and s.name not in only:
             continue
         tables[s.name] = summary(results, s, sticks)
-        fig = figure(results, s)
+        fig = figure(results, s, sticks if s.scope == "main" else None)
         figures[s.name] = _png(fig)
         save_figure(fig, s.name.replace("-", "_"), folder=f"report_{tag}" if tag else "report")
         plt.close(fig)
@@ -566,8 +603,14 @@ def build(scope: str = "main", seeds: Sequence[int] = (0, 1, 2), profile: str = 
     save_json(out / "results.json", {"profile": profile, "seeds": list(seeds), "melib": __version__,
                                      "runs": results.replace({np.nan: None}).to_dict("records"), "yardsticks": sticks})
     page = write_page(results, tables, figures, out, profile, seeds, dataset=f"{dataset} {root}".strip())
-    changed = rewrite_readme(readme, blocks) if readme is not None else False
-    return {"page": page, "results": results, "tables": tables, "readme_changed": changed}
+    changed = rewrite_blocks(results_md, blocks) if results_md is not None else False
+    front = {"readme": False, "image": False}
+    if results_md is not None and (readme is not None or image is not None):
+        from .headlines import update_front_page
+
+        front = update_front_page(results_md, readme, image)
+    return {"page": page, "results": results, "tables": tables, "results_changed": changed,
+            "readme_changed": front["readme"], "image_changed": front["image"]}
 
 
 def _is_default_data(dataset: str, root: str) -> bool:
@@ -581,36 +624,53 @@ def _is_default_data(dataset: str, root: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="Regenerate the report page and README's results sections.")
+    p = argparse.ArgumentParser(description="Regenerate the report page, the results tables of docs/results.md "
+                                            "and README's headlines.")
     p.add_argument("--scope", default="main", choices=("main", "all"))
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--profile", default="fast", choices=("fast", "full", "reference"))
     p.add_argument("--dataset", default="synthetic")
     p.add_argument("--root", default="")
     p.add_argument("--train", action="store_true", help="train the runs that are missing (else: reported as missing)")
-    p.add_argument("--readme", default="README.md", help="README to rewrite ('' = none)")
+    p.add_argument("--results", default="docs/results.md", help="results page whose blocks to rewrite ('' = none)")
+    p.add_argument("--readme", default="README.md", help="README whose headline block to rewrite ('' = none)")
+    p.add_argument("--image", default="docs/images/comparison.png", help="README's comparison figure ('' = none)")
+    p.add_argument("--headlines", action="store_true", help="only rebuild README's headlines and the figure from "
+                                                            "the tables --results holds (no runs needed)")
     p.add_argument("--only", nargs="+", default=None, help="section names")
     p.add_argument("--subjects", type=int, default=None, help="subjects of every row (default: 10 fast, 0 = all otherwise)")
     p.add_argument("--epochs", type=int, default=None, help="override every method's epochs")
-    p.add_argument("--tag", default="", help="name of a report of another dataset: outputs/report/TAG/, README "
+    p.add_argument("--tag", default="", help="name of a report of another dataset: outputs/report/TAG/, "
                                              "blocks NAME@TAG (e.g. --root data/synthetic_motion --tag motion)")
     p.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads while training missing runs (default 1, as README's runs: on CPU a "
+                   help="torch CPU threads while training missing runs (default 1, as the published runs: on CPU a "
                         "convolutional run repeats bit for bit only at the thread count it was trained with)")
     args = p.parse_args(argv)
     if args.threads < 1:
         p.error(f"--threads must be >= 1, got {args.threads}")
-    if args.readme and not args.tag and not _is_default_data(args.dataset, args.root):
+    readme, image = (Path(args.readme) if args.readme else None), (Path(args.image) if args.image else None)
+    if args.headlines:
+        if not args.results:
+            p.error("--headlines reads the tables of --results; give its path")
+        from .headlines import update_front_page
+
+        front = update_front_page(Path(args.results), readme, image)
+        print(f"headlines from {args.results}: README {'rewritten' if front['readme'] else 'unchanged'}, "
+              f"figure {'rewritten' if front['image'] else 'unchanged'}")
+        return 0
+    if args.results and not args.tag and not _is_default_data(args.dataset, args.root):
         p.error(f"--dataset {args.dataset} --root {args.root or '(default)'} is not the default synthetic dataset, whose "
-                "numbers README's blocks hold: give the report a --tag NAME (blocks NAME@TAG), or --readme ''")
+                "numbers the results page's blocks hold: give the report a --tag NAME (blocks NAME@TAG), "
+                "or --results ''")
     from .train import torch_threads
 
     with torch_threads(args.threads):
         done = build(args.scope, args.seeds, args.profile, args.dataset, args.root, args.train,
-                     Path(args.readme) if args.readme else None, only=args.only, subjects=args.subjects,
-                     epochs=args.epochs, tag=args.tag)
+                     Path(args.results) if args.results else None, only=args.only, subjects=args.subjects,
+                     epochs=args.epochs, tag=args.tag, readme=readme, image=image)
     missing = int((done["results"]["status"] == "missing").sum())
-    print(f"report: {done['page']} ({len(done['results'])} runs, {missing} missing); README "
+    print(f"report: {done['page']} ({len(done['results'])} runs, {missing} missing); {args.results or 'no results page'} "
+          f"{'rewritten' if done['results_changed'] else 'unchanged'}; README headlines "
           f"{'rewritten' if done['readme_changed'] else 'unchanged'}")
     return 0
 

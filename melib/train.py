@@ -37,11 +37,11 @@ import pandas as pd
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 from . import __version__, splits
 from .cache import dataset_fingerprint
-from .config import config_hash, outputs_root
+from .config import config_hash, display_path, outputs_root
 from .io import atomic_path, load_json, load_npz, save_json, save_npz
 
 
@@ -308,7 +308,7 @@ def _run_fold(method: Method, manifest: pd.DataFrame, split: splits.Split, sched
     final = fold_dir / "model.pt"
     if final.is_file() and (fold_dir / "predictions.npz").is_file():
         if progress:
-            print(f"[{method.name}] fold {split.fold}: done already ({fold_dir})")
+            print(f"[{method.name}] fold {split.fold}: done already ({display_path(fold_dir)})")
         return
     train_rows, test_rows = split.frames(manifest)
     # Everything that draws before training (dataset draws, weight init) starts from the fold's seed,

@@ -11,6 +11,15 @@ import pytest
 DATA_SCRIPTS = Path(__file__).resolve().parents[1] / "data_scripts"
 
 
+@pytest.fixture(autouse=True)
+def _notes_said_anew():
+    """Each test sees melib's print-once notes (``melib.progress.print_once``) as a new process would."""
+    from melib import progress
+
+    progress._SAID.clear()
+    yield
+
+
 @pytest.fixture(scope="session")
 def data_script() -> Callable[[str], ModuleType]:
     """Import ``data_scripts/<name>.py`` as a module (the scripts are not a package): ``data_script("run_folds")``."""

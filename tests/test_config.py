@@ -46,7 +46,9 @@ def test_profile_resolution(monkeypatch):
     assert config.resolve_profile("auto") == "full"
     assert config.resolve_profile("fast") == "fast"  # explicit beats the environment
     monkeypatch.delenv("MELIB_PROFILE")
-    assert config.resolve_profile("auto") == ("full" if config.cuda_available() else "fast")
+    assert config.resolve_profile("auto") == "fast"  # full is opt-in, with or without CUDA
+    monkeypatch.setattr(config, "cuda_available", lambda: True)
+    assert config.resolve_profile("auto") == "fast"
     monkeypatch.setenv("MELIB_PROFILE", "quick")
     with pytest.raises(ValueError, match="MELIB_PROFILE"):
         config.resolve_profile("auto")
@@ -60,6 +62,24 @@ def test_notebook_params_validate_and_freeze(capsys):
     assert "profile=fast" in capsys.readouterr().out
     with pytest.raises(AttributeError, match="frozen"):
         params.fold = 2
+
+
+def test_notebook_params_survive_a_rerun_after_exploring():
+    ns = namespace(In=["", "fold = 3", "params = ..."], fold=3)
+    config.notebook_params(ns, SPEC, verbose=False)
+    ns.update(n_clips=12, complete=["iicl"])  # globals of later cells
+    ns["In"] += ["n_clips = 12", "fold = 3\nalpha = 6.0", "params = ..."]
+    assert config.notebook_params(ns, SPEC, verbose=False).fold == 3
+    ns["flod"] = 2  # a typo added to the parameters cell, then the cells re-run in order
+    ns["In"] += ["fold = 3\nflod = 2", "params = ..."]
+    with pytest.raises(ValueError, match="unknown parameter 'flod'"):
+        config.notebook_params(ns, SPEC, verbose=False)
+
+
+def test_notebook_params_first_call_refuses_any_extra_literal():
+    ns = namespace(n_clips=12)  # papermill injected a name the notebook does not know
+    with pytest.raises(ValueError, match="unknown parameter 'n_clips'"):
+        config.notebook_params(ns, SPEC, verbose=False)
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -105,3 +125,14 @@ def test_save_figure_writes_png_and_pdf(monkeypatch, tmp_path):
     with pytest.raises(ValueError):
         viz.save_figure(fig, "bad name")
     plt.close(fig)
+
+
+def test_display_path_hides_the_machines_absolute_paths(tmp_path, monkeypatch):
+    monkeypatch.setenv("MELIB_OUTPUTS", str(tmp_path / "out"))
+    assert config.display_path(tmp_path / "out" / "figures" / "a.png") == "outputs/figures/a.png"
+    assert config.display_path(config.repo_root() / "melib" / "config.py") == "melib/config.py"
+    assert config.display_path("/elsewhere/x.png") == "/elsewhere/x.png"
+    banner = config.describe_run()
+    assert "outputs=$MELIB_OUTPUTS" in banner and str(tmp_path) not in banner
+    monkeypatch.delenv("MELIB_OUTPUTS")
+    assert "outputs=outputs" in config.describe_run()

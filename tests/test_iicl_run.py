@@ -128,3 +128,46 @@ def test_seed_table_gives_mean_and_sample_sd_over_seeds(tmp_path):
     shown = iicl.format_seed_table(table)
     assert shown.loc[("Baseline", "ours, 2 seeds"), "AU1"] == "0.30 ± 0.14"
     assert shown.loc[("IICL", "ours, 1 seed"), "AVG"] == "0.50"
+
+
+def test_verdict_reads_auc_against_the_null_chance_and_the_flow_probe():
+    learned = iicl.verdict(0.70, null_auc=0.48, flow_auc=0.91)
+    assert "clearly above" in learned and "NOT" not in learned and "below the flow probe (0.91)" in learned
+    # chance, not the (lower) null, is the floor: 0.58 is 0.1 above the null but not above chance
+    assert "NOT clearly above" in iicl.verdict(0.58, null_auc=0.48, flow_auc=0.91)
+    assert "reaches the flow probe" in iicl.verdict(0.93, null_auc=0.48, flow_auc=0.91)
+
+
+def test_training_curves_title_each_panel_with_its_equation(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from melib.io import save_json
+    from melib.viz import results as vresults
+
+    history = [{"epoch": e, "lr": 0.05, "loss": 2.0 - e, "oa": 1.0, "na": 0.5} for e in range(3)]
+    for k in range(2):
+        (tmp_path / f"fold{k}").mkdir()
+        np.savez(tmp_path / f"fold{k}" / "predictions.npz", scores=np.zeros(1))
+        save_json(tmp_path / f"fold{k}" / "result.json", {"fold": k, "history": history})
+    fig = vresults.training_curves(train.Run(tmp_path, 2), names=iicl.LOSS_NAMES)
+    assert sorted(ax.get_title() for ax in fig.axes) == sorted(iicl.LOSS_NAMES[t] for t in ("loss", "oa", "na"))
+    assert fig.axes[0].get_ylabel() and all(ax.get_xlabel() == "epoch" for ax in fig.axes)
+    assert len(fig.axes[0].lines) == 2  # one line per fold
+
+
+def test_f1_bars_draw_each_yardstick_across_every_group():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pandas as pd
+    from melib.viz import results as vresults
+
+    table = pd.DataFrame({"AU1": [0.3, 0.4], "AVG": [0.35, 0.45]},
+                         index=pd.MultiIndex.from_tuples([("IICL", "ours"), ("IICL", "paper")]))
+    fig = vresults.f1_bars(table, marks={"flow probe": {"AU1": 0.8, "AVG": 0.7}, "null": {"AU1": 0.2, "AVG": 0.1}})
+    ax = fig.axes[0]
+    assert [round(p.get_height(), 2) for p in ax.patches] == [0.3, 0.35, 0.4, 0.45]
+    lines = {c.get_label(): sorted(seg[0][1] for seg in c.get_segments()) for c in ax.collections}
+    assert lines == {"flow probe": [0.7, 0.8], "null": [0.1, 0.2]}
+    assert {"flow probe", "null", "IICL ours"} <= {t.get_text() for t in ax.get_legend().get_texts()}

@@ -130,6 +130,7 @@ def test_two_subject_loso_run_end_to_end_then_load_and_label_free(manifest, tmp_
     assert pred["scores"].shape == (len(two), len(cfg.aus)) and ((pred["scores"] >= 0) & (pred["scores"] <= 1)).all()
     history = run.fold_results()[0]["history"][0]
     assert {"loss", "multitask", "miaucl", "gd"} <= set(history) and history["lr"] == pytest.approx(schedule.lr)
+    assert set(history) - {"epoch", "lr", "seconds"} <= set(mac.LOSS_NAMES)  # every logged term has a panel title
 
     (run.fold_dir(1) / "predictions.npz").unlink()
     calls = []
@@ -158,6 +159,50 @@ def test_held_out_outputs_come_from_the_fold_that_never_saw_the_subject(manifest
     np.testing.assert_allclose(out["token_weights"].sum(2), 1.0, atol=1e-5)
     with pytest.raises(KeyError, match="dependency"):
         mac.held_out_outputs(run, two, keys=("dependency",))
+
+
+
+def test_fold_outputs_come_from_one_fold_model_and_mark_its_held_out_subject(manifest, tmp_path, monkeypatch):
+    monkeypatch.setenv("MELIB_CACHE", str(tmp_path / "cache"))
+    two = two_subjects(manifest)
+    cfg, schedule = tiny_setting()
+    run = mac.run(two, cfg, schedule, workers=1, out_dir=tmp_path / "run", progress=False)
+    one = mac.fold_outputs(run, two, 1, keys=("au_features", "probs"))
+    assert one["subject"] == "sub04" and list(one["held_out"]) == list(two["subject"] == "sub04")
+    pooled = mac.held_out_outputs(run, two, keys=("probs",))["probs"]
+    # fold 1's model scores its own held-out subject as the pooled outputs do, and the other subject differently
+    np.testing.assert_allclose(one["probs"][one["held_out"]], pooled[one["held_out"]], atol=1e-5)
+    assert not np.allclose(one["probs"][~one["held_out"]], pooled[~one["held_out"]], atol=1e-5)
+    with pytest.raises(ValueError, match="LOSO fold"):
+        mac.fold_outputs(run, two, 2)
+
+
+def test_label_pair_similarity_counts_pairs_within_groups_by_state():
+    features = np.array([[1.0, 0.0], [2.0, 0.0], [0.0, 1.0], [0.0, 3.0], [1.0, 0.0]])
+    labels = np.array([1, 1, 0, 0, 1])
+    table = mac.label_pair_similarity(features, labels)
+    assert table.loc["both active", "pairs"] == 3 and table.loc["both inactive", "pairs"] == 1
+    assert table.loc["active vs inactive", "pairs"] == 6
+    assert table.loc["both active", "cosine"] == pytest.approx(1.0) and table.loc["active vs inactive", "cosine"] == pytest.approx(0.0)
+    grouped = mac.label_pair_similarity(features, labels, groups=["a", "a", "a", "b", "b"])
+    assert grouped.loc["both active", "pairs"] == 1 and grouped.loc["active vs inactive", "pairs"] == 3
+    assert np.isnan(grouped.loc["both inactive", "cosine"]) and grouped.loc["both inactive", "pairs"] == 0
+
+
+
+def test_held_out_neighbours_tells_subject_clusters_from_label_clusters():
+    # two training clips per label on the x axis; the held-out clips sit together on the y axis
+    features = np.array([[1.0, 0.0], [1.0, 0.05], [-1.0, 0.0], [-1.0, 0.05], [0.1, 1.0], [-0.1, 1.0]])
+    labels = np.array([1, 1, 0, 0, 1, 0])
+    held = np.array([False, False, False, False, True, True])
+    out = mac.held_out_neighbours(features, labels, held)
+    assert out["nearest_is_held_out"] == 1.0 and out["held_out_share"] == pytest.approx(1 / 5)
+    assert out["label_match"] == 1.0 and out["label_match_chance"] == pytest.approx(0.5)  # x sign decides
+    swapped = labels.copy()
+    swapped[held] = 1 - labels[held]  # the held-out clips' labels now disagree with their nearest training clips
+    assert mac.held_out_neighbours(features, swapped, held)["label_match"] == 0.0
+    with pytest.raises(ValueError, match="two held-out"):
+        mac.held_out_neighbours(features, labels, np.array([False] * 5 + [True]))
 
 
 def test_variants_and_balanced_ce(cache):

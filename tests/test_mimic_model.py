@@ -6,7 +6,7 @@ import torch
 from melib.losses import class_weights, mimic_total
 from melib.models.backbones import report_weights
 from melib.models.annotation_mimic import (VARIANTS, AreaWeightedModule, MimicNet, ShuffleAttention, au_cam,
-                                build_model, cam_target_layers, split_halves)
+                                build_model, cam_grid_size, cam_target_layers, split_halves)
 
 N_CLASSES = 3
 SIZE = 64
@@ -196,3 +196,12 @@ def test_one_sgd_step_lowers_the_loss(db_all):
     with torch.no_grad():
         after = loss()
     assert torch.isfinite(before) and after.item() < before.item()
+
+
+def test_cam_grid_size_is_the_last_layer_map_of_one_half(db_all):
+    # ResNet-18 halves the size five times (ceil): a 64 px face's 32 x 64 px half ends as 1 x 2 cells,
+    # a 224 px face's 112 x 224 px half as 4 x 7; the single branch sees the whole 64 x 64 face as 2 x 2
+    assert cam_grid_size(db_all, SIZE) == (1, 2)
+    assert cam_grid_size(db_all, 224) == (4, 7)
+    assert cam_grid_size(_model("sb"), SIZE) == (2, 2)
+    assert db_all.training  # the mode is restored

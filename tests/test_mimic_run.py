@@ -191,3 +191,44 @@ def test_new_schedule_fields_leave_existing_run_keys_unchanged():
     _, scheduler = train._make_optimizer(model, train.Schedule(optimizer="adamw", lr=1.0, scheduler="cosine_restarts",
                                                                t_0=2, t_mult=2))
     assert isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingWarmRestarts)
+
+
+def test_verdict_needs_uf1_and_uar_above_the_best_floor():
+    import pandas as pd
+
+    sticks = pd.DataFrame({"uf1": [0.86, 0.19, 0.22], "uar": [0.83, 0.22, 0.33]},
+                          index=["flow", "onset null", "majority class"])
+    assert "clearly above" in mimic.verdict(0.74, 0.77, sticks, "flow")
+    assert "NOT" not in mimic.verdict(0.74, 0.77, sticks, "flow")
+    # UF1 well above the floors but UAR at the majority class's 0.33: not clearly learned
+    assert "NOT clearly above" in mimic.verdict(0.60, 0.35, sticks, "flow")
+    assert "below the flow probe (UF1 0.86)" in mimic.verdict(0.74, 0.77, sticks, "flow")
+    assert "reaches" in mimic.verdict(0.90, 0.88, sticks, "flow")
+    with pytest.raises(KeyError, match="no yardstick row"):
+        mimic.verdict(0.5, 0.5, sticks, "Farneback")
+
+
+def test_halves_figure_draws_the_cut_and_refuses_a_channel_first_image():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    images = [np.zeros((8, 8)), np.ones((8, 8))]
+    fig = mimic.halves_figure(images, ["a", "b"], "two faces")
+    panels = [ax for ax in fig.axes if ax.get_title() in ("a", "b")]
+    assert len(panels) == 2 and len(fig.axes) == 3  # two panels and the colour bar
+    cut = [line.get_ydata()[0] for line in panels[0].get_lines()]
+    assert cut == [3.5]  # between row 3 (last eyes row) and row 4 (first mouth row), as split_halves cuts
+    with pytest.raises(ValueError, match="one \\(S, S\\) channel"):
+        mimic.halves_figure([np.zeros((3, 8, 8))], ["channels first"])  # a (3, S, S) tensor, not a channel
+
+
+def test_cam_grid_colour_bar_only_when_asked():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from melib.viz import results as vresults
+
+    images, maps = [np.zeros((8, 8))] * 2, {"AU-CAM": [np.eye(8)] * 2, "Grad-CAM": [np.eye(8)] * 2}
+    assert len(vresults.cam_grid(images, maps, ["x", "y"]).axes) == 6
+    fig = vresults.cam_grid(images, maps, ["x", "y"], colorbar="map value (0-1)")
+    assert len(fig.axes) == 7 and fig.axes[-1].get_ylabel() == "map value (0-1)"

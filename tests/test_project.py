@@ -42,3 +42,71 @@ def test_environment_yml_pins_match_pyproject():
     env_pins = {line.strip()[2:] for line in (ROOT / "environment.yml").read_text().splitlines()
                 if line.strip().startswith("- ") and "==" in line}
     assert env_pins == pins
+
+
+def _imported_names(nb) -> set[str]:
+    names: set[str] = set()
+    for c in nb.cells:
+        if c.cell_type != "code":
+            continue
+        try:
+            tree = ast.parse(c.source)
+        except SyntaxError:  # IPython magics
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+    return names
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_kernel_parameters_and_closing_sections(path):
+    nb = nbformat.read(path, as_version=4)
+    assert nb.metadata["kernelspec"]["name"] == "melib", f"{path.name}: one kernel for every notebook"
+    source = next(c.source for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", []))
+    params = {node.targets[0].id for node in ast.parse(source).body}
+    shadowed = params & _imported_names(nb)
+    assert not shadowed, f"{path.name}: parameters {sorted(shadowed)} shadow an imported module or name"
+    for line in source.splitlines():
+        if line.startswith("fold ="):
+            assert "#" in line, f"{path.name}: say what `fold` means in the parameters cell"
+    heads = [c.source.splitlines()[0] for c in nb.cells if c.cell_type == "markdown" and c.source.strip()]
+    assert "## Summary" in heads and "## Exercises" in heads, f"{path.name}: ends with ## Summary and ## Exercises"
+    assert heads.index("## Summary") < heads.index("## Exercises")
+    cells = list(nb.cells)
+    summary = next(i for i, c in enumerate(cells) if c.cell_type == "markdown" and c.source.startswith("## Summary"))
+    assert any(c.cell_type == "code" for c in cells[summary + 1:]), f"{path.name}: the Summary prints this run's numbers"
+
+
+def _slug(heading: str) -> str:
+    """GitHub's (and mkdocs' toc with the github slugifier) anchor of a Markdown heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def _anchors(path: Path) -> set[str]:
+    text = path.read_text()
+    heads = {_slug(m.group(1)) for m in re.finditer(r"^#{1,6} (.+?)\s*$", text, re.M)}
+    return heads | set(re.findall(r'id="([^"]+)"', text))
+
+
+def _markdown_sources() -> list[tuple[Path, str]]:
+    out = [(p, p.read_text()) for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))] if p.is_file()]
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        out.append((path, "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")))
+    return out
+
+
+@pytest.mark.parametrize("path, text", _markdown_sources(), ids=lambda v: v.name if isinstance(v, Path) else "")
+def test_relative_links_resolve_to_files_and_headings(path, text):
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+:", target):
+            continue  # http(s), mailto
+        file, _, anchor = target.partition("#")
+        resolved = (path.parent / file).resolve() if file else path
+        if not resolved.exists():
+            broken.append(f"{target} (no file {resolved.relative_to(ROOT) if resolved.is_relative_to(ROOT) else resolved})")
+        elif anchor and resolved.suffix == ".md" and anchor not in _anchors(resolved):
+            broken.append(f"{target} (no heading '#{anchor}' in {resolved.name})")
+    assert not broken, f"{path.name}: broken links: {broken}"

@@ -1,4 +1,4 @@
-"""melib.report on the tiny synthetic dataset: the page, README's marked blocks, nothing rewritten twice."""
+"""melib.report on the tiny synthetic dataset: the page, the results page's marked blocks, nothing rewritten twice."""
 from __future__ import annotations
 
 import pandas as pd
@@ -26,13 +26,13 @@ SMALL = (report.Section("comparison-au", "AU detection (two rows)", "au", (
 
 
 @pytest.mark.slow
-def test_report_writes_the_page_and_readme_blocks_then_changes_no_byte(tiny_synthetic, tmp_path, monkeypatch):
+def test_report_writes_the_page_and_results_blocks_then_changes_no_byte(tiny_synthetic, tmp_path, monkeypatch):
     monkeypatch.setattr(report, "SECTIONS", SMALL)
     monkeypatch.setenv("MELIB_OUTPUTS", str(tmp_path / "out"))
     monkeypatch.setenv("MELIB_CACHE", str(tmp_path / "cache"))
-    readme = tmp_path / "README.md"
+    readme = tmp_path / "results.md"
     readme.write_text(README)
-    kwargs = dict(scope="main", seeds=[0], profile="fast", root=str(tiny_synthetic), readme=readme, progress=False,
+    kwargs = dict(scope="main", seeds=[0], profile="fast", root=str(tiny_synthetic), results_md=readme, progress=False,
                   only=["comparison-au"], subjects=0, epochs=1)
     built = report.build(train_missing=True, **kwargs)
     results = built["results"]
@@ -46,7 +46,7 @@ def test_report_writes_the_page_and_readme_blocks_then_changes_no_byte(tiny_synt
     assert "data:image/png;base64," in page and "AU detection" in page
     before = readme.read_bytes()
     again = report.build(train_missing=False, **kwargs)
-    assert not again["readme_changed"] and readme.read_bytes() == before
+    assert not again["results_changed"] and readme.read_bytes() == before
     pd.testing.assert_frame_equal(again["results"], results)
 
 
@@ -91,7 +91,7 @@ def test_a_tagged_report_has_its_own_folder_and_readme_blocks(tmp_path, monkeypa
         report.report_dir("../elsewhere")
     readme = tmp_path / "README.md"
     readme.write_text(README + "\n<!-- report:comparison-au@motion -->\nold motion numbers\n<!-- /report:comparison-au@motion -->\n")
-    assert report.rewrite_readme(readme, {report.block_name(section, "motion"): "new motion numbers"})
+    assert report.rewrite_blocks(readme, {report.block_name(section, "motion"): "new motion numbers"})
     text = readme.read_text()
     assert "old numbers typed by hand" in text and "new motion numbers" in text and "old motion numbers" not in text
     results = pd.DataFrame([{"section": section.name, "status": "missing", "machine": ""}])
@@ -121,12 +121,12 @@ def test_auc_notes_say_whether_a_low_pooled_auc_is_no_learning_or_fold_scales():
 
 def test_the_cli_refuses_to_write_another_datasets_numbers_into_the_default_blocks(tmp_path, capsys):
     with pytest.raises(SystemExit):
-        report.main(["--root", str(tmp_path / "synthetic_motion"), "--readme", str(tmp_path / "README.md")])
+        report.main(["--root", str(tmp_path / "synthetic_motion"), "--results", str(tmp_path / "results.md")])
     assert "--tag" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        report.main(["--dataset", "casme2", "--readme", str(tmp_path / "README.md")])
+        report.main(["--dataset", "casme2", "--results", str(tmp_path / "results.md")])
     with pytest.raises(SystemExit):
-        report.main(["--threads", "0", "--readme", ""])
+        report.main(["--threads", "0", "--results", ""])
     assert "--threads must be >= 1" in capsys.readouterr().err
 
 

@@ -132,6 +132,7 @@ def test_loso_run_end_to_end_with_learned_motion_and_flow(manifest, tmp_path, mo
     assert run.complete and run.n_folds == clips["subject"].nunique() and m["n_clips"] == len(clips)
     assert m["classes"] == ["negative", "positive", "surprise"] and np.sum(m["confusion"]) == len(clips)
     assert {"cls", "sc"} <= set(run.fold_results()[0]["history"][0])
+    assert set(run.fold_results()[0]["history"][0]) - {"epoch", "lr", "seconds"} <= set(sm.LOSS_NAMES)  # every term titled
     entry = sm.prepare(clips, cfg, progress=False)[0].load(clips.iloc[0])
     assert entry["motion"].shape == (2, 64, 64) and 0 <= float(entry["folding_after"]) <= 1
     flow_cfg, _ = tiny_setting(motion="farneback", sc=False)

@@ -2,6 +2,8 @@
 import matplotlib
 
 matplotlib.use("Agg")
+import base64
+
 import numpy as np
 import pytest
 
@@ -46,6 +48,8 @@ def test_clip_viewer_redraws_when_the_slider_moves(manifest):
     before = image.value
     slider.value = int(row["onset"])
     assert image.value != before
+    bundle = viewer._repr_mimebundle_()  # what an executed copy keeps: the current frame, not "VBox(...)"
+    assert base64.b64decode(bundle["image/png"]) == image.value and "VBox" not in bundle["text/plain"]
     with pytest.raises(KeyError):
         vdata.au_columns(manifest, aus=[99])
 
@@ -89,7 +93,11 @@ def test_result_figures_show_the_numbers_they_are_given():
     assert len(fig.axes) == 4 and len(fig.axes[2].images) == 2  # image + overlay in the map row
     fig = results.embedding_scatter(np.arange(12.0).reshape(6, 2), ["a", "a", "b", "c", "c", "c"], top=2)
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    assert labels == ["other", "c (3)", "a (2)"]
+    assert labels == ["other (1)", "c (3)", "a (2)"]
+    fixed = results.label_colors(["a", "a", "b", "c", "c", "c"], top=2)  # one colour per label in every plot
+    fig = results.embedding_scatter(np.zeros((2, 2)), ["a", "c"], colors=fixed)
+    drawn = {t.get_label().split(" ")[0]: tuple(t.get_facecolor()[0][:3]) for t in fig.axes[0].collections}
+    assert drawn == {"a": tuple(fixed["a"]), "c": tuple(fixed["c"])} and fixed["a"] != fixed["c"]
 
 
 def test_token_figures_mark_the_picked_patches_and_their_weights():

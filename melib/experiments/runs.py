@@ -92,12 +92,13 @@ def spec(name: str) -> MethodSpec:
     return METHODS[name]
 
 
-def experiment(method: str, variant: str | None = None, seed: int = 0, profile: str = "auto",
+def experiment(method: str, variant: str | None = None, seed: int | None = 0, profile: str = "auto",
                protocol: str | None = None, dataset: str = "synthetic", root: str = "", reference: bool = False,
                **overrides: Any) -> Experiment:
     """The run that (method, variant, seed, profile, protocol) names on ``dataset``; ``reference`` is the
     method's CPU reference setting (README's tables: the fast profile with ``REFERENCE_CPU``).
-    ``overrides`` set config or schedule fields, ``subjects`` the number of subjects (0: all)."""
+    ``overrides`` set config or schedule fields, ``subjects`` the number of subjects (0: all).
+    ``seed=None`` keeps the profile's own seed, so the run is the one its method notebook trains."""
     s = spec(method)
     variant = variant or s.default_variant
     if variant not in s.variants:
@@ -113,7 +114,8 @@ def experiment(method: str, variant: str | None = None, seed: int = 0, profile: 
     cfg, schedule, subjects = s.methods.preset(profile, dataset, variant=variant, seed=seed, **overrides)
     subjects = subjects if subjects_override is None else (subjects_override or None)
     manifest = data.load_manifest(dataset, root, subjects=subjects)
-    return Experiment(s, variant, seed, "reference" if reference else profile, protocol, manifest, cfg, schedule)
+    return Experiment(s, variant, schedule.seed, "reference" if reference else profile, protocol, manifest, cfg,
+                      schedule)
 
 
 def prepare(exp: Experiment) -> None:

@@ -215,7 +215,8 @@ def map_table(all_maps: Mapping[str, np.ndarray], regions: np.ndarray, rows: pd.
 def overlay_grid(images: np.ndarray, all_maps: Mapping[str, np.ndarray], regions: np.ndarray,
                  titles: Sequence[str]):
     """One column per clip, one row per map kind: the map over the apex frame with the true region's
-    outline (white) and each panel's share of map mass inside it."""
+    outline (white) and each panel's share of map mass inside it. Each map is scaled to [0, 1] on its own
+    panel (the colour bar), so colours compare places within a panel, not strengths across panels."""
     import matplotlib.pyplot as plt
 
     n_rows = 1 + len(all_maps)
@@ -236,7 +237,12 @@ def overlay_grid(images: np.ndarray, all_maps: Mapping[str, np.ndarray], regions
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 0.9, 1))
+    bar = fig.colorbar(plt.cm.ScalarMappable(cmap="jet", norm=plt.Normalize(0, 1)), ax=axes[1:, :].ravel().tolist(),
+                       fraction=0.03, pad=0.02) if len(all_maps) else None
+    if bar is not None:
+        bar.set_label("map value, scaled to [0, 1] in each panel", fontsize=6)
+        bar.ax.tick_params(labelsize=6)
     return fig
 
 

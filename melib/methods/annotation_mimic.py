@@ -54,6 +54,8 @@ from torchvision.transforms import RandomErasing
 
 from .. import metrics, splits, train
 from ..cache import ClipCache, dataset_fingerprint
+from ..config import display_path
+from ..progress import print_once
 from ..data import au_matrix, au_region, au_set, emotion_classes, load_frame, map_emotion
 from ..io import load_json
 from ..losses import OFFICIAL_LABEL_SMOOTHING, class_weights, mimic_total
@@ -73,6 +75,9 @@ INFERENCE = ("softmax_sum", "logit_sum")
 RR_AUS = ("regions", "union")
 EULERIAN_LAMBDA_C = 16.0   # EVM spatial cut-off (px), as melib's front end
 INPUT_VERSION = 1          # bump when compute_input changes meaning without a setting changing
+
+#: Panel titles of the training-loss terms (keys of a fold's history; :func:`melib.viz.results.training_curves`).
+LOSS_NAMES = {"loss": "total L_total (Eq. 8)", "cls": "weighted CE L_cls (Eq. 7)", "wscl": "WSCL L_wscl (Eq. 5)"}
 
 #: The paper's numbers on the REAL CASME II and SAMM (Ruan et al. 2022), for side-by-side display only.
 #: ``table3``: the "ours" rows of Table 3 (LOSO, 5- and 3-class; acc, UF1, UAR as printed).
@@ -282,7 +287,7 @@ def prepare(manifest: pd.DataFrame, cfg: MimicConfig, rows: pd.DataFrame | None 
     report = cache.build(manifest if rows is None else rows, functools.partial(compute_input, cfg=cfg),
                          workers=workers, progress=progress, strict=strict)
     if progress or report.failed:
-        print(f"annotation-mimic inputs {cache.key} ({cache.dir}): {report}")
+        print(f"annotation-mimic inputs {cache.key} ({display_path(cache.dir)}): {report}")
     return cache
 
 
@@ -324,8 +329,8 @@ def select_clips(manifest: pd.DataFrame, cfg: MimicConfig, verbose: bool = True)
     if verbose and not keep.all():
         dropped = manifest.loc[~keep, "emotion"].astype(str).str.lower().value_counts()
         what = ", ".join(f"{e} x{n}" for e, n in dropped.items())
-        print(f"annotation mimic ({cfg.classes}): dropped {int((~keep).sum())} of {len(manifest)} clips "
-              f"whose emotion has no class in this scheme ({what}); {len(kept)} remain")
+        print_once(f"annotation mimic ({cfg.classes}): dropped {int((~keep).sum())} of {len(manifest)} clips "
+                   f"whose emotion has no class in this scheme ({what}); {len(kept)} remain")
     return kept
 
 
@@ -557,7 +562,65 @@ def results_table(runs: Mapping[str, train.Run], dataset: str = "casme2", classe
     return table.reindex(columns=["acc", "uf1", "uar"])
 
 
-__all__ = ["REFERENCE_CPU", "CLASS_SCHEMES", "MimicConfig", "MimicDataset", "MimicMethod", "PAPER_RESULTS", "PRESETS", "VARIANTS",
-           "class_labels", "compute_input", "harness", "fold_features", "dataset_name", "fold_model", "fused_features", "input_cache",
+def halves_figure(images: Sequence[np.ndarray], titles: Sequence[str], title: str = "",
+                  value: str = "value (0-1)"):
+    """A row of (S, S) single-channel images in [0, 1] on one grey scale with a colour bar, the
+    eyes/mouth cut of Sec. 3.1.2 (row ``S // 2``, :func:`melib.models.annotation_mimic.split_halves`)
+    drawn as a dashed line and the two halves named on the first panel. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(images), figsize=(2.2 * len(images) + 0.8, 2.6), squeeze=False,
+                             layout="constrained")
+    for k, (ax, image, name) in enumerate(zip(axes[0], images, titles)):
+        image = np.asarray(image, dtype=np.float32)
+        if image.ndim != 2:
+            raise ValueError(f"halves_figure: panel {k} must be one (S, S) channel, got shape {image.shape}")
+        shown = ax.imshow(image, cmap="gray", vmin=0, vmax=1)
+        ax.axhline(image.shape[0] // 2 - 0.5, color="tab:orange", lw=1, ls="--")
+        ax.set_title(name, fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    h = np.asarray(images[0]).shape[0]
+    axes[0][0].set_yticks([h // 4, 3 * h // 4], ["eyes", "mouth"], fontsize=8)
+    fig.colorbar(shown, ax=axes[0].tolist(), fraction=0.03, label=value)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return fig
+
+
+def verdict(uf1: float, uar: float, yardsticks: pd.DataFrame, probe: str, margin: float = 0.1) -> str:
+    """One line on a run's pooled UF1 and UAR against the yardsticks of the same clips and folds.
+
+    Parameters
+    ----------
+    uf1, uar
+        The run's pooled unweighted F1 and unweighted average recall (``results()["metrics"]``).
+    yardsticks
+        One row per yardstick with columns ``uf1`` and ``uar`` (e.g. :func:`melib.ladder.emotion_rungs`
+        plus a ``"majority class"`` row). Every row but ``probe`` is a floor (the onset-alone null,
+        always answering the majority class): a run that learned sits above the best floor.
+    probe
+        The row of the bar a deep method should reach (the linear probe on optical flow).
+    margin
+        How far above the best floor, in both UF1 and UAR, counts as clearly learned.
+
+    Returns
+    -------
+    str
+        ``"UF1 0.74, UAR 0.77: clearly above the best floor (UF1 0.19, UAR 0.33); below the flow probe
+        (UF1 0.86)"``, or ``NOT clearly above`` / ``reaches`` as the numbers say.
+    """
+    if probe not in yardsticks.index:
+        raise KeyError(f"verdict: no yardstick row {probe!r}; rows are {list(yardsticks.index)}")
+    floors = yardsticks.drop(index=probe)
+    best_uf1, best_uar = float(floors["uf1"].max()), float(floors["uar"].max())
+    above = "clearly above" if uf1 > best_uf1 + margin and uar > best_uar + margin else "NOT clearly above"
+    bar = float(yardsticks.loc[probe, "uf1"])
+    return (f"UF1 {uf1:.2f}, UAR {uar:.2f}: {above} the best floor (UF1 {best_uf1:.2f}, UAR {best_uar:.2f}); "
+            + ("reaches" if uf1 >= bar else "below") + f" the flow probe (UF1 {bar:.2f})")
+
+
+__all__ = ["REFERENCE_CPU", "CLASS_SCHEMES", "LOSS_NAMES", "MimicConfig", "MimicDataset", "MimicMethod", "PAPER_RESULTS", "PRESETS", "VARIANTS",
+           "class_labels", "compute_input", "harness", "fold_features", "dataset_name", "fold_model", "fused_features", "halves_figure", "input_cache",
            "input_tensor", "load_fold_model", "prepare", "trained_subjects", "preset", "resolve_aus",
-           "results_table", "run", "select_clips"]
+           "results_table", "run", "select_clips", "verdict"]

@@ -40,6 +40,12 @@ STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 LABELS = {"senet": "Baseline", "seseq": "SEseq", "resnet": "RESnet", "resseq": "RESseq", "cl": "CL", "tl": "TL",
           "intracl": "IntraCL", "intercl": "InterCL", "iicl": "IICL"}
 
+#: Panel titles of the training-loss terms (keys of a fold's history; :func:`melib.viz.results.training_curves`).
+LOSS_NAMES = {"loss": "total (Eq. 7)", "bce_apex": "apex BCE L_AUs,a (Eq. 6)", "bce_close": "close BCE L_AUs,c (Eq. 6)",
+              "oa": "onset-apex L_OA (Eq. 1)", "oc": "onset-close L_OC (Eq. 2)", "ac": "apex-close L_AC (Eq. 3)",
+              "na": "negative pairs L_NA (Eq. 5)", "bce_seq": "sequence BCE (Eq. 6)", "cl": "contrastive CL",
+              "tl": "triplet TL"}
+
 #: The paper's F1 scores on REAL data (Tables 1-3), for side-by-side display only.
 PAPER_F1: dict[str, dict[str, dict[str, float]]] = {
     "casme2": {  # Tables 1 and 2 (CASME II; the Baseline/IICL rows are shared by both tables)
@@ -337,5 +343,34 @@ def diagnostics(run: train.Run, manifest: pd.DataFrame, aus: Sequence[int]) -> p
     return table
 
 
-__all__ = ["IICLConfig", "IICLDataset", "IICLMethod", "LABELS", "PAPER_F1", "PRESETS", "VARIANTS",
-           "diagnostics", "f1_by_amplitude", "f1_table", "harness", "REFERENCE_CPU", "format_seed_table", "preset", "run", "seed_table"]
+def verdict(auc: float, null_auc: float, flow_auc: float, margin: float = 0.1) -> str:
+    """One line on a run's pooled average ROC-AUC against its yardsticks.
+
+    Parameters
+    ----------
+    auc
+        The run's average over AUs of the pooled ROC-AUC (``results()["metrics"]["auc_avg"]``).
+    null_auc
+        The onset-alone null's average AUC on the same clips and folds (a linear probe on a frame
+        that shows no expression: what identity and label frequencies give).
+    flow_auc
+        The linear probe on Farneback flow, the classical bar a deep method should reach.
+    margin
+        How far above ``max(null_auc, 0.5)`` counts as clearly learned.
+
+    Returns
+    -------
+    str
+        ``"AUC 0.66: clearly above the onset null (0.48) and chance (0.50); below the flow probe (0.91)"``,
+        or ``NOT clearly above`` / ``reaches`` as the numbers say.
+    """
+    floor = max(null_auc, 0.5)
+    above = "clearly above" if auc >= floor + margin else "NOT clearly above"
+    bar = "reaches" if auc >= flow_auc else "below"
+    return (f"AUC {auc:.2f}: {above} the onset null ({null_auc:.2f}) and chance (0.50); "
+            f"{bar} the flow probe ({flow_auc:.2f})")
+
+
+__all__ = ["IICLConfig", "IICLDataset", "IICLMethod", "LABELS", "LOSS_NAMES", "PAPER_F1", "PRESETS", "VARIANTS",
+           "diagnostics", "f1_by_amplitude", "f1_table", "harness", "REFERENCE_CPU", "format_seed_table", "preset", "run",
+           "seed_table", "verdict"]

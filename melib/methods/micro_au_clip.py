@@ -46,6 +46,7 @@ from open_clip import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from torch.utils.data import DataLoader, Dataset
 
 from .. import face, metrics, splits, train
+from ..config import display_path
 from ..cache import ClipCache, dataset_fingerprint
 from ..data import au_matrix, au_set, load_frame, map_emotion
 from ..data.mappings import CASME2_AUS, THREE_CLASSES
@@ -207,6 +208,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "global_origcl": {"miaucl": "global"},          # Table VIII
     "local_origcl": {"miaucl": "diagonal"},         # Table VIII (same loss as "shared" here: losses.miaucl)
 }
+#: What each logged loss term is (panel titles of :func:`melib.viz.results.training_curves`).
+LOSS_NAMES = {"loss": "total (Eq. 12)", "multitask": "multitask CE (Eq. 12)",
+              "miaucl": "MiAUCL L_MiAUC (Eqs. 9-11)", "gd": "GD loss L_GD (Eq. 8)"}
 #: Each variant's row in the paper's tables (keys of ``PAPER_RESULTS["ablations"]``).
 VARIANT_PAPER_ROWS: dict[str, str] = {
     "full": "full model", "lsi_only": "II: LSI only (use_gsd=False)", "gsd_only": "II: GSD only",
@@ -344,7 +348,7 @@ def prepare(manifest: pd.DataFrame, cfg: MicroAUCLIPConfig, workers: int | None 
     compute = functools.partial(compute_input, cfg=cfg, dataset_root=str(manifest.attrs.get("root", "")))
     report = cache.build(manifest, compute, workers=workers, progress=progress, strict=strict)
     if progress or report.failed:
-        print(f"Micro-AU CLIP inputs {cache.key} ({cache.dir}): {report}")
+        print(f"Micro-AU CLIP inputs {cache.key} ({display_path(cache.dir)}): {report}")
     return cache
 
 
@@ -539,6 +543,134 @@ def held_out_outputs(run: train.Run, manifest: pd.DataFrame, keys: Sequence[str]
     return {**result, "index": (manifest if clips is None else clips).index.to_numpy()}
 
 
+@torch.no_grad()
+def fold_outputs(run: train.Run, manifest: pd.DataFrame, fold: int, keys: Sequence[str] = ("au_features",),
+                 root: str | Path | None = None, device: str | torch.device | None = None,
+                 batch_size: int = 32) -> dict[str, np.ndarray]:
+    """The outputs ``keys`` of ONE LOSO fold's model on every clip of ``manifest`` (the run's).
+
+    Each fold model has its own feature space, so features pooled from several fold models (as
+    :func:`held_out_outputs` gives them) cluster by fold; a t-SNE or a similarity that compares clips
+    needs one model. Its training clips are fitted and its held-out subject's are not, so the result
+    marks them.
+
+    Parameters
+    ----------
+    run
+        A LOSO run whose fold ``fold`` has a trained model.
+    manifest
+        The run's manifest.
+    fold
+        The LOSO fold: the index of its held-out subject in sorted subject order.
+    keys
+        Outputs of :meth:`MicroAUCLIP.forward` to collect.
+
+    Returns
+    -------
+    dict
+        ``keys`` as arrays in ``manifest``'s row order, ``held_out`` (bool: the clip's subject is the
+        one this fold held out), ``subject`` (that subject) and ``index`` (the rows' labels).
+    """
+    rows = manifest.reset_index(drop=True)
+    subjects = splits.loso_subjects(rows)
+    if not 0 <= fold < len(subjects):
+        raise ValueError(f"fold must be a LOSO fold in 0..{len(subjects) - 1}; got {fold}")
+    _check_run_manifest(run, rows, needed=[subjects[fold]])
+    cfg = run_config(run)
+    device = torch.device(device) if device is not None else train.device_default()
+    model = fold_model(run, fold, device)
+    collected: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    loader = DataLoader(MicroAUCLIPDataset(rows, input_cache(rows, cfg, root), cfg.aus), batch_size=batch_size)
+    for batch in loader:
+        out = model(batch["image"].to(device), batch["landmarks"].to(device), with_text=False)
+        for k in keys:
+            if k not in out:
+                raise KeyError(f"the model gives no {k!r} (this variant's outputs: {sorted(out)})")
+            collected[k].append(out[k].float().cpu().numpy())
+    result = {k: np.concatenate(v) for k, v in collected.items()}
+    held = rows["subject"].astype(str).to_numpy() == subjects[fold]
+    return {**result, "held_out": held, "subject": subjects[fold], "index": manifest.index.to_numpy()}
+
+
+def label_pair_similarity(features: np.ndarray, labels: np.ndarray, groups: Sequence[Any] | None = None) -> pd.DataFrame:
+    """Mean cosine similarity of pairs of one AU's features, by the AU's state in the two clips.
+
+    The paper's Fig. 6 in numbers: MiAUCL (Eq. 10) should make two clips that share the AU's state
+    alike and two that differ unlike. Pairs are counted only inside a group (e.g. the held-out subject,
+    so that both features of a pair come from the same fold model); ``None`` is one group.
+
+    Parameters
+    ----------
+    features
+        ``(n, D)`` one AU's features (normalised here).
+    labels
+        ``(n,)`` that AU's 0/1 labels.
+    groups
+        ``(n,)`` group of each clip, or ``None``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows ``both active``, ``both inactive``, ``active vs inactive``; columns ``cosine`` (the mean
+        over the pairs, NaN without pairs) and ``pairs``.
+    """
+    z = np.asarray(features, dtype=float)
+    z = z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
+    y = np.asarray(labels).astype(bool)
+    if len(z) != len(y):
+        raise ValueError(f"features ({len(z)}) and labels ({len(y)}) must have one row per clip")
+    g = np.zeros(len(y)) if groups is None else np.asarray(groups)
+    upper = np.triu(np.ones((len(y), len(y)), dtype=bool), 1) & (g[:, None] == g[None, :])
+    cos = z @ z.T
+    kinds = {"both active": y[:, None] & y[None, :], "both inactive": ~y[:, None] & ~y[None, :],
+             "active vs inactive": y[:, None] != y[None, :]}
+    rows = {}
+    for name, mask in kinds.items():
+        pick = cos[upper & mask]
+        rows[name] = {"cosine": float(pick.mean()) if len(pick) else float("nan"), "pairs": int(len(pick))}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+
+def held_out_neighbours(features: np.ndarray, labels: np.ndarray, held_out: np.ndarray) -> dict[str, float]:
+    """Where one fold model puts its held-out subject's clips, measured by nearest neighbours (cosine).
+
+    Reads a t-SNE of :func:`fold_outputs` in numbers: does a held-out clip sit next to training clips of
+    its own label (the features generalise), or next to the other clips of its subject whatever their
+    label (the features carry the subject)?
+
+    Parameters
+    ----------
+    features
+        ``(n, D)`` one AU's features of every clip under one fold model.
+    labels
+        ``(n,)`` that AU's 0/1 labels.
+    held_out
+        ``(n,)`` bool, the clips of the fold's held-out subject (at least two, and some training clips).
+
+    Returns
+    -------
+    dict
+        ``nearest_is_held_out``: share of held-out clips whose nearest other clip is held out too, and
+        ``held_out_share``: what that share would be by chance (held-out clips among the others);
+        ``label_match``: share of held-out clips whose nearest *training* clip has their label, and
+        ``label_match_chance``: the same for a training clip drawn at random.
+    """
+    z = np.asarray(features, dtype=float)
+    z = z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
+    y, held = np.asarray(labels).astype(int), np.asarray(held_out, dtype=bool)
+    if not (len(z) == len(y) == len(held)) or held.sum() < 2 or (~held).sum() < 1:
+        raise ValueError("held_out_neighbours: one row per clip, at least two held-out and one training clip")
+    cos = z @ z.T
+    np.fill_diagonal(cos, -np.inf)
+    rows = np.flatnonzero(held)
+    nearest = cos[rows].argmax(1)
+    train_idx = np.flatnonzero(~held)
+    nearest_train = train_idx[cos[np.ix_(rows, train_idx)].argmax(1)]
+    return {"nearest_is_held_out": float(held[nearest].mean()), "held_out_share": float((held.sum() - 1) / (len(y) - 1)),
+            "label_match": float((y[nearest_train] == y[rows]).mean()),
+            "label_match_chance": float(np.mean([(y[train_idx] == v).mean() for v in y[rows]]))}
+
 # ------------------------------------------------------------------------------ label-free MER (III-E)
 @torch.no_grad()
 def label_free_results(run: train.Run, manifest: pd.DataFrame, root: str | Path | None = None,
@@ -620,6 +752,7 @@ def ablation_table(runs: Mapping[str, train.Run], dataset: str = "casme2") -> pd
                                   columns=["table", "f1", "acc", "auc", "paper F1", "paper acc"])
 
 
-__all__ = ["ablation_table", "REFERENCE_CPU", "VARIANTS", "VARIANT_PAPER_ROWS", "FLOW_ENCODINGS", "MicroAUCLIPConfig", "MicroAUCLIPDataset", "MicroAUCLIPMethod", "PAPER_RESULTS",
-           "PRESETS", "apex_landmarks", "build_model", "compute_input", "encode_flow", "fold_model", "harness", "input_cache",
+__all__ = ["ablation_table", "LOSS_NAMES", "REFERENCE_CPU", "VARIANTS", "VARIANT_PAPER_ROWS", "FLOW_ENCODINGS", "MicroAUCLIPConfig", "MicroAUCLIPDataset", "MicroAUCLIPMethod", "PAPER_RESULTS",
+           "PRESETS", "apex_landmarks", "build_model", "compute_input", "encode_flow", "fold_model", "fold_outputs", "harness",
+           "held_out_neighbours", "input_cache", "label_pair_similarity",
            "held_out_outputs", "label_free_results", "prepare", "preset", "results_table", "run", "run_config"]

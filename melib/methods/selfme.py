@@ -49,7 +49,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
+from ..progress import tqdm
 
 from .. import metrics, splits, train
 from ..cache import ClipCache, dataset_fingerprint
@@ -181,6 +181,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 #: The CPU reference of README's table: the fast profile on every subject of the default synthetic dataset.
 REFERENCE_CPU: dict[str, Any] = dict(subjects=0)
+
+#: What each logged loss term is (panel titles of :func:`melib.viz.results.training_curves`).
+LOSS_NAMES = {"loss": "total L_c (Eq. 16)", "cls": "class CE L_cls (Eq. 16)", "sc": "SC loss L_sc (Eq. 14)"}
 
 #: Table 1, 3 and 4 rows as config overrides; ``selfme`` is the full model (learned motion + SCViT, gamma 2).
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -643,7 +646,7 @@ def run(manifest: pd.DataFrame, config: SelfMEConfig, schedule: train.Schedule, 
     return train.run_folds(method, clips, schedule, fold=fold, protocol="loso", progress=progress, **kwargs)
 
 
-__all__ = ["REFERENCE_CPU", "SHIPPED_LEARNER", "VARIANTS", "MOTIONS", "PAPER_RESULTS", "PAPER_ROWS", "PRESETS",
+__all__ = ["LOSS_NAMES", "REFERENCE_CPU", "SHIPPED_LEARNER", "VARIANTS", "MOTIONS", "PAPER_RESULTS", "PAPER_ROWS", "PRESETS",
            "SelfMEConfig", "SelfMEDataset", "SelfMEMethod", "build_model", "class_index", "compute_motion",
            "epe_by_amplitude", "expand_motion", "fold_model", "grad_cams", "harness", "fold_features", "learner_groups", "learner_path",
            "motion_against_truth", "motion_image", "prepare", "preset", "results_table", "run", "select_clips",

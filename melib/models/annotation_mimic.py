@@ -334,6 +334,28 @@ def cam_target_layers(model: MimicNet) -> list[nn.Module]:
     return [model.face_branch.layer4[-1]]
 
 
+@torch.no_grad()
+def cam_grid_size(model: MimicNet, image_size: int) -> tuple[int, int]:
+    """``(rows, columns)`` of the feature map A_b that a CAM reads (:func:`cam_target_layers`) for a
+    square ``image_size`` input: in the dual branch each half's map, which covers half the face.
+
+    A CAM can place attention no finer than these cells (bilinear upsampling only smooths them).
+    Runs one forward pass of a zero image in eval mode (restoring the mode).
+    """
+    shapes: list[tuple[int, int]] = []
+    hooks = [layer.register_forward_hook(lambda m, i, o: shapes.append(tuple(o.shape[-2:])))
+             for layer in cam_target_layers(model)]
+    was_training = model.training
+    model.eval()
+    try:
+        model(torch.zeros(1, 3, image_size, image_size))
+    finally:
+        for hook in hooks:
+            hook.remove()
+        model.train(was_training)
+    return shapes[0]
+
+
 def _minmax(cam: Tensor) -> Tensor:
     flat = cam.flatten(1)
     low = flat.min(1).values.view(-1, 1, 1)

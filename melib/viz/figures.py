@@ -6,7 +6,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from ..config import figures_root
+from ..config import display_path, figures_root
 from ..io import atomic_path
 
 
@@ -14,7 +14,7 @@ class SavedFigure(list):
     """The written paths; shown in a notebook as one short line."""
 
     def __repr__(self) -> str:
-        return "saved " + ", ".join(str(p) for p in self)
+        return "saved " + ", ".join(display_path(p) for p in self)
 
 
 def save_figure(fig: Figure, name: str, folder: str | None = None, dpi: int = 150) -> SavedFigure:

@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 def ladder_plot(table: pd.DataFrame, title: str = "") -> Figure:
     """Average F1 per rung (bars), per-AU F1 (dots), the onset-alone null as a dashed line."""
     aus = [c for c in table.columns if c.startswith("AU")]
-    rungs = list(table.index)[::-1]  # the ceiling on top
+    rungs = list(table.index)[::-1]  # the first rung (the true displacement) on top
     fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(rungs) + 1.2))
     y = np.arange(len(rungs))
     avg = table.loc[rungs, "avg F1"].to_numpy(dtype=float)

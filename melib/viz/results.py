@@ -1,7 +1,7 @@
 """Plots of training runs and results tables (every number drawn comes from a run folder on disk)."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -11,27 +11,38 @@ from matplotlib.figure import Figure
 from ..train import Run
 
 
-def training_curves(run: Run, terms: Sequence[str] | None = None) -> Figure:
-    """Per-epoch mean of each loss term, one line per fold (from ``fold<k>/result.json``)."""
+def training_curves(run: Run, terms: Sequence[str] | None = None, names: Mapping[str, str] | None = None) -> Figure:
+    """Per-epoch mean of each loss term on the training subjects, one line per fold (from
+    ``fold<k>/result.json``). ``names`` titles each panel with what the term is (for example a method
+    module's ``LOSS_NAMES``: ``{"oa": "L_OA, onset vs apex (Eq. 1)"}``); a term without a name keeps its key,
+    and ``loss`` reads "total loss"."""
     folds = run.fold_results()
     if not folds:
         raise FileNotFoundError(f"{run.dir}: no finished fold to plot")
     skip = {"epoch", "lr", "seconds"}
     terms = list(terms or [k for k in folds[0]["history"][0] if k not in skip])
-    fig, axes = plt.subplots(1, len(terms), figsize=(2.6 * len(terms), 2.5), squeeze=False)
+    names = {"loss": "total loss", **dict(names or {})}
+    fig, axes = plt.subplots(1, len(terms), figsize=(2.9 * len(terms), 2.7), squeeze=False, layout="constrained")
     for ax, term in zip(axes[0], terms):
         for fold in folds:
             history = fold["history"]
             ax.plot([h["epoch"] + 1 for h in history], [h[term] for h in history], marker=".",
                     label=f"fold {fold['fold']}")
-        ax.set(title=term, xlabel="epoch")
+        ax.set_title(names.get(term, term), fontsize=8)
+        ax.set_xlabel("epoch", fontsize=8)
         ax.spines[["top", "right"]].set_visible(False)
-    axes[0][0].legend(fontsize=7, frameon=False)
+    axes[0][0].set_ylabel("mean over the epoch's batches", fontsize=8)
+    if len(folds) <= 12:
+        axes[0][-1].legend(fontsize=6, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.suptitle(f"Training losses, one line per fold ({len(folds)} folds)", fontsize=9)
     return fig
 
 
-def f1_bars(table: pd.DataFrame) -> Figure:
-    """Grouped bars of a per-AU F1 table indexed by (method, source), e.g. ours beside the paper's."""
+def f1_bars(table: pd.DataFrame, marks: Mapping[str, Mapping[str, float]] | None = None) -> Figure:
+    """Grouped bars of a per-AU F1 table indexed by (method, source), e.g. ours beside the paper's.
+
+    ``marks`` maps a yardstick's name (e.g. the flow probe, the onset-alone null) to its F1 per column,
+    drawn as a horizontal line across each group of bars, one line style per yardstick."""
     labels = [" ".join(i) if isinstance(i, tuple) else str(i) for i in table.index]
     n, cols = len(table), list(table.columns)
     width = 0.8 / max(n, 1)
@@ -40,9 +51,14 @@ def f1_bars(table: pd.DataFrame) -> Figure:
         paper = "paper" in label
         ax.bar(np.arange(len(cols)) + (i - (n - 1) / 2) * width, row.to_numpy(dtype=float), width,
                label=label, alpha=0.45 if paper else 0.95, hatch="//" if paper else None)
+    for k, (name, values) in enumerate((marks or {}).items()):
+        style = [("black", "-"), ("dimgrey", "--"), ("tab:purple", ":")][k % 3]
+        xs = [x for x, c in enumerate(cols) if c in values]
+        ax.hlines([values[cols[x]] for x in xs], [x - 0.45 for x in xs], [x + 0.45 for x in xs], colors=style[0],
+                  linestyles=style[1], lw=1.6, label=name)
     ax.set_xticks(range(len(cols)), cols)
     ax.set(ylabel="F1", ylim=(0, 1))
-    ax.legend(fontsize=7, frameon=False, ncol=2, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.legend(fontsize=7, frameon=False, ncol=1, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.spines[["top", "right"]].set_visible(False)
     return fig
 
@@ -66,6 +82,11 @@ def pair_matrix(labels: np.ndarray, names: Sequence[str]) -> Figure:
     ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
     ax.set_yticks(range(len(names)), names, fontsize=7)
     ax.set_title(f"negative pairs (Eq. 4): K = {int(np.triu(negative, 1).sum())}", fontsize=9)
+    from matplotlib.patches import Patch
+
+    key = [Patch(color=plt.get_cmap("Greens")(1 / 1.5), label="negative pair: no AU in common"),
+           Patch(facecolor=plt.get_cmap("Greens")(0.0), edgecolor="grey", label="shares an AU (or i >= j)")]
+    ax.legend(handles=key, fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return fig
 
 
@@ -93,7 +114,8 @@ def confusion_matrix(counts: np.ndarray, classes: Sequence[str], title: str = ""
     c = np.asarray(counts, dtype=float)
     share = c / np.maximum(c.sum(1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(0.9 * len(classes) + 1.8, 0.9 * len(classes) + 1))
-    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    shown = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(shown, ax=ax, fraction=0.046, label="share of the true class")
     for i in range(len(c)):
         for j in range(len(c)):
             ax.text(j, i, f"{int(c[i, j])}", ha="center", va="center", fontsize=8,
@@ -106,10 +128,11 @@ def confusion_matrix(counts: np.ndarray, classes: Sequence[str], title: str = ""
 
 
 def cam_grid(images: Sequence[np.ndarray], maps: dict[str, Sequence[np.ndarray]], titles: Sequence[str],
-             alpha: float = 0.5, guides: Sequence[str] = ("h",)) -> Figure:
+             alpha: float = 0.5, guides: Sequence[str] = ("h",), colorbar: str | None = None) -> Figure:
     """One column per image; the first row shows the image, each further row one kind of map
     (e.g. ``{"AU-CAM": [...], "Grad-CAM": [...]}``) laid over it, with dashed guides: ``"h"`` the
-    horizontal middle (annotation mimic's eyes/mouth split), ``"v"`` the vertical one (SelfME's halves)."""
+    horizontal middle (annotation mimic's eyes/mouth split), ``"v"`` the vertical one (SelfME's halves).
+    ``colorbar``: when given, a colour bar of the maps' 0-1 scale beside the map rows, with this label."""
     rows = 1 + len(maps)
     fig, axes = plt.subplots(rows, len(images), figsize=(1.9 * len(images), 1.9 * rows), squeeze=False)
     for j, image in enumerate(images):
@@ -127,25 +150,43 @@ def cam_grid(images: Sequence[np.ndarray], maps: dict[str, Sequence[np.ndarray]]
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
+    if colorbar and maps:
+        from matplotlib.cm import ScalarMappable
+        from matplotlib.colors import Normalize
+
+        fig.colorbar(ScalarMappable(Normalize(0, 1), cmap="jet"), ax=axes.ravel().tolist(), fraction=0.03,
+                     label=colorbar)
     return fig
 
 
-def embedding_scatter(points: np.ndarray, labels: Sequence[str], title: str = "", top: int = 8) -> Figure:
-    """2-D embedding (e.g. t-SNE of a network's features), one colour per label; labels beyond the
-    ``top`` most frequent are drawn grey as "other"."""
-    pts = np.asarray(points, dtype=float)
+def label_colors(labels: Sequence[str], top: int = 8) -> dict[str, tuple]:
+    """A fixed colour for each of the ``top`` most frequent labels (the rest: grey "other"), to pass to
+    :func:`embedding_scatter` so that one label has one colour in every figure of a notebook."""
     counts = pd.Series(list(labels)).value_counts()
-    shown = list(counts.index[:top])
+    palette = plt.get_cmap("tab10").colors
+    return {name: palette[i % len(palette)] for i, name in enumerate(counts.index[:top])}
+
+
+def embedding_scatter(points: np.ndarray, labels: Sequence[str], title: str = "", top: int = 8,
+                      colors: Mapping[str, tuple] | None = None, key: str = "AU set (clips)") -> Figure:
+    """2-D embedding (e.g. t-SNE of a network's features), one colour per label; labels beyond the
+    ``top`` most frequent (or outside ``colors``, from :func:`label_colors`) are drawn grey as "other"."""
+    pts = np.asarray(points, dtype=float)
+    colors = dict(colors) if colors is not None else label_colors(labels, top)
     fig, ax = plt.subplots(figsize=(5.2, 3.8))
     lab = np.asarray(labels, dtype=object)
-    rest = ~np.isin(lab, shown)
+    rest = ~np.isin(lab, list(colors))
     if rest.any():
-        ax.scatter(pts[rest, 0], pts[rest, 1], s=10, c="lightgrey", label="other")
-    for name in shown:
+        ax.scatter(pts[rest, 0], pts[rest, 1], s=10, c="lightgrey", label=f"other ({int(rest.sum())})")
+    for name, color in colors.items():
         m = lab == name
-        ax.scatter(pts[m, 0], pts[m, 1], s=14, label=f"{name} ({int(m.sum())})")
-    ax.legend(fontsize=6, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        if m.any():
+            ax.scatter(pts[m, 0], pts[m, 1], s=14, color=color, label=f"{name} ({int(m.sum())})")
+    ax.legend(fontsize=6, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0), title=key,
+              title_fontsize=6)
     ax.set_title(title, fontsize=9)
+    ax.set_xlabel("t-SNE 1 (no unit)", fontsize=7)
+    ax.set_ylabel("t-SNE 2", fontsize=7)
     ax.set_xticks([])
     ax.set_yticks([])
     return fig

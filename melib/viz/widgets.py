@@ -6,6 +6,7 @@ widget: no ``clear_output`` races with headless executors, and the first frame i
 """
 from __future__ import annotations
 
+import base64
 import io
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -26,11 +27,24 @@ def figure_png(fig: Figure, dpi: int = 100) -> bytes:
     return buffer.getvalue()
 
 
+class Viewer(widgets.VBox):
+    """A ``VBox`` whose static form (an executed copy, the site) is its current image and a line saying
+    it is interactive, instead of ipywidgets' ``VBox(children=...)`` text."""
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        data = super()._repr_mimebundle_(**kwargs)
+        data["text/plain"] = "(interactive viewer: open the notebook in JupyterLab to move its control)"
+        png = next((c.value for c in self.children if isinstance(c, widgets.Image) and c.value), None)
+        if png:
+            data["image/png"] = base64.b64encode(png).decode()
+        return data
+
+
 def image_viewer(control: widgets.ValueWidget, draw: Callable[[Any], Figure]) -> widgets.Widget:
     """``control`` above an image that ``draw(control.value)`` redraws whenever the value changes."""
     image = widgets.Image(format="png", value=figure_png(draw(control.value)))
     control.observe(lambda change: setattr(image, "value", figure_png(draw(change["new"]))), names="value")
-    return widgets.VBox([control, image])
+    return Viewer([control, image])
 
 
 def clip_viewer(row: Mapping[str, Any], gain: float = 8.0) -> widgets.Widget:

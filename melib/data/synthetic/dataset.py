@@ -178,7 +178,7 @@ def _render_subject_files(specs: list[ClipSpec], seed: int, size: int, root: str
 
 def _run_clips(specs: list[ClipSpec], seed: int, size: int, root: Path, workers: int, progress: bool,
                appearance: float) -> list[dict]:
-    from tqdm.auto import tqdm
+    from ...progress import tqdm
 
     bar = tqdm(total=len(specs), desc="synthetic clips", unit="clip", disable=not progress)
     bases = faces.base_faces()  # dlib runs once, here; workers receive the landmarks

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ...config import cache_root, config_hash
+from ...progress import print_once
 from .network import MagNet
 from .training import MagnifyConfig, load_checkpoint, preset, train
 
@@ -78,7 +79,7 @@ def load_or_train(checkpoint: str | Path | None = None, profile: str | MagnifyCo
                              threads=threads)
             source = (f"freshly trained weights, saved to {path} (config {config_hash(config)}, {config.steps} "
                       f"steps in {time.perf_counter() - began:.0f} s); {NOT_OFFICIAL}")
-    print(f"learned magnifier: {source}")
+    print_once(f"learned magnifier: {source}")
     return model.to(device).eval()
 
 

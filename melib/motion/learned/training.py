@@ -160,7 +160,7 @@ def train(config: MagnifyConfig, steps: int | None = None, device: str | torch.d
         optimizer.load_state_dict(state["optimizer"])
         start, elapsed, history = int(state["step"]), float(state["elapsed_s"]), state["history"]
 
-    from tqdm.auto import tqdm
+    from ...progress import tqdm
 
     model.train()
     began = time.perf_counter()
