@@ -117,6 +117,21 @@ def launch(playwright, chromium: str):
     return playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
 
 
+def in_browser(playwright, chromium: str, viewport: dict, action, failure: Path, log: Path) -> None:
+    """Open a page in :func:`launch`'s browser and run ``action(page)``; on an error, save the page as it was
+    to ``failure`` and name it and the server's ``log`` before re-raising."""
+    browser = launch(playwright, chromium)
+    page = browser.new_page(viewport=viewport, device_scale_factor=1.5)
+    try:
+        action(page)
+    except Exception:
+        page.screenshot(path=str(failure), full_page=True)
+        step(f"failed; the page as it was: {failure}; server log: {log}")
+        raise
+    finally:
+        browser.close()
+
+
 def settle(page, explorer, quiet_ms: int = 1500, timeout: float = 120) -> None:
     """Wait until the explorer's images stop changing (each redraw replaces their blob URLs)."""
     end, last, since = time.time() + timeout, None, time.time()
@@ -263,16 +278,10 @@ def main() -> None:
             raise RuntimeError(f"Voila listens on {sorted(bound)}, not on 127.0.0.1 only")
         step(f"listening on {sorted(bound) or ['127.0.0.1 (not checked: no /proc/net)']} only")
         with sync_playwright() as p:
-            browser = launch(p, args.chromium)
-            page = browser.new_page(viewport={"width": 1100, "height": 2000}, device_scale_factor=1.5)
-            try:
-                click_through(page, f"http://127.0.0.1:{port}/", manifest, args.aus, 4, out, args.timeout)
-            except Exception:
-                page.screenshot(path=str(out / "au_explorer_failure.png"), full_page=True)
-                step(f"failed; the page as it was: {out / 'au_explorer_failure.png'}; server log: {log}")
-                raise
-            finally:
-                browser.close()
+            in_browser(p, args.chromium, {"width": 1100, "height": 2000},
+                       lambda page: click_through(page, f"http://127.0.0.1:{port}/", manifest, args.aus, 4, out,
+                                                  args.timeout),
+                       out / "au_explorer_failure.png", log)
     step("passed")
 
 

@@ -25,7 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from check_explorer import (EXPLORER, ROOT, free_port, launch, press_aus, pressed_aus, save_cropped, serve,
+from check_explorer import (EXPLORER, ROOT, free_port, in_browser, press_aus, pressed_aus, save_cropped, serve,
                             settle, step, table_rows, wait_for_change)
 
 
@@ -57,16 +57,9 @@ def main() -> None:
     env = {**os.environ, "MELIB_PROFILE": "fast", "JUPYTER_RUNTIME_DIR": str(jupyter_dir)}
     step(f"JupyterLab on 127.0.0.1:{port} with a copy of {args.notebook}")
     with serve(command, port, args.timeout + 300, env, jupyter_dir / "server.log"), sync_playwright() as p:
-        browser = launch(p, args.chromium)
-        page = browser.new_page(viewport={"width": 1400, "height": 2400}, device_scale_factor=1.5)
-        try:
-            click_through(page, port, Path(args.notebook).name, args.aus, out, args.timeout)
-        except Exception:
-            page.screenshot(path=str(out / "explorer_failure.png"), full_page=True)
-            step(f"failed; the page as it was: {out / 'explorer_failure.png'}; server log: {jupyter_dir / 'server.log'}")
-            raise
-        finally:
-            browser.close()
+        in_browser(p, args.chromium, {"width": 1400, "height": 2400},
+                   lambda page: click_through(page, port, Path(args.notebook).name, args.aus, out, args.timeout),
+                   out / "explorer_failure.png", jupyter_dir / "server.log")
     step("passed")
 
 
