@@ -123,3 +123,15 @@ def test_every_code_cell_parses(path):
                 ast.parse(source)
             except SyntaxError as err:
                 pytest.fail(f"{path.name} cell {i}: {err}")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_papermill_reads_every_parameter_with_its_comment(path):
+    """papermill parses each ``name = value  # help`` line (for ``--help-notebook`` and to know the names it
+    injects); a line it cannot parse makes it warn "Passed unknown parameter" on every run."""
+    from papermill.translators import PythonTranslator
+
+    nb = nbformat.read(path, as_version=4)
+    source = next(c.source for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", []))
+    names = {node.targets[0].id for node in ast.parse(source).body}
+    assert {p.name for p in PythonTranslator.inspect({"source": source})} == names
