@@ -12,7 +12,6 @@ depends on widget state; :func:`au_explorer` only wires them to ipywidgets contr
 """
 from __future__ import annotations
 
-import base64
 import html
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -28,7 +27,7 @@ from matplotlib.patches import Rectangle
 
 from ..splits import clip_ids
 from .data import au_columns, au_cooccurrence, difference_image
-from .widgets import figure_png
+from .widgets import figure_png, static_form
 
 #: FACS names of the AUs the readers meet (shown as tooltips and in the query line).
 AU_NAMES: dict[int, str] = {
@@ -399,12 +398,10 @@ class AUExplorer(widgets.VBox):
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         # Where no widget can be drawn (an executed copy opened without its widget state, the site), show
         # the thumbnails as they were when displayed and a line saying what this is, instead of "VBox(...)".
-        bundle = super()._repr_mimebundle_(**kwargs)
-        bundle["text/plain"] = (f"(interactive AU explorer over {len(self.manifest)} clips, query {self.query!r}: "
-                                "open the notebook in JupyterLab, or run make explore)")
-        if self.thumbs and self.images.value:
-            bundle["image/png"] = base64.b64encode(self.images.value).decode()
-        return bundle
+        return static_form(super()._repr_mimebundle_(**kwargs),
+                           f"(interactive AU explorer over {len(self.manifest)} clips, query {self.query!r}: "
+                           "open the notebook in JupyterLab, or run make explore)",
+                           self.images.value if self.thumbs else None)
 
 
 def load_features(run_dir: str | Path, manifest: pd.DataFrame, fold: int = 0) -> pd.DataFrame:

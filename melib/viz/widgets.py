@@ -27,17 +27,22 @@ def figure_png(fig: Figure, dpi: int = 100) -> bytes:
     return buffer.getvalue()
 
 
+def static_form(bundle: dict[str, Any], text: str, png: bytes | None) -> dict[str, Any]:
+    """A widget's display bundle with the form shown where no widget can be drawn (an executed copy, the
+    site): ``text`` instead of ipywidgets' ``VBox(children=...)``, and ``png`` (its current image) if any."""
+    bundle["text/plain"] = text
+    if png:
+        bundle["image/png"] = base64.b64encode(png).decode()
+    return bundle
+
+
 class Viewer(widgets.VBox):
-    """A ``VBox`` whose static form (an executed copy, the site) is its current image and a line saying
-    it is interactive, instead of ipywidgets' ``VBox(children=...)`` text."""
+    """A ``VBox`` whose static form is its current image and a line saying it is interactive."""
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        data = super()._repr_mimebundle_(**kwargs)
-        data["text/plain"] = "(interactive viewer: open the notebook in JupyterLab to move its control)"
         png = next((c.value for c in self.children if isinstance(c, widgets.Image) and c.value), None)
-        if png:
-            data["image/png"] = base64.b64encode(png).decode()
-        return data
+        return static_form(super()._repr_mimebundle_(**kwargs),
+                           "(interactive viewer: open the notebook in JupyterLab to move its control)", png)
 
 
 def image_viewer(control: widgets.ValueWidget, draw: Callable[[Any], Figure]) -> widgets.Widget:
