@@ -4,10 +4,13 @@
     python data_scripts/make_synthetic.py --out /tmp/syn --subjects 4 --clips-per-subject 2
     python data_scripts/make_synthetic.py --out data/synthetic_motion --appearance 0      # motion only
     python data_scripts/make_synthetic.py --out data/synthetic_easy --easy                # for teaching
+    python data_scripts/make_synthetic.py --out data/synthetic_style --subject-style 1    # subjects with habits
 
 Knobs, recorded in synthetic.json and so in every cache key: ``--appearance`` (FACS appearance
 changes; 0 = motion only), ``--amplitude-scale`` (multiplies the 0.3-2 px motion range),
-``--clips-per-subject``. ``--easy`` = stronger appearance, twice the motion, 15 clips per subject.
+``--clips-per-subject``, ``--subject-style`` (0 = labels independent of the subject, the default; > 0 gives
+each subject its own emotion/AU mix and movement scale, as real subjects have; recorded only when > 0).
+``--easy`` = stronger appearance, twice the motion, 15 clips per subject.
 
 An existing complete dataset with the same settings is kept unless ``--force`` is given.
 """
@@ -36,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
                              f"{synthetic.DEFAULT_APPEARANCE}, the calibrated realistic strength)")
     parser.add_argument("--amplitude-scale", type=float, default=None,
                         help="multiplies the 0.3-2 px motion amplitude range (default 1)")
+    parser.add_argument("--subject-style", type=float, default=0.0,
+                        help="per-subject emotion/AU propensities and movement scale (0 = none, the default; "
+                             "1 = subjects range from mostly one class to mixed)")
     parser.add_argument("--easy", action="store_true",
                         help=f"teaching setting {synthetic.EASY_SETTINGS} (explicit flags override it)")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: CPU count, at most 8)")
@@ -50,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             knobs[name] = getattr(args, name)
     wanted = dict(subjects=args.subjects, seed=args.seed, size=args.size, clips_per_subject=knobs.get("clips_per_subject"),
                   appearance=knobs.get("appearance", synthetic.DEFAULT_APPEARANCE),
-                  amplitude_scale=knobs.get("amplitude_scale", 1.0))
+                  amplitude_scale=knobs.get("amplitude_scale", 1.0), subject_style=args.subject_style)
     start = time.perf_counter()
     if not args.force and synthetic.is_complete(out, **wanted):
         status = "up to date, kept"
@@ -60,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     info = synthetic.dataset_info(out)
     print(f"synthetic dataset {status}: {out}\n  {info['n_clips']} clips, {info['n_frames']} frames, "
           f"{args.subjects} subjects, seed {args.seed}, appearance {wanted['appearance']}, "
-          f"amplitude scale {wanted['amplitude_scale']}; {time.perf_counter() - start:.1f} s")
+          f"amplitude scale {wanted['amplitude_scale']}, subject style {wanted['subject_style']}; "
+          f"{time.perf_counter() - start:.1f} s")
     return 0
 
 

@@ -66,11 +66,23 @@ def _cell(tables: Mapping[str, pd.DataFrame], block: str, row: str, col: str) ->
     return table.loc[row, col] if value(table.loc[row, col]) else None
 
 
-def _beyond(a: str, b: str) -> float:
-    """``a - b`` when the gap exceeds the pooled seed spread of the two cells, else 0."""
+def _seeds(tables: Mapping[str, pd.DataFrame], block: str, row: str) -> int:
+    """A row's seed count (its ``seeds`` cell; 1 where there is none)."""
+    table = tables.get(block)
+    try:
+        return int(table.loc[row, "seeds"])
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return 1
+
+
+def _beyond(a: str, b: str, n_a: int = 3, n_b: int = 3) -> float:
+    """``a - b`` when the project's agreement rule finds a difference (beyond two standard errors of the
+    difference of the seed means, :func:`melib.papers.direction_stats`), else 0."""
+    from .papers import direction_stats
+
     (ma, sa), (mb, sb) = value(a), value(b)
-    spread = float(np.sqrt((sa ** 2 + sb ** 2) / 2))
-    return ma - mb if abs(ma - mb) > spread else 0.0
+    rule = direction_stats(ma, sa, n_a, mb, sb, n_b)
+    return ma - mb if rule["beyond"] else 0.0
 
 
 def _pretty(row: str) -> str:
@@ -122,11 +134,12 @@ def _iicl_baseline_finding(tables: Mapping[str, pd.DataFrame], results: str) -> 
     base = _cell(tables, "comparison-au", "IICL baseline (SENet), kfold", "f1_avg")
     if iicl is None or base is None:
         return None
-    gap = _beyond(iicl, base)
-    verb = ("does not beat its SENet baseline beyond the seed spread" if gap == 0 else
-            "beats its SENet baseline beyond the seed spread" if gap > 0 else "falls below its SENet baseline")
-    return _link(f"IICL {verb} at the fast profile: average F1 {iicl} against {base} under k-fold", "comparison",
-                 results)
+    n = (_seeds(tables, "comparison-au", "IICL, kfold"), _seeds(tables, "comparison-au", "IICL baseline (SENet), kfold"))
+    gap = _beyond(iicl, base, *n)
+    verb = ("is not told apart from its SENet baseline" if gap == 0 else
+            "beats its SENet baseline" if gap > 0 else "falls below its SENet baseline")
+    return _link(f"IICL {verb} at the fast profile (two standard errors of the difference, {n[0]} vs {n[1]} seeds): "
+                 f"average F1 {iicl} against {base} under k-fold", "comparison", results)
 
 
 def _twin_au_finding(tables: Mapping[str, pd.DataFrame], results: str, row: str, reads: str) -> str | None:
@@ -134,7 +147,7 @@ def _twin_au_finding(tables: Mapping[str, pd.DataFrame], results: str, row: str,
     default, twin = _cell(tables, "comparison-au", row, col), _cell(tables, f"comparison-au@{TWIN}", row, col)
     if default is None or twin is None:
         return None
-    gap = _beyond(twin, default)
+    gap = _beyond(twin, default, _seeds(tables, f"comparison-au@{TWIN}", row), _seeds(tables, "comparison-au", row))
     if value(twin)[0] < 0.55:
         what = f"falls to chance on the motion-only twin: pooled ROC-AUC {twin} without appearance changes"
     elif gap < 0:
@@ -155,7 +168,7 @@ def _twin_emotion_finding(tables: Mapping[str, pd.DataFrame], results: str, row:
     if None in (default, twin, null, probe_d, probe_t):
         return None
     lost = value(default)[0] - value(twin)[0]
-    if _beyond(twin, default) >= 0:
+    if _beyond(twin, default, _seeds(tables, f"{block}@{TWIN}", row), _seeds(tables, block, row)) >= 0:
         what = "keeps its emotion score without appearance changes"
     elif lost > (value(default)[0] - value(null)[0]) / 2:
         what = "loses most of its emotion score without appearance changes"
@@ -183,8 +196,8 @@ def _label_free_finding(tables: Mapping[str, pd.DataFrame], results: str) -> str
 def headlines(tables: Mapping[str, pd.DataFrame], results: str = "docs/results.md") -> list[str]:
     """Up to six one-sentence findings, each with its numbers (cells of ``tables`` as printed, mean ± sd
     over seeds) and a link to the section of ``results`` that measures it. A finding whose tables are
-    missing is left out; each sentence's verb is chosen from the numbers (e.g. "does not beat ... beyond
-    the seed spread" only when the gap is within the pooled spread)."""
+    missing is left out; each sentence's verb is chosen from the numbers (e.g. "is not told apart"
+    only when the gap is within two standard errors of the difference of the seed means)."""
     found = [_probe_finding(tables, results),
              _iicl_baseline_finding(tables, results),
              _twin_au_finding(tables, results, "IICL, kfold", "classifies the magnified apex frame"),

@@ -407,6 +407,7 @@ MICRO_AU_CLIP_TEMPERATURE = 0.07  # MiAUCL's tau: the paper gives none; CLIP's i
 MICRO_AU_CLIP_TRADE_OFFS: dict[str, tuple[float, float]] = {
     "casme2": (0.6, 1.0), "samm": (1.0, 0.6), "synthetic": (0.6, 1.0)}
 MIAUCL_TARGETS = ("shared", "diagonal")
+MIAUCL_READINGS = ("softmax", "bce")  # how Eq. 11's "cross-entropy" against LM_n is read
 
 
 def _check_au_labels(labels: Tensor, shape: tuple[int, ...], what: str) -> Tensor:
@@ -429,17 +430,22 @@ def gd_loss(weights: Tensor, labels: Tensor) -> Tensor:
 
 
 def miaucl(visual: Tensor, text: Tensor, labels: Tensor, temperature: float = MICRO_AU_CLIP_TEMPERATURE,
-           targets: str = "shared") -> Tensor:
+           targets: str = "shared", reading: str = "softmax") -> Tensor:
     """Micro-AU CLIP Eqs. 9-11: ``L_MiAUC = sum_n CL_n``, one CLIP-style contrastive loss per AU.
 
     For AU n: ``M_n[b1, b2] = cos(visual[b1, n], text[b2, n]) / tau`` (Eq. 9) and
     ``LM_n[b1, b2] = 1[y_{b1,n} = y_{b2,n}]`` (Eq. 10, ``targets="shared"``; ``"diagonal"`` is CLIP's
-    identity, the "local OrigCL" row of Table VIII). ``CL_n`` is the mean of the two directions of
-    CLIP's loss: the cross-entropy of M_n's row softmax against LM_n's rows normalised to sum 1, averaged
-    over the rows, and the same over the columns (the paper only says "cross-entropy"). ``tau`` is not
-    in the paper (CLIP's initial 0.07). When ``text[b, n]`` depends on ``y_{b,n}`` alone (Micro-AU CLIP:
-    one description per AU state), same-label columns of M_n are equal and ``"shared"`` and ``"diagonal"``
-    give the same loss and gradient, so Table VIII's local OrigCL row is the full model here.
+    identity, the "local OrigCL" row of Table VIII). ``tau`` is not in the paper (CLIP's initial 0.07).
+    The paper only says "cross-entropy" between M_n and LM_n; two readings (``reading``):
+
+    - ``"softmax"`` (default): CLIP's loss with soft targets, the mean of the two directions: the
+      cross-entropy of M_n's row softmax against LM_n's rows normalised to sum 1, averaged over the rows,
+      and the same over the columns. When ``text[b, n]`` depends on ``y_{b,n}`` alone (Micro-AU CLIP: one
+      description per AU state), same-label columns of M_n are equal and ``"shared"`` and ``"diagonal"``
+      give the same loss and gradient, so Table VIII's local OrigCL row cannot differ from MiAUCL.
+    - ``"bce"``: every entry is its own binary decision, ``CL_n`` = the mean over the B x B entries of
+      binary cross-entropy with logits between M_n and the targets; here shared and diagonal targets
+      differ (a same-label pair is pulled together or pushed apart), as Table VIII's 0.782 vs 0.756 needs.
 
     Parameters
     ----------
@@ -452,6 +458,8 @@ def miaucl(visual: Tensor, text: Tensor, labels: Tensor, temperature: float = MI
     """
     if targets not in MIAUCL_TARGETS:
         raise ValueError(f"miaucl: targets must be one of {MIAUCL_TARGETS}, got {targets!r}")
+    if reading not in MIAUCL_READINGS:
+        raise ValueError(f"miaucl: reading must be one of {MIAUCL_READINGS}, got {reading!r}")
     if visual.ndim != 3 or visual.shape != text.shape:
         raise ValueError(f"miaucl (Eq. 9): visual and text must both be (B, N, D), got "
                          f"{tuple(visual.shape)} and {tuple(text.shape)}")
@@ -463,6 +471,8 @@ def miaucl(visual: Tensor, text: Tensor, labels: Tensor, temperature: float = MI
         lm = (y[:, :, None] == y[:, None, :]).to(logits.dtype)  # LM_n, Eq. 10
     else:
         lm = torch.eye(visual.shape[0], dtype=logits.dtype, device=logits.device).expand_as(logits)
+    if reading == "bce":
+        return F.binary_cross_entropy_with_logits(logits, lm, reduction="none").mean((1, 2)).sum()  # Eq. 11
     rows = -(lm / lm.sum(2, keepdim=True) * torch.log_softmax(logits, dim=2)).sum(2).mean(1)
     cols = -(lm / lm.sum(1, keepdim=True) * torch.log_softmax(logits, dim=1)).sum(1).mean(1)
     return ((rows + cols) / 2).sum()  # Eq. 11
@@ -491,7 +501,7 @@ def au_multitask_ce(logits: Tensor, labels: Tensor, class_weights: Tensor | None
 def micro_au_clip_total(logits: Tensor, visual: Tensor, text: Tensor | None, weights: Tensor | None,
                         labels: Tensor, alpha: float = 0.6, beta: float = 1.0,
                         temperature: float = MICRO_AU_CLIP_TEMPERATURE, class_weights: Tensor | None = None,
-                        miaucl_targets: str = "shared") -> dict[str, Tensor]:
+                        miaucl_targets: str = "shared", miaucl_reading: str = "softmax") -> dict[str, Tensor]:
     """Micro-AU CLIP Eq. 12: ``Loss = MultiTask + alpha L_MiAUC + beta L_GD``.
 
     Defaults are CASME II's alpha = 0.6, beta = 1.0 (:data:`MICRO_AU_CLIP_TRADE_OFFS` has SAMM's
@@ -503,7 +513,7 @@ def micro_au_clip_total(logits: Tensor, visual: Tensor, text: Tensor | None, wei
     terms = {"multitask": au_multitask_ce(logits, labels, class_weights)}
     total = terms["multitask"]
     if text is not None:
-        terms["miaucl"] = miaucl(visual, text, labels, temperature, miaucl_targets)
+        terms["miaucl"] = miaucl(visual, text, labels, temperature, miaucl_targets, miaucl_reading)
         total = total + alpha * terms["miaucl"]
     if weights is not None:
         terms["gd"] = gd_loss(weights, labels)

@@ -13,6 +13,10 @@ Each pitfall compares a careless number with the honest one computed from the *s
 (c) ``random_split``: a random clip split (each subject's clips on both sides,
     :func:`melib.splits.random_clip_kfold`) against the subject-independent k-fold, same settings;
     both splits are drawn with the run's seed, so the spread over seeds covers the split too.
+    The default synthetic labels are drawn independently of the subject, so there is no identity
+    shortcut to take; :func:`random_split_datasets` measures (c) again on a dataset whose subjects
+    have habits (``subject_style``, :data:`STYLED`), next to an identity-only predictor
+    (:func:`identity_prior`) that bounds what knowing the person is worth.
 (d) ``test_threshold``: per AU, the decision threshold that maximises F1 on the pooled test scores
     against the fixed 0.5.
 
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -29,7 +34,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from . import metrics
+from . import metrics, splits
 
 PITFALLS: dict[str, str] = {
     "epoch_by_test": "(a) epoch chosen per subject by its test score, vs final epoch",
@@ -43,6 +48,12 @@ PITFALLS: dict[str, str] = {
 SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
     "fast": {"iicl": dict(subjects=6, epochs=3), "annotation_mimic": dict(subjects=5, epochs=3)},
     "reference": {"iicl": dict(subjects=10), "annotation_mimic": dict(subjects=8)},
+}
+
+#: The subject-styled synthetic dataset pitfall (c) is measured on as well, per profile (generator knobs).
+STYLED: dict[str, dict[str, Any]] = {
+    "fast": dict(subjects=6, clips_per_subject=8, subject_style=1.0),
+    "reference": dict(subjects=26, subject_style=1.0),
 }
 
 
@@ -142,6 +153,25 @@ def random_split(random_pred: Mapping[str, np.ndarray], subject_pred: Mapping[st
     return out
 
 
+def identity_prior(manifest: pd.DataFrame, aus: Sequence[int], protocol: str, seed: int = 0,
+                   k: int = 4) -> dict[str, np.ndarray]:
+    """Pooled predictions of a model that knows only who the subject is: per test clip, the AU frequencies
+    of that subject's training clips (the whole training set's when the subject is unseen, as under a
+    subject-independent split). Same folds as the harness (``splits.make_splits`` with ``seed``)."""
+    from .data import au_matrix
+
+    labels = au_matrix(manifest, aus)
+    subject = manifest["subject"].to_numpy()
+    scores, fold = np.zeros_like(labels), np.full(len(manifest), -1)
+    for f, split in enumerate(splits.make_splits(manifest, protocol, k=k, seed=seed)):
+        train, test = split.masks(manifest)
+        for i in np.flatnonzero(test):
+            own = train & (subject == subject[i])
+            scores[i] = labels[own if own.any() else train].mean(0)
+        fold[test] = f
+    return {"scores": scores, "targets": labels, "fold": fold}
+
+
 # ------------------------------------------------------------------------------------ runs and tables
 @dataclass
 class SeedRuns:
@@ -163,14 +193,76 @@ def train_seed(seed: int, profile: str = "fast", progress: bool = False) -> Seed
     if profile not in SETTINGS:
         raise ValueError(f"profile must be one of {list(SETTINGS)}; got {profile!r}")
     s = SETTINGS[profile]
-    ie = runs.experiment("iicl", "iicl", seed=seed, profile="fast", protocol="kfold", **s["iicl"])
+    subject, rnd = iicl_split_runs(seed, profile, progress=progress)
+    me = runs.experiment("annotation_mimic", "db+all", seed=seed, profile="fast", **s["annotation_mimic"])
+    mimic = me.method.methods.run(me.manifest, me.config, me.schedule, progress=progress, record_test_epochs=True)
+    return SeedRuns(seed, subject, rnd, mimic, len(mimic.results()["metrics"]["classes"]))
+
+
+def _iicl_experiment(seed: int, profile: str, root: str | Path = "") -> Any:
+    from .experiments import runs
+
+    if profile not in SETTINGS:
+        raise ValueError(f"profile must be one of {list(SETTINGS)}; got {profile!r}")
+    return runs.experiment("iicl", "iicl", seed=seed, profile="fast", protocol="kfold", root=str(root),
+                           **SETTINGS[profile]["iicl"])
+
+
+def iicl_split_runs(seed: int, profile: str = "fast", root: str | Path = "", progress: bool = False) -> tuple[Any, Any]:
+    """Load or train IICL of ``profile`` under the subject k-fold and the random clip split on the synthetic
+    dataset at ``root`` ("" = the default one); both splits are drawn with ``seed``."""
+    ie = _iicl_experiment(seed, profile, root)
     iicl = ie.method.methods
     # the folds are drawn with the seed too, so the spread covers the split as well as training
     subject = iicl.run(ie.manifest, ie.config, ie.schedule, protocol="kfold", progress=progress, split_seed=seed)
     rnd = iicl.run(ie.manifest, ie.config, ie.schedule, protocol="random_clips", progress=progress, split_seed=seed)
-    me = runs.experiment("annotation_mimic", "db+all", seed=seed, profile="fast", **s["annotation_mimic"])
-    mimic = me.method.methods.run(me.manifest, me.config, me.schedule, progress=progress, record_test_epochs=True)
-    return SeedRuns(seed, subject, rnd, mimic, len(mimic.results()["metrics"]["classes"]))
+    return subject, rnd
+
+
+def styled_dataset(profile: str = "fast", progress: bool = False) -> Path:
+    """The subject-styled synthetic dataset of ``profile`` (:data:`STYLED`), generated once under
+    ``<MELIB_DATA>/synthetic_style`` (reference) or ``synthetic_style_<profile>``."""
+    from .config import data_root
+    from .data import synthetic
+
+    if profile not in STYLED:
+        raise ValueError(f"profile must be one of {list(STYLED)}; got {profile!r}")
+    name = "synthetic_style" if profile == "reference" else f"synthetic_style_{profile}"
+    return synthetic.ensure(data_root() / name, progress=progress, **STYLED[profile])
+
+
+def subject_mix(root: str | Path = "", profile: str = "fast") -> pd.DataFrame:
+    """Share of each emotion among each subject's clips (rows: the subjects ``profile``'s IICL trains on)."""
+    m = _iicl_experiment(0, profile, root).manifest
+    return pd.crosstab(m["subject"], m["emotion"], normalize="index")
+
+
+def random_split_datasets(seeds: Sequence[int] = (0, 1, 2), profile: str = "fast",
+                          progress: bool = True) -> pd.DataFrame:
+    """Pitfall (c) on the default synthetic dataset and on the subject-styled one (:func:`styled_dataset`),
+    per seed, for IICL (load or train) and for the identity-only predictor (:func:`identity_prior`, no
+    training). Rows as :func:`measure`'s plus ``dataset``; written to
+    ``<outputs>/pitfalls/<profile>/random_split_datasets.csv``."""
+    from .config import outputs_root
+    from .io import write_text
+    from .progress import tqdm
+
+    rows = []
+    roots = {"default": "", "subject-styled": styled_dataset(profile, progress)}
+    jobs = [(name, root, int(seed)) for name, root in roots.items() for seed in seeds]
+    for name, root, seed in tqdm(jobs, desc=f"pitfall (c) on two datasets ({profile})", disable=not progress):
+        ie = _iicl_experiment(seed, profile, root)
+        subject, rnd = iicl_split_runs(seed, profile, root)
+        prior = {p: identity_prior(ie.manifest, ie.config.aus, p, seed) for p in ("random_clips", "kfold")}
+        for method, result in (("iicl", random_split(rnd.predictions(), subject.predictions())),
+                               ("identity only", random_split(prior["random_clips"], prior["kfold"]))):
+            for m in ("f1", "auc"):
+                h, c = result[f"{m}_honest"], result[f"{m}_careless"]
+                rows.append({"dataset": name, "pitfall": "random_split", "method": method, "metric": m,
+                             "seed": seed, "honest": h, "careless": c, "inflation": c - h})
+    table = pd.DataFrame(rows)
+    write_text(outputs_root() / "pitfalls" / profile / "random_split_datasets.csv", table.to_csv(index=False))
+    return table
 
 
 def measure(r: SeedRuns) -> pd.DataFrame:
@@ -195,8 +287,10 @@ def measure(r: SeedRuns) -> pd.DataFrame:
 
 
 def summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Mean and sd over seeds of honest, careless and inflation, per (pitfall, method, metric)."""
-    g = table.groupby(["pitfall", "method", "metric"], sort=False)
+    """Mean and sd over seeds of honest, careless and inflation, per (pitfall, method, metric), and per
+    ``dataset`` first where the table has that column (:func:`random_split_datasets`)."""
+    keys = ["dataset"] * ("dataset" in table) + ["pitfall", "method", "metric"]
+    g = table.groupby(keys, sort=False)
     out = g[["honest", "careless", "inflation"]].mean().add_suffix("_mean")
     out["inflation_sd"] = g["inflation"].std(ddof=1) if table["seed"].nunique() > 1 else np.nan
     out["seeds"] = g["seed"].nunique()
@@ -224,6 +318,14 @@ def run(seeds: Sequence[int] = (0, 1, 2), profile: str = "fast", progress: bool 
     return table
 
 
+def verdict(mean: float, sd: float) -> str:
+    """"inflates" / "deflates" when the mean inflation lies beyond one sd over seeds, else
+    "within the seed spread"."""
+    if abs(mean) <= sd:
+        return "within the seed spread"
+    return "inflates" if mean > 0 else "deflates"
+
+
 def plot_inflation(summ: pd.DataFrame, table: pd.DataFrame | None = None) -> Figure:
     """One horizontal bar per (pitfall, method, metric): mean inflation with a bar of +-1 sd over seeds,
     and each seed's value as a dot."""
@@ -248,14 +350,17 @@ def plot_inflation(summ: pd.DataFrame, table: pd.DataFrame | None = None) -> Fig
 
 def markdown(summ: pd.DataFrame) -> str:
     """The summary as a Markdown table (docs/results.md, notebook 10)."""
-    lines = ["| pitfall | method | metric | honest | careless | inflation (mean ± sd) |", "|---|---|---|---|---|---|"]
+    by_dataset = "dataset" in summ
+    lines = ["| " + "dataset | " * by_dataset + "pitfall | method | metric | honest | careless | inflation (mean ± sd) |",
+             "|---" * (6 + by_dataset) + "|"]
     for _, r in summ.iterrows():
         sd = "" if pd.isna(r.inflation_sd) else f" ± {r.inflation_sd:.3f}"
-        lines.append(f"| {PITFALLS[r.pitfall]} | {r.method} | {r.metric.upper()} | {r.honest_mean:.3f} | "
+        lines.append("| " + (f"{r.dataset} | " if by_dataset else "") + f"{PITFALLS[r.pitfall]} | {r.method} | {r.metric.upper()} | {r.honest_mean:.3f} | "
                      f"{r.careless_mean:.3f} | {r.inflation_mean:+.3f}{sd} |")
     return "\n".join(lines)
 
 
-__all__ = ["PITFALLS", "SETTINGS", "SeedRuns", "best_thresholds", "epoch_by_test", "markdown", "measure",
-           "per_fold_mean_au", "per_fold_mean_emotion", "plot_inflation", "random_split", "run", "summary",
-           "test_threshold", "train_seed"]
+__all__ = ["PITFALLS", "SETTINGS", "STYLED", "SeedRuns", "best_thresholds", "epoch_by_test", "identity_prior",
+           "iicl_split_runs", "markdown", "measure", "per_fold_mean_au", "per_fold_mean_emotion", "plot_inflation",
+           "random_split", "random_split_datasets", "run", "styled_dataset", "subject_mix", "summary",
+           "test_threshold", "train_seed", "verdict"]

@@ -31,6 +31,7 @@ import pandas as pd
 from . import __version__, config
 from .cache import dataset_fingerprint
 from .io import load_json, save_json, write_text
+from .papers import direction_stats, paper_comparison
 
 AU_METRICS = ("f1_avg", "auc_avg", "auc_within")  # auc_within: metrics.au_auc_within_folds, a diagnostic
 EMOTION_METRICS = ("uf1", "uar", "acc")
@@ -46,6 +47,8 @@ class Row:
     overrides: Mapping[str, Any] = field(default_factory=dict)
     label: str = ""
     label_free: bool = False  # Micro-AU CLIP's emotion-label-free MER (Eq. 13) of the run
+    reference: str | None = None  # our variant this row is read against (default: its paper row's reference)
+    paper_table: str | None = None  # the paper's table to read when the variant is in several
 
     @property
     def name(self) -> str:
@@ -63,6 +66,7 @@ class Section:
     rows: tuple[Row, ...]
     reference: str | None = None
     scope: str = "main"
+    classes: int | None = None  # emotion class count of every row (None: AU detection)
 
 
 def _au_rows(protocol: str) -> tuple[Row, ...]:
@@ -80,18 +84,28 @@ SECTIONS: tuple[Section, ...] = (
             label="annotation mimic (official config)"),
         Row("selfme", "selfme", label="SelfME (learned motion + SCViT)"),
         Row("selfme", "tvl1", label="SelfME's SCViT on TV-L1 flow"),
-        Row("micro_au_clip", "full", label="Micro-AU CLIP label-free (Eq. 13)", label_free=True))),
+        Row("micro_au_clip", "full", label="Micro-AU CLIP label-free (Eq. 13)", label_free=True)), classes=3),
     Section("ablation-iicl", "IICL Table 1 (4-fold, average AU F1)", "au", tuple(
-        Row("iicl", v, "kfold", label=v) for v in ("senet", "intracl", "intercl", "iicl")), "iicl", "all"),
-    Section("ablation-annotation_mimic", "Annotation mimic Table 4 (LOSO, 3 classes here, 5 in the paper)", "emotion",
-            tuple(Row("annotation_mimic", v, overrides={"classes": "3class"}, label=v)
-                  for v in ("sb", "sb+au", "db", "db+au", "db+awm", "db+all-rr", "db+all")), "db+all", "all"),
-    Section("ablation-micro_au_clip", "Micro-AU CLIP Tables II, III, VI, VII, VIII (LOSO)", "au", tuple(
-        Row("micro_au_clip", v, label=v) for v in ("full", "lsi_only", "gsd_only", "text_fixed", "meanpool", "maxpool",
-                                                   "cat_mlp", "no_cl", "global_origcl", "local_origcl")), "full", "all"),
+        Row("iicl", v, "kfold", label=v) for v in ("senet", "intracl", "intercl", "iicl")), "senet", "all"),
+    Section("controls-iicl", "IICL: what carries the gain (Table 2's RESnet and melib's senet_close control; 4-fold)",
+            "au", tuple(Row("iicl", v, "kfold", label=v, reference="senet")
+                        for v in ("senet", "resnet", "senet_close", "intracl", "iicl")), "senet", "all"),
+    Section("ablation-annotation_mimic", "Annotation mimic Table 4 (LOSO, 3 classes here; the paper's Table 4 is "
+            "5-class only)", "emotion", tuple(Row("annotation_mimic", v, overrides={"classes": "3class"}, label=v)
+                                             for v in ("sb", "sb+au", "db", "db+au", "db+awm", "db+all-rr", "db+all")),
+            "db+all", "all", classes=3),
+    Section("ablation-micro_au_clip", "Micro-AU CLIP Tables II, III, VI, VII, VIII (LOSO; MiAUCL's softmax reading)",
+            "au", tuple(Row("micro_au_clip", v, label=v) for v in (
+                "full", "lsi_only", "gsd_only", "add_mlp", "cat_mlp", "text_fixed", "meanpool", "maxpool", "no_cl",
+                "global_origcl", "local_origcl")), "full", "all"),
+    Section("ablation-micro_au_clip-miaucl", "Micro-AU CLIP Table VIII: MiAUCL's two readings (LOSO)", "au", tuple(
+        Row("micro_au_clip", v, label=label, reference=ref, paper_table="Table VIII") for v, label, ref in (
+            ("full", "full (softmax reading)", None), ("miaucl_bce", "miaucl_bce", "full"),
+            ("local_origcl_bce", "local_origcl_bce", "miaucl_bce"))), "full", "all"),
     Section("ablation-selfme", "SelfME Tables 1, 3 and 4 (LOSO)", "emotion", tuple(
-        Row("selfme", v, label=v) for v in ("selfme", "no_sc", "no_bspline", "no_ma", "gamma3", "tvl1", "tvl1_vit")),
-            "selfme", "all"),
+        Row("selfme", v, label=v) for v in ("selfme", "no_sc", "no_bspline", "no_ma", "plain", "bspline_only",
+                                            "sc_only", "ma_only", "gamma3", "tvl1", "tvl1_vit")),
+            "selfme", "all", classes=3),
 )
 
 
@@ -111,28 +125,31 @@ def sections(scope: str = "main") -> list[Section]:
 
 
 # ------------------------------------------------------------------------------------------ collect
-def _paper_value(row: Row) -> float | None:
-    """The paper's headline number for a row's variant (real data; avg F1 for AU rows, UF1 for emotion)."""
-    if row.method == "iicl":
-        from .methods.iicl import PAPER_F1
+def row_protocol(row: Row) -> str:
+    """The protocol a row runs under: its own, or its method's first (the paper's)."""
+    from .experiments.runs import METHODS
 
-        return PAPER_F1["casme2"].get(row.variant, {}).get("AVG")
-    if row.method == "micro_au_clip" and not row.label_free:
-        from .methods.micro_au_clip import PAPER_RESULTS, VARIANT_PAPER_ROWS
+    return row.protocol or METHODS[row.method].protocols[0]
 
-        return PAPER_RESULTS["ablations"][VARIANT_PAPER_ROWS[row.variant]]["casme2"][0]
-    if row.method == "micro_au_clip":
-        from .methods.micro_au_clip import PAPER_RESULTS
 
-        return PAPER_RESULTS["label_free"]["full"]["casme2"]["uf1"]
-    if row.method == "annotation_mimic":
-        from .methods.annotation_mimic import PAPER_RESULTS
+def row_paper(row: Row, section: Section, dataset: str = "casme2") -> dict[str, Any] | None:
+    """The paper's row that a report row reproduces (:func:`melib.papers.paper_comparison`: same
+    protocol and class count, the task's headline metric), or ``None``."""
+    return paper_comparison(row.method, row.variant, dataset, classes=section.classes, protocol=row_protocol(row),
+                            table_name=row.paper_table)
 
-        return PAPER_RESULTS["table4"].get(row.variant, {}).get("casme2", {}).get("uf1")
-    from .methods.selfme import PAPER_RESULTS, PAPER_ROWS
 
-    first = PAPER_ROWS.get(row.variant, [])
-    return PAPER_RESULTS[first[0][0]][first[0][1]][0] if first else None
+def row_reference(row: Row, section: Section) -> Row | None:
+    """The row of ``section`` that ``row`` is read against: ``row.reference``, else a section row of the
+    paper row's reference variants, else the section's reference (``None`` for the reference itself)."""
+    paper = row_paper(row, section)
+    wanted = [row.reference] if row.reference else [*(paper or {}).get("reference_variants", ()), section.reference]
+    for variant in wanted:
+        found = next((r for r in section.rows if r.variant == variant and r.method == row.method
+                      and r.protocol == row.protocol and r is not row), None)
+        if found is not None and found.variant != row.variant:
+            return found
+    return None
 
 
 def _row_metrics(row: Row, run: Any, exp: Any) -> dict[str, Any] | None:
@@ -195,7 +212,8 @@ def collect(scope: str = "main", seeds: Sequence[int] = (0, 1, 2), profile: str 
         out.append({"section": section.name, "row": row.name, "method": row.method, "variant": row.variant,
                     "protocol": exp.protocol, "seed": exp.seed, "subjects": int(exp.manifest["subject"].nunique()),
                     "status": "done" if metrics else "missing",
-                    "run_key": run.dir.name, "run_dir": str(run.dir), "paper": _paper_value(row),
+                    "run_key": run.dir.name, "run_dir": str(run.dir),
+                    "paper": (row_paper(row, section) or {}).get("value"),
                     "machine": machine, **(metrics or {})})
     return pd.DataFrame(out)
 
@@ -262,20 +280,12 @@ def summary(results: pd.DataFrame, section: Section, sticks: Mapping[str, Mappin
     metrics = list(AU_METRICS if section.task == "au" else EMOTION_METRICS)
     aus = [c for c in results.columns if re.fullmatch(r"AU\d+", str(c))] if section.task == "au" else []
     cols = metrics + [a for a in aus if a in part and part[a].notna().any()]
-    table = {}
+    stats = {}
     for row in section.rows:
         got = part[part["row"] == row.name]
-        entry: dict[str, Any] = {}
-        for c in cols:
-            values = got[c].dropna().astype(float) if c in got else pd.Series(dtype=float)
-            entry[c] = _mean_sd(values, digits)
-        entry["seeds"] = len(got)
-        entry["paper (real)"] = "" if _paper_value(row) is None else f"{_paper_value(row):.3f}"
-        table[row.name] = entry
-    frame = pd.DataFrame(table).T
-    if section.reference is not None:
-        frame["ours vs " + section.reference] = [_direction(part, section, r, metrics[0]) for r in section.rows]
-        frame["paper vs " + section.reference] = [_paper_direction(section, r) for r in section.rows]
+        stats[row.name] = {c: _stats(got[c] if c in got else pd.Series(dtype=float)) for c in cols}
+        stats[row.name]["seeds"] = len(got)
+    frame = table_from_stats(stats, section, cols, digits)
     if sticks and section.scope == "main":
         keys = ([f"{n}, {p}" for p in ("kfold", "loso") for n in ("flow probe", "onset null")] if section.task == "au"
                 else ["flow probe, emotion", "onset null, emotion"])
@@ -346,52 +356,82 @@ def auc_notes(results: pd.DataFrame, section: Section, gap: float = 0.05) -> lis
     return lines
 
 
-def _mean_sd(values: pd.Series, digits: int) -> str:
-    if values.empty:
+def _stats(values: pd.Series) -> tuple[float, float, int]:
+    v = values.dropna().astype(float)
+    return (float(v.mean()) if len(v) else np.nan, float(v.std(ddof=1)) if len(v) > 1 else np.nan, len(v))
+
+
+def _format_stats(mean: float, sd: float, n: int, digits: int) -> str:
+    if n == 0:
         return "not run"
-    if len(values) == 1:
-        return f"{values.iloc[0]:.{digits}f}"
-    return f"{values.mean():.{digits}f} ± {values.std():.{digits}f}"
+    return f"{mean:.{digits}f}" + (f" ± {sd:.{digits}f}" if n > 1 else "")
 
 
-def _row_named(section: Section, name: str) -> Row:
-    return next(r for r in section.rows if r.variant == name)
+def table_from_stats(stats: Mapping[str, Mapping[str, Any]], section: Section, cols: Sequence[str],
+                     digits: int = 3) -> pd.DataFrame:
+    """A section's table from each row's ``{column: (mean, sd, n)}`` and ``"seeds"``: ``mean ± sd``, the
+    seed count, the paper's row (:func:`row_paper`) and, for ablations, each row against its reference
+    by the one agreement rule (:func:`row_direction`)."""
+    table = {}
+    for row in section.rows:
+        entry: dict[str, Any] = {c: _format_stats(*stats[row.name][c], digits) if c in stats[row.name] else "not run"
+                                 for c in cols}
+        entry["seeds"] = stats[row.name].get("seeds", 0)
+        paper = row_paper(row, section)
+        entry["paper (real)"] = "" if paper is None else f"{paper['value']:.3f}"
+        entry["paper row"] = _paper_where(paper)
+        table[row.name] = entry
+    frame = pd.DataFrame(table).T
+    if section.reference is not None and cols:
+        rules = [row_direction(stats, section, row, cols[0]) for row in section.rows]
+        frame["reference"] = [r["against"] for r in rules]
+        frame["ours Δ (± 2 SE)"] = [r["ours"] for r in rules]
+        frame["paper Δ"] = [r["paper"] for r in rules]
+        frame["direction"] = [r["verdict"] for r in rules]
+    return frame
 
 
-def _direction(part: pd.DataFrame, section: Section, row: Row, metric: str) -> str:
-    """``+0.031`` (beyond the spread), ``~`` (within one sd of the seeds) or empty for the reference."""
-    ref = part[part["row"] == _row_named(section, section.reference).name][metric].dropna().astype(float)
-    got = part[part["row"] == row.name][metric].dropna().astype(float)
-    if row.variant == section.reference or ref.empty or got.empty:
+def _paper_where(paper: Mapping[str, Any] | None) -> str:
+    """``Table VIII MiAUCL`` (``, SMIC-HS`` when the row is another dataset's): where a paper number is from."""
+    if paper is None:
         return ""
-    delta = got.mean() - ref.mean()
-    spread = np.sqrt(np.nanmean([got.var(ddof=1) if len(got) > 1 else np.nan,
-                                 ref.var(ddof=1) if len(ref) > 1 else np.nan])) if max(len(got), len(ref)) > 1 else np.nan
-    if np.isfinite(spread) and abs(delta) <= spread:
-        return f"~ ({delta:+.3f})"
-    return f"{delta:+.3f}"
+    return f"{paper['table']} {paper['row']}" + (", SMIC-HS" if paper["dataset"] == "smic" else
+                                                   ", SAMM" if paper["dataset"] == "samm" else "")
 
 
-def _paper_direction(section: Section, row: Row) -> str:
-    ref, value = _paper_value(_row_named(section, section.reference)), _paper_value(row)
-    if row.variant == section.reference or ref is None or value is None:
-        return ""
-    return f"{value - ref:+.3f}"
+def row_direction(stats: Mapping[str, Mapping[str, Any]], section: Section, row: Row, metric: str) -> dict[str, str]:
+    """A row against its reference row (:func:`row_reference`), ours and the paper's, by the one
+    agreement rule (:func:`melib.papers.direction_stats`) on ``stats[row][metric] = (mean, sd, n)``:
+    ``against``, ``ours`` (``+0.031 ± 0.020``: the difference and two standard errors), ``paper`` (the
+    paper's change against the same table's reference row) and ``verdict``."""
+    ref = row_reference(row, section)
+    if ref is None:
+        return {"against": "", "ours": "", "paper": "", "verdict": ""}
+    paper = row_paper(row, section)
+    # the paper's change is read within one table: our reference must reproduce that table's reference row
+    same_table = paper is not None and paper["delta"] is not None and ref.variant in paper["reference_variants"]
+    paper_delta = paper["delta"] if same_table else None
+    missing = (np.nan, np.nan, 0)
+    rule = direction_stats(*stats.get(row.name, {}).get(metric, missing), *stats.get(ref.name, {}).get(metric, missing),
+                           paper_delta=paper_delta)
+    ours = "" if rule["delta"] is None else f"{rule['delta']:+.3f}" + (
+        f" ± {2 * rule['se']:.3f}" if rule["se"] is not None else "")
+    if rule["delta"] is None:
+        return {"against": ref.variant, "ours": "", "paper": "" if paper_delta is None else f"{paper_delta:+.3f}",
+                "verdict": "not run"}
+    verdict = rule["verdict"] if paper_delta is not None else (
+        "effect (no paper row)" if rule["verdict"] == "effect" else "inconclusive (no paper row)")
+    return {"against": ref.variant, "ours": ours, "paper": "" if paper_delta is None else f"{paper_delta:+.3f}",
+            "verdict": f"{verdict} ({rule['n'][0]} vs {rule['n'][1]} seeds)"}
 
 
 def agreement(frame: pd.DataFrame, section: Section) -> pd.Series:
-    """Per ablation row: ``agrees``, ``disagrees`` or ``no clear effect`` (ours within the spread)."""
-    ours, paper = frame["ours vs " + section.reference], frame["paper vs " + section.reference]
-    out = {}
-    for name in frame.index:
-        o, p = str(ours.get(name, "")), str(paper.get(name, ""))
-        if not o or not p:
-            continue
-        if o.startswith("~"):
-            out[name] = "no clear effect here"
-        else:
-            out[name] = "agrees" if (float(o) > 0) == (float(p) > 0) else "disagrees"
-    return pd.Series(out, name="direction")
+    """Per ablation row of a :func:`summary` table: the agreement rule's verdict (``agrees``,
+    ``disagrees``, ``inconclusive``, with the seed counts)."""
+    if "direction" not in frame:
+        return pd.Series(dtype=str, name="direction")
+    got = frame["direction"]
+    return got[got.astype(str) != ""].rename("direction")
 
 
 def markdown(frame: pd.DataFrame) -> str:
@@ -521,7 +561,9 @@ def section_markdown(section: Section, frame: pd.DataFrame, results: pd.DataFram
     if section.reference is not None:
         agree = agreement(frame, section)
         if len(agree):
-            text += ["", "Direction against `" + section.reference + "`, ours vs the paper: "
+            text += ["", "Each row is read against its `reference` row, ours and the paper's within one table "
+                     "(`paper row`); a direction agrees or disagrees only beyond two standard errors of the "
+                     "difference of the seed means (`melib.papers.direction`), else it is inconclusive: "
                      + "; ".join(f"{k}: {v}" for k, v in agree.items()) + "."]
     notes = auc_notes(results, section)
     if notes:

@@ -141,3 +141,25 @@ def test_shared_and_diagonal_targets_coincide_when_the_text_depends_on_the_label
     own = text + 0.5 * torch.randn_like(text)
     assert not torch.allclose(miaucl(visual, own, labels, targets="shared"),
                               miaucl(visual, own, labels, targets="diagonal"), atol=1e-3)
+
+
+def test_miaucl_bce_reading_separates_shared_from_diagonal_targets():
+    """Eq. 11 read per entry (binary cross-entropy with logits, mean over B x B, summed over AUs): with one
+    text per AU state, same-state columns are equal, so the softmax reading cannot tell shared targets from
+    diagonal ones, but the BCE reading can: a same-state off-diagonal pair is a positive for one, a negative
+    for the other."""
+    import torch.nn.functional as F
+
+    labels = torch.tensor([[1.0], [1.0], [0.0]])
+    text = torch.tensor([[[1.0, 0.0]], [[1.0, 0.0]], [[0.0, 1.0]]])  # one description per state
+    visual = text.clone()
+    soft = [miaucl(visual, text, labels, targets=t) for t in ("shared", "diagonal")]
+    assert soft[0].item() == pytest.approx(soft[1].item())
+    bce = {t: miaucl(visual, text, labels, targets=t, reading="bce").item() for t in ("shared", "diagonal")}
+    logits = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]) / 0.07  # cos / tau
+    shared = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    assert bce["shared"] == pytest.approx(F.binary_cross_entropy_with_logits(logits, shared).item(), rel=1e-5)
+    assert bce["diagonal"] == pytest.approx(F.binary_cross_entropy_with_logits(logits, torch.eye(3)).item(), rel=1e-5)
+    assert bce["diagonal"] > bce["shared"] + 1.0  # the same-state pairs are pushed apart only by diagonal targets
+    with pytest.raises(ValueError, match="reading"):
+        miaucl(visual, text, labels, reading="hinge")

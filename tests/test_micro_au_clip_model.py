@@ -303,6 +303,27 @@ def test_emotion_label_table_filters_the_objective_classes():
     assert samm[frozenset({2})] == "surprise" and samm[frozenset({12})] == "positive"
 
 
+def test_emfacs_label_table_maps_the_prototypes_onto_three_classes_as_documented():
+    table = dict(zip(*emotion_label_combos(CASME2_AUS, "emfacs")))
+    assert table == {frozenset({12}): "positive", frozenset({1, 2}): "surprise",       # happiness, surprise
+                     frozenset({1, 4, 15}): "negative", frozenset({1, 2, 4, 7}): "negative",  # sadness, fear
+                     frozenset({4, 7}): "negative", frozenset({15}): "negative",          # anger, disgust
+                     frozenset({12, 14}): "negative"}                                     # contempt
+    objective = dict(zip(*emotion_label_combos(CASME2_AUS)))
+    shared = {c: e for c, e in table.items() if objective.get(c) == e}
+    assert set(shared) == {frozenset({12}), frozenset({1, 2}), frozenset({4, 7}), frozenset({15})}
+    # SAMM: disgust loses every AU, happiness and contempt collide on 12 and both go
+    assert dict(zip(*emotion_label_combos(SAMM_AUS, "emfacs"))) == {
+        frozenset({4}): "negative", frozenset({4, 7}): "negative", frozenset({2, 4, 7}): "negative",
+        frozenset({2}): "surprise"}
+    assert set(mac.EMFACS_TO_THREE_CLASS) == set(mac.EMFACS_PROTOTYPES) and mac.LABEL_TABLES == ("objective", "emfacs")
+
+
+def test_unknown_label_table_raises():
+    with pytest.raises(ValueError, match="unknown label table 'facs'"):
+        emotion_label_combos(CASME2_AUS, "facs")
+
+
 def test_eq13_scores_hand_example():
     au = torch.tensor([[[1.0, 0.0], [0.0, 2.0]]])             # B=1, N=2, d=2
     per_au = torch.tensor([[[1.0, 1.0], [0.0, 1.0]],          # r=1: cos 1/sqrt2 + 1

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from melib import data, face, train
+from melib import data, face, papers, train
 from melib.data import synthetic
 from melib.data.mappings import SAMM_AUS
 from melib.methods import micro_au_clip as mac
@@ -144,6 +144,12 @@ def test_two_subject_loso_run_end_to_end_then_load_and_label_free(manifest, tmp_
     assert lf["n_clips"] == len(two) - lf["dropped"] and np.sum(lf["confusion"]) == lf["n_clips"]
     assert lf["classes"] == ["negative", "positive", "surprise"] and len(lf["clips"]) == lf["n_clips"]
     assert (run.dir / "label_free.json").is_file()
+    emfacs = mac.label_free_results(run, two, label_table="emfacs")
+    assert all(0.0 <= emfacs[k] <= 1.0 for k in ("uf1", "uar", "acc")) and emfacs["n_clips"] == lf["n_clips"]
+    assert emfacs["label_table"] == "emfacs" and emfacs["label_texts"] == {"negative": 5, "positive": 1, "surprise": 1}
+    assert (run.dir / "label_free_emfacs.json").is_file() and "label_table" not in lf
+    with pytest.raises(ValueError, match="unknown label table"):
+        mac.label_free_results(run, two, label_table="facs")
     with pytest.raises(ValueError, match="does not match the run"):
         mac.label_free_results(run, manifest)
 
@@ -208,8 +214,8 @@ def test_held_out_neighbours_tells_subject_clusters_from_label_clusters():
 def test_variants_and_balanced_ce(cache):
     for variant, switches in mac.VARIANTS.items():
         cfg, _, _ = mac.preset("fast", variant=variant)
-        assert all(getattr(cfg, k) == v for k, v in switches.items()) and variant in mac.VARIANT_PAPER_ROWS
-        assert mac.VARIANT_PAPER_ROWS[variant] in mac.PAPER_RESULTS["ablations"]
+        assert all(getattr(cfg, k) == v for k, v in switches.items())
+        assert papers.paper_comparison("micro_au_clip", variant) is not None  # every variant is a paper row
     with pytest.raises(ValueError, match="unknown Micro-AU CLIP variant"):
         mac.preset("fast", variant="nope")
     explicit, _, _ = mac.preset("fast", variant="text_fixed", text_train_blocks=2)

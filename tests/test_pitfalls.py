@@ -61,3 +61,33 @@ def test_per_fold_mean_emotion_averages_over_each_folds_own_classes():
     # fold 0: recalls class0 1/2, class1 1 -> 0.75; fold 1: class2 1/2 -> 0.5 (class 0 only predicted)
     assert r["uar_careless"] == pytest.approx((0.75 + 0.5) / 2)
     assert r["uar_honest"] == pytest.approx((0.5 + 1 + 0.5) / 3)
+
+
+def test_identity_prior_pays_off_under_a_random_split_only_when_labels_follow_the_subject():
+    # subject A always shows AU4, subject B never: knowing the person is all a random split needs
+    manifest = pd.DataFrame({"subject": ["A"] * 4 + ["B"] * 4, "clip": [f"c{i}" for i in range(8)],
+                             "AU4": [1] * 4 + [0] * 4})
+    rnd = pitfalls.identity_prior(manifest, (4,), "random_clips", seed=0, k=2)
+    subj = pitfalls.identity_prior(manifest, (4,), "kfold", seed=0, k=2)
+    assert set(rnd["fold"]) == set(subj["fold"]) == {0, 1}
+    np.testing.assert_array_equal(rnd["scores"][:, 0], [1] * 4 + [0] * 4)  # own subject's training clips
+    np.testing.assert_array_equal(subj["scores"][:, 0], [0] * 4 + [1] * 4)  # the other subject's
+    r = pitfalls.random_split(rnd, subj)
+    assert r["auc_careless"] == 1.0 and r["auc_honest"] == 0.0
+    assert r["f1_careless"] == 1.0 and r["f1_honest"] == 0.0
+
+
+def test_summary_and_markdown_keep_the_dataset_column():
+    table = pd.DataFrame([{"dataset": d, "pitfall": "random_split", "method": "iicl", "metric": "auc", "seed": s,
+                           "honest": 0.5, "careless": 0.5 + g, "inflation": g}
+                          for d, gs in (("default", (0.0, 0.02)), ("subject-styled", (0.1, 0.2))) for s, g in enumerate(gs)])
+    summ = pitfalls.summary(table)
+    assert list(summ["dataset"]) == ["default", "subject-styled"]
+    assert summ.loc[1, "inflation_mean"] == pytest.approx(0.15)
+    text = pitfalls.markdown(summ)
+    assert text.splitlines()[0].startswith("| dataset |") and "| subject-styled |" in text
+
+
+def test_verdict_needs_the_mean_beyond_one_sd():
+    assert pitfalls.verdict(0.05, 0.02) == "inflates" and pitfalls.verdict(-0.05, 0.02) == "deflates"
+    assert pitfalls.verdict(0.01, 0.02) == "within the seed spread"

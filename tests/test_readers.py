@@ -20,7 +20,7 @@ from melib.data import (
 )
 
 BASE_COLUMNS = ["dataset", "subject", "clip", "onset", "apex", "offset", "aus", "emotion", "frames_dir",
-                "frame_format", "apex_estimated", "source", "source_row"]
+                "frame_format", "apex_estimated", "apex_source", "source", "source_row"]
 KEY = ["subject", "clip", "onset", "apex", "offset", "aus", "emotion", "frame_format", "apex_estimated",
        "source_row"]
 
@@ -204,7 +204,8 @@ def test_samm_subject_folders_directly_in_root(tmp_path):
 
 
 # ----------------------------------------------------------------------------- SMIC-HS
-def test_smic_manifest(tmp_path):
+def test_smic_manifest(tmp_path, monkeypatch):
+    monkeypatch.setenv("MELIB_CACHE", str(tmp_path / "cache"))  # spotted apexes are cached: not in the repo
     root = build_smic(tmp_path)
     expected = [
         ("s1", "s1_ne_01", 1, 3, 6, (), "negative", "reg_image{n:06d}.bmp", True, None),

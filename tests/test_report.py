@@ -72,11 +72,15 @@ def test_summary_spread_direction_and_agreement():
                          "uf1": uf1, "uar": uf1, "acc": uf1})
     table = report.summary(pd.DataFrame(rows), section)
     assert table.loc["selfme", "uf1"] == "0.810 ± 0.010" and table.loc["selfme", "seeds"] == 3
-    assert table.loc["no_sc", "ours vs selfme"] == "-0.100" and table.loc["no_ma", "ours vs selfme"].startswith("~")
-    assert table.loc["no_sc", "paper vs selfme"] == "-0.029"  # Table 1: 0.8784 - 0.9078
+    # no_sc: -0.100 against 2 SE = 2 sqrt(0.01^2/3 + 0.01^2/3) = 0.016
+    assert table.loc["no_sc", "ours Δ (± 2 SE)"] == "-0.100 ± 0.016" and table.loc["no_sc", "reference"] == "selfme"
+    assert table.loc["no_sc", "paper Δ"] == "-0.029" and table.loc["no_sc", "paper row"] == "Table 1 B-spline + SC - MA +"
     agree = report.agreement(table, section)
-    assert agree["no_sc"] == "agrees" and agree["no_ma"] == "no clear effect here"
-    assert table.loc["gamma3", "uf1"] == "not run"
+    assert agree["no_sc"] == "agrees (3 vs 3 seeds)" and agree["no_ma"] == "inconclusive (3 vs 3 seeds)"
+    assert "selfme" not in agree  # the reference row has no direction of its own
+    # gamma 3 exists on SMIC-HS only: its paper change is Table 4's gamma 3 - gamma 2, named as SMIC-HS
+    assert table.loc["gamma3", "uf1"] == "not run" and table.loc["gamma3", "paper Δ"] == "-0.045"
+    assert table.loc["gamma3", "paper row"] == "Table 4 gamma 3, SMIC-HS"
     with pytest.raises(ValueError, match="scope"):
         report.sections("everything")
 

@@ -279,3 +279,49 @@ def test_profiles_rise_and_fall_smoothly():
     assert (np.diff(a[:21]) > 0).all() and (np.diff(a[20:]) < 0).all()
     c = syn.blink_profile(t, (125, 24, 0.8))
     assert c.max() == pytest.approx(0.8, abs=0.01) and c[t < 125].max() == 0 and c[t >= 149].max() == 0
+
+
+# ---------------------------------------------------------------- subject style (labels and movement tied to the subject)
+
+def _mix_spread(specs: list[syn.ClipSpec]) -> float:
+    """Chi-square statistic of the subject x emotion table over its clip count (Cramer's V squared x (C-1))."""
+    table = pd.crosstab([s.subject for s in specs], [s.emotion for s in specs]).to_numpy(dtype=float)
+    expected = table.sum(1, keepdims=True) * table.sum(0, keepdims=True) / table.sum()
+    return float(((table - expected) ** 2 / expected).sum() / table.sum())
+
+
+def test_subject_style_zero_is_the_default_plan_and_is_not_recorded():
+    default = syn.plan_dataset(26, 0)
+    assert syn.plan_dataset(26, 0, subject_style=0.0) == default
+    assert syn.plan_dataset(6, 1, 128, 12, 2.0, subject_style=0) == syn.plan_dataset(6, 1, 128, 12, 2.0)
+    # absent at 0, so the default synthetic.json, its fingerprint and every cache key stay as they were
+    assert "subject_style" not in syn.settings()
+    assert syn.settings(subject_style=0.0) == syn.settings()
+    assert syn.settings(subject_style=0.5)["subject_style"] == 0.5
+    with pytest.raises(ValueError, match="subject_style"):
+        syn.plan_dataset(2, 0, subject_style=-1)
+
+
+def test_subject_style_ties_each_subjects_class_mix_and_movement_to_the_subject():
+    for seed in (0, 1):
+        plain, styled = syn.plan_dataset(26, seed), syn.plan_dataset(26, seed, subject_style=1.0)
+        # same clips, same AU quotas: only who gets which template (and how strongly it moves) changes
+        assert [(s.subject, s.filename) for s in plain] == [(s.subject, s.filename) for s in styled]
+        assert Counter(a for s in plain for a in s.aus) == Counter(a for s in styled for a in s.aus)
+        assert _mix_spread(styled) > 1.5 * _mix_spread(plain), seed
+        log_amp = lambda specs: pd.Series([np.log(s.amplitude) for s in specs],
+                                          index=[s.subject for s in specs]).groupby(level=0).mean().var()
+        assert log_amp(styled) > 2 * log_amp(plain), seed
+
+
+def test_subject_style_is_recorded_in_synthetic_json(tiny_synthetic, tmp_path):
+    plain = syn.dataset_info(tiny_synthetic)
+    assert "subject_style" not in plain["settings"] and "subject_styles" not in plain
+    root = syn.generate(tmp_path / "styled", subjects=2, clips_per_subject=1, subject_style=1.0, workers=1,
+                        progress=False)
+    info = syn.dataset_info(root)
+    assert info["settings"]["subject_style"] == 1.0
+    assert [s["subject"] for s in info["subject_styles"]] == [1, 2]
+    assert sum(info["subject_styles"][0]["emotion_propensity"].values()) == pytest.approx(1, abs=1e-3)
+    assert syn.is_complete(root, subjects=2, clips_per_subject=1, subject_style=1.0)
+    assert not syn.is_complete(root, subjects=2, clips_per_subject=1)

@@ -19,9 +19,12 @@ casme3a     ``cas(me)3_part_A_ME_label*.xlsx`` in root, ``annotation/``, ``part_
             ``part_A/annotation/``; frames ``{Subject}/{Filename}/color/{n}.jpg`` in root or ``part_A/``
 ==========  ========================================================================================
 
-SMIC has no apex label: onset = first frame, offset = last frame, apex = middle frame
-``(onset + offset) // 2`` with ``apex_estimated=True``. The same middle frame replaces a missing
-apex (``/``, ``-1`` or blank) in a sheet, which is also recorded as a warning-level problem.
+SMIC has no apex label: onset = first frame, offset = last frame, and the apex is spotted in the
+frequency domain (:mod:`melib.spotting`, the method IICL uses; ``smic_apex="spotted"``, cached on disk)
+or taken as the middle frame ``(onset + offset) // 2`` (``smic_apex="middle"``, the old behaviour); either
+way ``apex_estimated=True`` and ``apex_source`` says which (``"label"`` for an apex read from a sheet).
+The middle frame replaces a missing apex (``/``, ``-1`` or blank) in a sheet, which is also recorded
+as a warning-level problem.
 In CAS(ME)^3 a ``Filename`` names a recording that can hold several clips, so ``(subject, clip)``
 can repeat there; ``(subject, clip, onset)`` identifies a row in every dataset.
 """
@@ -44,7 +47,8 @@ from .frames import detect_frame_format, frame_numbers
 DATASETS = ("casme2", "samm", "smic", "casme3a", "synthetic")
 FRAME_TREES = ("cropped", "raw")
 COLUMNS = ["dataset", "subject", "clip", "onset", "apex", "offset", "aus", "emotion", "frames_dir",
-           "frame_format", "apex_estimated", "source", "source_row"]
+           "frame_format", "apex_estimated", "apex_source", "source", "source_row"]
+SMIC_APEX = ("spotted", "middle")
 # Sheet headers, lower-cased without spaces/punctuation -> our field (the first column that matches wins).
 HEADERS = {
     "subject": ("subject", "sub"),
@@ -100,7 +104,8 @@ class _Layout:
 
 
 def read_annotations(name: str, root: str | Path, strict: bool = False, frames: str = "cropped",
-                     check_frames: bool = True, annotation: str | Path | None = None) -> pd.DataFrame:
+                     check_frames: bool = True, annotation: str | Path | None = None,
+                     smic_apex: str = "spotted") -> pd.DataFrame:
     """Read a dataset's annotations into a manifest DataFrame (one row per clip).
 
     Parameters
@@ -117,11 +122,17 @@ def read_annotations(name: str, root: str | Path, strict: bool = False, frames: 
         Also check that the onset, apex and offset frame files exist (the clip folder always is).
     annotation
         A sheet to read instead of the newest one found (absolute, or relative to ``root``).
+    smic_apex
+        SMIC's apex (it has no label): ``"spotted"`` by :func:`melib.spotting.cached_apex` (default
+        settings; reads every clip's frames the first time, then answers from ``<MELIB_CACHE>/spotting``)
+        or ``"middle"``, the middle frame. A clip whose spotting fails gets the middle frame and a
+        warning-level problem. Ignored for the other datasets.
 
     Returns
     -------
     DataFrame with columns ``dataset, subject, clip, onset, apex, offset, aus, emotion, frames_dir,
-    frame_format, apex_estimated, source, source_row`` and one 0/1 column ``AU<n>`` per AU present,
+    frame_format, apex_estimated, apex_source, source, source_row`` (``apex_source``: ``"label"``,
+    ``"middle"`` or ``"spotted"``) and one 0/1 column ``AU<n>`` per AU present,
     sorted by (subject, clip, onset) in natural order with a RangeIndex. ``df.attrs`` holds
     ``dataset``, ``root``, ``annotation`` and ``problems`` (dicts: file, row, clip, level, reason).
     """
@@ -129,6 +140,8 @@ def read_annotations(name: str, root: str | Path, strict: bool = False, frames: 
         raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
     if frames not in FRAME_TREES or (frames != "cropped" and name not in ("casme2", "synthetic")):
         raise ValueError(f"frames={frames!r}: only casme2/synthetic choose a tree ('cropped' or 'raw')")
+    if smic_apex not in SMIC_APEX:
+        raise ValueError(f"smic_apex must be one of {SMIC_APEX}; got {smic_apex!r}")
     if annotation is not None and name == "smic":
         raise ValueError("SMIC-HS has no annotation sheet; its labels come from the folder tree")
     root = Path(root).expanduser()
@@ -142,6 +155,8 @@ def read_annotations(name: str, root: str | Path, strict: bool = False, frames: 
     bad_rows = 0
     for clip in layout.clips:
         row, found = _validate(clip, layout, check_frames)
+        if row is not None and name == "smic" and smic_apex == "spotted":
+            found += _spot(row)
         if row is not None:
             key = (row["subject"], row["clip"], row["onset"], row["offset"])
             if key in seen:
@@ -230,7 +245,18 @@ def _validate(clip: _Clip, layout: _Layout, check_frames: bool) -> tuple[dict | 
         return None, problems + [("error", e) for e in errors]
     return {"subject": subject, "clip": name, "onset": onset, "apex": apex, "offset": offset,
             "aus": aus, "emotion": emotion, "frames_dir": str(frames_dir), "frame_format": frame_format,
-            "apex_estimated": apex_missing, "source": str(clip.source), "source_row": clip.source_row}, problems
+            "apex_estimated": apex_missing, "apex_source": "middle" if apex_missing else "label", "source": str(clip.source), "source_row": clip.source_row}, problems
+
+
+def _spot(row: dict) -> list[tuple[str, str]]:
+    """Replace a row's apex by the frequency-domain spotted one (in place); a failure keeps the middle frame."""
+    from ..spotting import cached_apex  # here, not at the top: melib.spotting imports melib.data
+
+    try:
+        row["apex"], row["apex_source"] = cached_apex(row), "spotted"
+    except (OSError, ValueError) as exc:  # FrameReadError is an OSError
+        return [("warning", f"apex spotting failed ({exc}); the middle frame {row['apex']} is used")]
+    return []
 
 
 def _clip_dir(layout: _Layout, subject: str, clip: str) -> Path:

@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from .. import metrics, splits, train
+from .. import metrics, papers, splits, train
 from ..cache import ClipCache
 from ..data import au_matrix, au_set
 from ..io import load_json
@@ -38,7 +38,8 @@ STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
 #: Row labels of the paper's tables, by variant.
 LABELS = {"senet": "Baseline", "seseq": "SEseq", "resnet": "RESnet", "resseq": "RESseq", "cl": "CL", "tl": "TL",
-          "intracl": "IntraCL", "intercl": "InterCL", "iicl": "IICL"}
+          "intracl": "IntraCL", "intercl": "InterCL", "iicl": "IICL",
+          "senet_close": "Baseline + close BCE"}
 
 #: Panel titles of the training-loss terms (keys of a fold's history; :func:`melib.viz.results.training_curves`).
 LOSS_NAMES = {"loss": "total (Eq. 7)", "bce_apex": "apex BCE L_AUs,a (Eq. 6)", "bce_close": "close BCE L_AUs,c (Eq. 6)",
@@ -46,29 +47,51 @@ LOSS_NAMES = {"loss": "total (Eq. 7)", "bce_apex": "apex BCE L_AUs,a (Eq. 6)", "
               "na": "negative pairs L_NA (Eq. 5)", "bce_seq": "sequence BCE (Eq. 6)", "cl": "contrastive CL",
               "tl": "triplet TL"}
 
-#: The paper's F1 scores on REAL data (Tables 1-3), for side-by-side display only.
-PAPER_F1: dict[str, dict[str, dict[str, float]]] = {
-    "casme2": {  # Tables 1 and 2 (CASME II; the Baseline/IICL rows are shared by both tables)
-        "senet": dict(AU1=.43, AU2=.48, AU4=.89, AU7=.20, AU12=.60, AU14=.59, AU15=.20, AU17=.17, AVG=.45),
-        "intracl": dict(AU1=.85, AU2=.66, AU4=.90, AU7=.26, AU12=.63, AU14=.49, AU15=.20, AU17=.25, AVG=.53),
-        "intercl": dict(AU1=.70, AU2=.58, AU4=.90, AU7=.22, AU12=.48, AU14=.48, AU15=.15, AU17=.43, AVG=.49),
-        "seseq": dict(AU1=.47, AU2=.41, AU4=.91, AU7=.20, AU12=.36, AU14=.60, AU15=.26, AU17=.13, AVG=.42),
-        "resnet": dict(AU1=.51, AU2=.35, AU4=.90, AU7=.11, AU12=.62, AU14=.51, AU15=.22, AU17=.00, AVG=.40),
-        "resseq": dict(AU1=.24, AU2=.21, AU4=.86, AU7=.09, AU12=.43, AU14=.49, AU15=.20, AU17=.27, AVG=.35),
-        "cl": dict(AU1=.65, AU2=.58, AU4=.90, AU7=.30, AU12=.56, AU14=.50, AU15=.20, AU17=.25, AVG=.49),
-        "tl": dict(AU1=.71, AU2=.62, AU4=.88, AU7=.28, AU12=.50, AU14=.54, AU15=.32, AU17=.32, AVG=.52),
-        "iicl": dict(AU1=.78, AU2=.67, AU4=.89, AU7=.30, AU12=.56, AU14=.53, AU15=.33, AU17=.33, AVG=.55),
-    },
-    "samm": {  # Table 3
-        "senet": dict(AU2=.23, AU4=.37, AU7=.40, AU12=.35, AVG=.34),
-        "seseq": dict(AU2=.24, AU4=.31, AU7=.45, AU12=.41, AVG=.35),
-        "resnet": dict(AU2=.21, AU4=.37, AU7=.32, AU12=.37, AVG=.32),
-        "resseq": dict(AU2=.27, AU4=.36, AU7=.42, AU12=.30, AVG=.34),
-        "cl": dict(AU2=.28, AU4=.30, AU7=.42, AU12=.38, AVG=.35),
-        "tl": dict(AU2=.30, AU4=.35, AU7=.47, AU12=.39, AVG=.38),
-        "iicl": dict(AU2=.34, AU4=.40, AU7=.42, AU12=.45, AVG=.40),
-    },
-}
+def _f1_rows(aus: Sequence[str], rows: Mapping[str, tuple[Sequence[float], Sequence[str]]]) -> dict:
+    return {label: (dict(zip([*aus, "f1_avg"], values)), variants) for label, (values, variants) in rows.items()}
+
+
+_CASME2_AUS = ("AU1", "AU2", "AU4", "AU7", "AU12", "AU14", "AU15", "AU17")
+_BASELINE = ((.43, .48, .89, .20, .60, .59, .20, .17, .45), ("senet",))
+_IICL = ((.78, .67, .89, .30, .56, .53, .33, .33, .55), ("iicl",))
+#: The paper's F1 on REAL data (Tables 1-3; per AU and ``f1_avg``), subject-independent 4-fold
+#: cross-validation, for side-by-side display only (:func:`melib.papers.paper_comparison`). Every row is
+#: read against the same table's Baseline (SEnet), the paper's own comparison.
+PAPER_NUMBERS = (
+    papers.table("iicl", "Table 1", "casme2", "kfold", None, _f1_rows(_CASME2_AUS, {
+        "Baseline": _BASELINE,
+        "IntraCL": ((.85, .66, .90, .26, .63, .49, .20, .25, .53), ("intracl",)),
+        "InterCL": ((.70, .58, .90, .22, .48, .48, .15, .43, .49), ("intercl",)),
+        "IICL": _IICL}), reference="Baseline")
+    + papers.table("iicl", "Table 2", "casme2", "kfold", None, _f1_rows(_CASME2_AUS, {
+        "Baseline": _BASELINE,
+        "SEseq": ((.47, .41, .91, .20, .36, .60, .26, .13, .42), ("seseq",)),
+        "RESnet": ((.51, .35, .90, .11, .62, .51, .22, .00, .40), ("resnet",)),
+        "RESseq": ((.24, .21, .86, .09, .43, .49, .20, .27, .35), ("resseq",)),
+        "SCA": ((.29, .45, .89, .25, .48, .33, .40, .52, .45), ()),
+        "CL": ((.65, .58, .90, .30, .56, .50, .20, .25, .49), ("cl",)),
+        "TL": ((.71, .62, .88, .28, .50, .54, .32, .32, .52), ("tl",)),
+        "IICL": _IICL}), reference="Baseline")
+    + papers.table("iicl", "Table 3", "samm", "kfold", None, _f1_rows(("AU2", "AU4", "AU7", "AU12"), {
+        "Baseline": ((.23, .37, .40, .35, .34), ("senet",)),
+        "SEseq": ((.24, .31, .45, .41, .35), ("seseq",)),
+        "RESnet": ((.21, .37, .32, .37, .32), ("resnet",)),
+        "RESseq": ((.27, .36, .42, .30, .34), ("resseq",)),
+        "SCA": ((.33, .13, .49, .42, .34), ()),
+        "CL": ((.28, .30, .42, .38, .35), ("cl",)),
+        "TL": ((.30, .35, .47, .39, .38), ("tl",)),
+        "IICL": ((.34, .40, .42, .45, .40), ("iicl",))}), reference="Baseline"))
+
+
+def paper_f1(variant: str, dataset: str = "casme2", protocol: str = "kfold") -> dict[str, float] | None:
+    """The paper's F1 per AU and ``AVG`` for a variant (its first table on ``dataset``), or ``None``
+    when the paper has no such row under ``protocol`` (the paper's is 4-fold: a LOSO run gets none)."""
+    found = papers.paper_comparison("iicl", variant, dataset, protocol=protocol)
+    if found is None or found["dataset"] != dataset:
+        return None
+    row = {e.metric: e.value for e in PAPER_NUMBERS
+           if e.table == found["table"] and e.row == found["row"] and e.dataset == dataset}
+    return {("AVG" if k == "f1_avg" else k): v for k, v in row.items()}
 
 
 @dataclass(frozen=True)
@@ -242,7 +265,7 @@ def f1_table(runs: Mapping[str, train.Run], dataset: str = "casme2") -> pd.DataF
             m = results["metrics"]
             rows.append({**dict(zip(m["aus"], m["f1"])), "AVG": m["f1_avg"]})
             index.append((LABELS[variant], "ours"))
-        paper = PAPER_F1.get(dataset, {}).get(variant)
+        paper = paper_f1(variant, dataset)
         if paper:
             rows.append(dict(paper))
             index.append((LABELS[variant], f"paper ({dataset}, real)"))
@@ -269,7 +292,7 @@ def seed_table(runs: Mapping[str, Sequence[train.Run]], dataset: str = "casme2")
             for stat, values in (("mean", per_seed.mean()), ("sd", spread)):
                 rows.append({**values.to_dict(), "seeds": len(done)})
                 index.append((LABELS[variant], stat))
-        paper = PAPER_F1.get(dataset, {}).get(variant)
+        paper = paper_f1(variant, dataset)
         if paper:
             rows.append(dict(paper))
             index.append((LABELS[variant], f"paper ({dataset}, real)"))
@@ -371,6 +394,6 @@ def verdict(auc: float, null_auc: float, flow_auc: float, margin: float = 0.1) -
             f"{bar} the flow probe ({flow_auc:.2f})")
 
 
-__all__ = ["IICLConfig", "IICLDataset", "IICLMethod", "LABELS", "LOSS_NAMES", "PAPER_F1", "PRESETS", "VARIANTS",
+__all__ = ["IICLConfig", "IICLDataset", "IICLMethod", "LABELS", "LOSS_NAMES", "PAPER_NUMBERS", "paper_f1", "PRESETS", "VARIANTS",
            "diagnostics", "f1_by_amplitude", "f1_table", "harness", "REFERENCE_CPU", "format_seed_table", "preset", "run",
            "seed_table", "verdict"]

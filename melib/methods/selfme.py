@@ -51,7 +51,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 from ..progress import tqdm
 
-from .. import metrics, splits, train
+from .. import metrics, papers, splits, train
 from ..cache import ClipCache, dataset_fingerprint
 from ..config import config_hash, outputs_root
 from ..data import load_frame, map_emotion
@@ -69,32 +69,32 @@ MOTIONS = ("learned", "tvl1", "farneback", "dis")
 SHIPPED_LEARNER = Path(__file__).resolve().parents[1] / "models" / "weights" / "selfme_learner_fast.pt"
 RECONSTRUCTIONS = ("pyramid", "vgg19")
 
-#: SelfME on REAL data (Tables 1-3), for display beside melib's synthetic results only.
-PAPER_RESULTS: dict[str, Any] = {
-    "source": "Fan et al. 2023, Tables 1-3: real CASME II / SMIC-HS, 3 classes, LOSO",
-    "selfme": {"casme2": {"uf1": 0.9078, "uar": 0.9290}, "smic": {"uf1": 0.6972, "uar": 0.7012}},
-    "table1": {  # (B-spline, SC, MA) -> (UF1, UAR) on CASME II
-        (False, False, False): (0.8468, 0.8849), (True, False, False): (0.8629, 0.8903),
-        (False, True, False): (0.8903, 0.9028), (False, False, True): (0.8718, 0.8851),
-        (True, True, False): (0.8923, 0.8984), (False, True, True): (0.8951, 0.9109),
-        (True, False, True): (0.8784, 0.8960), (True, True, True): (0.9078, 0.9290)},
-    "table3": {  # motion + classifier -> (UF1, UAR) on CASME II
-        "TV-L1 + ViT": (0.8060, 0.8016), "TV-L1 + SCViT": (0.8460, 0.8305),
-        "SelfME's motion + ViT": (0.8784, 0.8960), "SelfME's motion + SCViT": (0.9078, 0.9290)},
-    "table4": {"gamma 1": (0.6768, 0.6798), "gamma 2": (0.6972, 0.7012), "gamma 3": (0.6523, 0.6622)},  # SMIC-HS
-}
+def _uf1_uar(rows: dict[str, tuple[float, float, tuple[str, ...]]]) -> dict:
+    return {label: ({"uf1": uf1, "uar": uar}, variants) for label, (uf1, uar, variants) in rows.items()}
 
-#: Each variant's rows in the paper's tables: (table, row, dataset).
-PAPER_ROWS: dict[str, list[tuple[str, Any, str]]] = {
-    "selfme": [("table1", (True, True, True), "casme2"), ("table3", "SelfME's motion + SCViT", "casme2"),
-               ("table4", "gamma 2", "smic")],
-    "no_sc": [("table1", (True, False, True), "casme2"), ("table3", "SelfME's motion + ViT", "casme2")],
-    "no_bspline": [("table1", (False, True, True), "casme2")],
-    "no_ma": [("table1", (True, True, False), "casme2"), ("table4", "gamma 1", "smic")],
-    "gamma3": [("table4", "gamma 3", "smic")],
-    "tvl1": [("table3", "TV-L1 + SCViT", "casme2")],
-    "tvl1_vit": [("table3", "TV-L1 + ViT", "casme2")],
-}
+
+#: SelfME on REAL data (3 classes, LOSO), for display beside melib's synthetic results only
+#: (:func:`melib.papers.paper_comparison`). Table 1 (CASME II): B-spline / SC / MA switched on (+) or off
+#: (-), every row read against the full model; Table 2: the headline rows; Table 3 (CASME II): motion +
+#: classifier, read against SelfME's motion + SCViT; Table 4 (SMIC-HS only): the inference MA factor
+#: gamma, read against gamma 2 (the paper's setting).
+PAPER_NUMBERS = (
+    papers.table("selfme", "Table 1", "casme2", "loso", 3, _uf1_uar({
+        "B-spline - SC - MA -": (0.8468, 0.8849, ("plain",)), "B-spline + SC - MA -": (0.8629, 0.8903, ("bspline_only",)),
+        "B-spline - SC + MA -": (0.8903, 0.9028, ("sc_only",)), "B-spline - SC - MA +": (0.8718, 0.8851, ("ma_only",)),
+        "B-spline + SC + MA -": (0.8923, 0.8984, ("no_ma",)), "B-spline - SC + MA +": (0.8951, 0.9109, ("no_bspline",)),
+        "B-spline + SC - MA +": (0.8784, 0.8960, ("no_sc",)), "B-spline + SC + MA +": (0.9078, 0.9290, ("selfme",))}),
+        reference="B-spline + SC + MA +")
+    + papers.table("selfme", "Table 2", "casme2", "loso", 3, _uf1_uar({"SelfME": (0.9078, 0.9290, ("selfme",))}))
+    + papers.table("selfme", "Table 2", "smic", "loso", 3, _uf1_uar({"SelfME": (0.6972, 0.7012, ("selfme",))}))
+    + papers.table("selfme", "Table 3", "casme2", "loso", 3, _uf1_uar({
+        "TV-L1+ViT": (0.8060, 0.8016, ("tvl1_vit",)), "TV-L1+SCViT": (0.8460, 0.8305, ("tvl1",)),
+        "TCAE+FC": (0.4836, 0.5491, ()), "TCAE's motion+ViT": (0.5681, 0.5752, ()),
+        "TCAE's motion+SCViT": (0.6158, 0.5926, ()), "SelfME's motion+ViT": (0.8784, 0.8960, ("no_sc",)),
+        "SelfME's motion+SCViT": (0.9078, 0.9290, ("selfme",))}), reference="SelfME's motion+SCViT")
+    + papers.table("selfme", "Table 4", "smic", "loso", 3, _uf1_uar({
+        "gamma 1": (0.6768, 0.6798, ("no_ma",)), "gamma 2": (0.6972, 0.7012, ("selfme",)),
+        "gamma 3": (0.6523, 0.6622, ("gamma3",))}), reference="gamma 2"))
 
 
 @dataclass(frozen=True)
@@ -191,6 +191,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "no_sc": {"sc": False},                      # Table 1 without SC = Table 3 "SelfME's motion + ViT"
     "no_bspline": {"bspline": False},            # Table 1: without the B-spline expansion
     "no_ma": {"gamma_test": 1.0},                # Table 1 without MA = Table 4 gamma 1
+    "plain": {"bspline": False, "sc": False, "gamma_test": 1.0},  # Table 1: none of the three
+    "bspline_only": {"sc": False, "gamma_test": 1.0},             # Table 1: B-spline alone
+    "sc_only": {"bspline": False, "gamma_test": 1.0},             # Table 1: SC alone
+    "ma_only": {"bspline": False, "sc": False},                   # Table 1: MA alone
     "gamma3": {"gamma_test": 3.0},               # Table 4: gamma 3
     "tvl1": {"motion": "tvl1"},                  # Table 3: TV-L1 + SCViT
     "tvl1_vit": {"motion": "tvl1", "sc": False},  # Table 3: TV-L1 + ViT
@@ -615,10 +619,12 @@ def results_table(runs: Mapping[str, train.Run]) -> pd.DataFrame:
             m = results["metrics"]
             rows.append({"uf1": m["uf1"], "uar": m["uar"], "acc": m["acc"]})
             index.append((variant, "ours (synthetic)"))
-        for table, key, dataset in PAPER_ROWS.get(variant, []):
-            uf1, uar = PAPER_RESULTS[table][key]
-            rows.append({"uf1": uf1, "uar": uar, "acc": np.nan})
-            index.append((variant, f"paper {table.replace('table', 'Table ')} ({dataset}, real)"))
+        for e in PAPER_NUMBERS:
+            if variant in e.variants and e.metric == "uf1" and e.table != "Table 2":
+                uar = next(x.value for x in PAPER_NUMBERS if (x.table, x.row, x.dataset, x.metric)
+                           == (e.table, e.row, e.dataset, "uar"))
+                rows.append({"uf1": e.value, "uar": uar, "acc": np.nan})
+                index.append((variant, f"paper {e.table} ({e.dataset}, real)"))
     if not rows:
         return pd.DataFrame(columns=["uf1", "uar", "acc"])
     return pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["variant", "source"]))
@@ -646,7 +652,7 @@ def run(manifest: pd.DataFrame, config: SelfMEConfig, schedule: train.Schedule, 
     return train.run_folds(method, clips, schedule, fold=fold, protocol="loso", progress=progress, **kwargs)
 
 
-__all__ = ["LOSS_NAMES", "REFERENCE_CPU", "SHIPPED_LEARNER", "VARIANTS", "MOTIONS", "PAPER_RESULTS", "PAPER_ROWS", "PRESETS",
+__all__ = ["LOSS_NAMES", "REFERENCE_CPU", "SHIPPED_LEARNER", "VARIANTS", "MOTIONS", "PAPER_NUMBERS", "PRESETS",
            "SelfMEConfig", "SelfMEDataset", "SelfMEMethod", "build_model", "class_index", "compute_motion",
            "epe_by_amplitude", "expand_motion", "fold_model", "grad_cams", "harness", "fold_features", "learner_groups", "learner_path",
            "motion_against_truth", "motion_image", "prepare", "preset", "results_table", "run", "select_clips",

@@ -12,6 +12,11 @@ parameter, because no pip package ships ImageNet or VGG-Face weights and these m
 ``"<path>"``           a state-dict file, e.g. VGG-Face(2) weights converted for timm's SE-ResNet
 =====================  =========================================================================
 
+A file is read with ``weights_only=True`` (``.safetensors`` too) and may be a timm or torchvision
+state dict (their ResNet keys agree), raw, under ``"state_dict"``/``"model"`` or with ``module.``
+prefixes; the ImageNet classifier is dropped and every other tensor must match (else a ``ValueError``
+names the file and the keys).
+
 :func:`create_backbone` returns ``(module, feature_dim, description)``; the description says exactly
 which weights were loaded and :func:`report_weights` prints it, so a notebook states what it ran.
 """
@@ -56,7 +61,8 @@ def create_backbone(
     weights
         ``"none"`` (random init), ``"imagenet"`` (timm download, needs internet; offline the hub
         retries for about 45 s, or fails at once with ``HF_HUB_OFFLINE=1``) or a path to a file
-        saved with ``torch.save`` holding a state dict (raw or under ``"state_dict"``/``"model"``).
+        saved with ``torch.save`` (or ``.safetensors``) holding a state dict (raw, under
+        ``"state_dict"``/``"model"``, or with ``module.`` prefixes).
     strict
         For a file: raise when any backbone parameter is missing or any file tensor is left unused.
         ``strict=False`` loads what matches and lists the rest in the description.
@@ -107,19 +113,33 @@ def _create_imagenet(name: str, timm_kwargs: dict[str, Any]) -> tuple[nn.Module,
 
 
 def read_state_dict(path: Path, key_map: Callable[[str], str] | None = None) -> dict[str, torch.Tensor]:
-    """Read a state dict from ``path`` (``weights_only=True``), un-nest it and strip wrapper prefixes."""
+    """Read a state dict from ``path`` (``weights_only=True``; ``.safetensors`` too), un-nest it and
+    strip wrapper prefixes (:func:`unwrap_state_dict`)."""
     if not path.is_file():
         raise FileNotFoundError(f"weights file not found: {path} (weights must be 'none', "
                                 "'imagenet' or a path to a state-dict file)")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            obj: Any = load_file(str(path), device="cpu")
+        else:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise ValueError(f"cannot read {path} as a torch state dict with weights_only=True: {exc}") from exc
+    return unwrap_state_dict(obj, path, key_map)
+
+
+def unwrap_state_dict(obj: Any, path: Path | str, key_map: Callable[[str], str] | None = None
+                      ) -> dict[str, torch.Tensor]:
+    """The name -> tensor mapping in a loaded checkpoint: one level of :data:`NESTED_KEYS` nesting
+    (``{"state_dict": ...}``, ``{"model": ...}``) removed, then :data:`STRIP_PREFIXES` (``module.``
+    of DataParallel, ...) stripped from every key and ``key_map`` applied."""
     for key in NESTED_KEYS:
         if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
             obj = obj[key]
             break
-    if not isinstance(obj, Mapping) or not all(torch.is_tensor(v) for v in obj.values()):
+    if not isinstance(obj, Mapping) or not obj or not all(torch.is_tensor(v) for v in obj.values()):
         raise ValueError(f"{path} does not hold a state dict (a mapping name -> tensor, possibly "
                          f"under one of {NESTED_KEYS}); found {type(obj).__name__}")
     out: dict[str, torch.Tensor] = {}
@@ -129,6 +149,21 @@ def read_state_dict(path: Path, key_map: Callable[[str], str] | None = None) -> 
             new = new[next(len(p) for p in STRIP_PREFIXES if new.startswith(p)):]
         out[key_map(new) if key_map else new] = value
     return out
+
+
+def match_state_dict(own: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor]
+                     ) -> tuple[dict[str, torch.Tensor], list[str], list[str], str]:
+    """``(matched, missing, unexpected, summary)`` of a file's ``state`` against a model's ``own``
+    state dict; a tensor whose shape differs from the model's counts as unexpected."""
+    matched = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    missing = [k for k in own if k not in matched]
+    unexpected = [k for k in state if k not in matched]
+    shape_bad = [f"{k} file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+                 for k in unexpected if k in own]
+    summary = (f"{len(matched)}/{len(own)} tensors matched; missing {len(missing)} "
+               f"(e.g. {missing[:3]}); unexpected {len(unexpected)} (e.g. {unexpected[:3]})"
+               + (f"; shape mismatches e.g. {shape_bad[:2]}" if shape_bad else ""))
+    return matched, missing, unexpected, summary
 
 
 def load_state_dict_file(
@@ -150,14 +185,7 @@ def load_state_dict_file(
     dropped = [k for k in state if k.startswith(classifier + ".") and k not in own]
     for k in dropped:
         del state[k]
-    matched = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    missing = [k for k in own if k not in matched]
-    unexpected = [k for k in state if k not in matched]
-    shape_bad = [f"{k} file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-                 for k in unexpected if k in own]
-    summary = (f"{len(matched)}/{len(own)} tensors matched; missing {len(missing)} "
-               f"(e.g. {missing[:3]}); unexpected {len(unexpected)} (e.g. {unexpected[:3]})"
-               + (f"; shape mismatches e.g. {shape_bad[:2]}" if shape_bad else ""))
+    matched, missing, unexpected, summary = match_state_dict(own, state)
     if not matched or (strict and (missing or unexpected)):
         raise ValueError(f"weights file {path} does not fit backbone {name!r}: {summary}. "
                          "Check the architecture name, pass key_map= to rename keys, or "

@@ -198,6 +198,7 @@ class Variant:
     use_intra: bool = False         # L_OA, L_OC, L_AC and the close-to-apex BCE (Eqs. 1-3, 7)
     use_inter: bool = False         # L_NA (Eqs. 4-5)
     pair_loss: str | None = None    # "contrastive" (CL) or "triplet" (TL)
+    close_bce: bool = False         # the close-to-apex BCE alone (Eq. 6 on the close frame), no contrastive term
     paper_row: str = ""
 
     def __post_init__(self) -> None:
@@ -205,7 +206,7 @@ class Variant:
             raise ValueError(f"variant {self.name!r}: family must be 'seresnet' or 'resnet', got {self.family!r}")
         if self.pair_loss not in (None, "contrastive", "triplet"):
             raise ValueError(f"variant {self.name!r}: pair_loss must be None, 'contrastive' or 'triplet'")
-        needs_all = self.sequence or self.use_intra or self.pair_loss is not None
+        needs_all = self.sequence or self.use_intra or self.pair_loss is not None or self.close_bce
         if (needs_all and set(self.inputs) != set(FRAMES)) or "apex" not in self.inputs:
             raise ValueError(f"variant {self.name!r}: inputs {self.inputs} do not fit its losses")
 
@@ -215,7 +216,7 @@ class Variant:
         if self.sequence:
             return ("bce_seq",)
         terms = ["bce_apex"]
-        if self.use_intra or self.pair_loss:
+        if self.use_intra or self.pair_loss or self.close_bce:
             terms.append("bce_close")
         if self.use_intra:
             terms += ["oa", "oc", "ac"]
@@ -234,6 +235,10 @@ VARIANTS: dict[str, Variant] = {
     "cl": Variant("cl", "seresnet", FRAMES, APEX_ONLY, pair_loss="contrastive", paper_row="CL [9], Tables 2-3"),
     "tl": Variant("tl", "seresnet", FRAMES, APEX_ONLY, pair_loss="triplet", paper_row="TL [23], Tables 2-3"),
     "intracl": Variant("intracl", "seresnet", FRAMES, APEX_ONLY, use_intra=True, paper_row="IntraCL, Table 1"),
+    # melib's control, not in the paper: the baseline with IntraCL's extra close-to-apex BCE and the same
+    # three-frame batches, no contrastive term, to separate the extra frames from L_OA, L_OC, L_AC
+    "senet_close": Variant("senet_close", "seresnet", FRAMES, APEX_ONLY, close_bce=True,
+                           paper_row="none (melib's control: Baseline + close-to-apex BCE)"),
     "intercl": Variant("intercl", "seresnet", APEX_ONLY, APEX_ONLY, use_inter=True, paper_row="InterCL, Table 1"),
     "iicl": Variant("iicl", "seresnet", FRAMES, APEX_ONLY, use_intra=True, use_inter=True,
                     paper_row="IICL, Tables 1-3"),
@@ -289,6 +294,10 @@ def variant_loss(variant: str | Variant, outputs: Mapping[str, Tensor], labels: 
         (logits,) = _take(outputs, ("logits_seq",), v)
         bce = au_bce(logits, labels, pos_weight)
         return {"total": bce, "bce_seq": bce}
+    if v.close_bce:
+        _, _, _, z_a, z_c = _take(outputs, ("feat_onset", "feat_apex", "feat_close", "logits_apex", "logits_close"), v)
+        terms = {"bce_apex": au_bce(z_a, labels, pos_weight), "bce_close": au_bce(z_c, labels, pos_weight)}
+        return {"total": terms["bce_apex"] + terms["bce_close"], **terms}
     if v.pair_loss is None:
         needs = ("feat_onset", "feat_apex", "feat_close", "logits_apex", "logits_close") if v.use_intra \
             else ("feat_apex", "logits_apex")

@@ -146,20 +146,49 @@ def create_clip(model_name: str = PAPER_MODEL, weights: str | Path = "none", *, 
         if not path.is_file():
             raise FileNotFoundError(f"CLIP weights file not found: {path} ({WEIGHTS_HELP})")
         clip = build()
-        try:
-            incompatible = open_clip.load_checkpoint(clip, str(path), strict=strict, weights_only=True)
-        except Exception as exc:
-            raise ValueError(f"cannot load {path} into {cfg_name!r} ({type(exc).__name__}: {exc}); the file "
-                             "must be a CLIP state dict of this architecture (strict=False loads the part "
-                             "that fits)") from exc
-        missing = list(getattr(incompatible, "missing_keys", []))
-        description = f"{cfg_name} ({act}): CLIP weights from file {path}"
-        if missing:
-            description += f" (PARTIAL: {len(missing)} tensors missing, e.g. {missing[:3]})"
+        loaded = load_clip_file(clip, path, strict, cfg_name)
+        description = f"{cfg_name} ({act}): CLIP weights from file {path} ({loaded})"
     if not isinstance(clip.visual, VisionTransformer):
         raise ValueError(f"{cfg_name!r} has a {type(clip.visual).__name__} image tower; Micro-AU CLIP "
                          "needs a ViT patch-token grid (open_clip VisionTransformer)")
     return clip, description
+
+
+def load_clip_file(clip: nn.Module, path: Path, strict: bool = True, name: str = "CLIP") -> str:
+    """Load a CLIP state-dict file into ``clip``; return what was loaded, raise naming the file and keys.
+
+    Reads ``.safetensors`` or a ``torch.save`` file (``weights_only=True``), raw, under ``"state_dict"`` /
+    ``"model"`` or with ``module.`` prefixes (:func:`melib.models.backbones.read_state_dict`), then applies
+    open_clip's own conversions (``open_clip.load_checkpoint``): third-party layouts, ``logit_scale``'s
+    shape and interpolated positional embeddings when the image size or text context differ (named in
+    the result). ``strict``: every CLIP tensor must come from the file and every file tensor be used.
+    """
+    from open_clip.factory import convert_state_dict, convert_to_custom_text_state_dict
+    from open_clip.model import resize_pos_embed, resize_text_pos_embed
+
+    from melib.models.backbones import match_state_dict, read_state_dict
+
+    state = read_state_dict(path)
+    state = convert_state_dict(clip, state)
+    if "positional_embedding" in state and not hasattr(clip, "positional_embedding"):
+        state = convert_to_custom_text_state_dict(state)
+    own = clip.state_dict()
+    if "logit_scale" in state and state["logit_scale"].ndim != own["logit_scale"].ndim:
+        state["logit_scale"] = state["logit_scale"].reshape(own["logit_scale"].shape)
+    resized = [k for k in ("visual.positional_embedding", "positional_embedding")
+               if k in state and k in own and state[k].shape != own[k].shape]
+    resize_pos_embed(state, clip)
+    resize_text_pos_embed(state, clip)
+    matched, missing, unexpected, summary = match_state_dict(own, state)
+    if not matched or (strict and (missing or unexpected)):
+        raise ValueError(f"cannot load {path} into {name!r}: {summary}. The file must be a CLIP state dict "
+                         "of the same architecture (open_clip.create_model(name).state_dict()); strict=False "
+                         "loads the part that fits")
+    clip.load_state_dict(matched, strict=False)
+    note = f"; positional embeddings {resized} interpolated to this size" if resized else ""
+    if missing or unexpected:
+        return f"PARTIAL: {summary}; the rest random init{note}"
+    return f"all {len(matched)} tensors loaded{note}"
 
 
 def _text_parts(clip: nn.Module) -> tuple[nn.ModuleList, list[nn.Module | nn.Parameter]]:
@@ -595,27 +624,69 @@ class MicroAUCLIP(nn.Module):
 OBJECTIVE_TO_THREE_CLASS = {"I": "positive", "II": "surprise", "III": "negative", "IV": "negative",
                             "V": "negative", "VI": "negative"}
 
+#: Emotion prototypes of the FACS Investigator's Guide (Ekman, Friesen & Hager 2002, table of EMFACS
+#: emotion predictions), the one prototype per emotion as commonly reproduced (e.g. Wikipedia, "Facial
+#: Action Coding System"); intensity letters (5B) and laterality (contempt's R12A+R14A) dropped. Fear is
+#: also quoted without AU7 (1+2+4+5+20+26).
+EMFACS_PROTOTYPES: dict[str, frozenset[int]] = {
+    "happiness": frozenset({6, 12}), "sadness": frozenset({1, 4, 15}), "surprise": frozenset({1, 2, 5, 26}),
+    "fear": frozenset({1, 2, 4, 5, 7, 20, 26}), "anger": frozenset({4, 5, 7, 23}),
+    "disgust": frozenset({9, 15, 16}), "contempt": frozenset({12, 14})}
+#: EMFACS emotions -> 3 classes (MEGC 2019: happiness positive, surprise surprise, the rest negative).
+EMFACS_TO_THREE_CLASS = {"happiness": "positive", "surprise": "surprise", "sadness": "negative",
+                         "fear": "negative", "anger": "negative", "disgust": "negative", "contempt": "negative"}
+#: AU-emotion tables that write Eq. 13's label texts (:func:`label_table_rules`).
+LABEL_TABLES = ("objective", "emfacs")
 
-def emotion_label_combos(aus: Sequence[int]) -> tuple[list[frozenset[int]], list[str]]:
+
+def label_table_rules(table: str = "objective") -> list[tuple[frozenset[int], str]]:
+    """``(AU combination, 3-class emotion)`` rows of an AU-emotion table, before Sec. IV-F's AU filter.
+
+    ``"objective"``: every combination of the objective classes I-VI (:data:`OBJECTIVE_TO_THREE_CLASS`).
+    The synthetic generator's emotion templates (:data:`melib.data.synthetic.plan.TEMPLATES`) were
+    written to agree with these classes, so on synthetic data this table is circular.
+
+    ``"emfacs"``: the seven prototypes of :data:`EMFACS_PROTOTYPES`, from the FACS Investigator's Guide,
+    a source the generator was not written from. Restricted to the CASME II AUs (1, 2, 4, 7, 12, 14, 15,
+    17) by :func:`emotion_label_combos`' rule: happiness -> 12 (positive); surprise -> 1+2 (surprise);
+    sadness -> 1+4+15, fear -> 1+2+4+7, anger -> 4+7, disgust -> 15, contempt -> 12+14 (negative); no
+    prototype loses all its AUs. With the SAMM AUs (2, 4, 7, 12) disgust loses all of them and happiness
+    and contempt both become 12, a conflict that drops both, so no label text says positive.
+    Where it coincides (CASME II AUs): with the objective table on 12 (positive), 1+2 (surprise), 4+7 and
+    15 (negative), 4 of its 7 texts (the objective table has 13); with the generator's templates on
+    the same four (12 happiness, 1+2 surprise, 4+7 disgust or others, 15 repression). Both tables come
+    from FACS, so they draw the same lines (AU12 positive, AU1+2 without AU4 surprise, the rest
+    negative): an agreement between them shows the result does not hang on melib's choice of table,
+    not that the synthetic emotions are independent of the AUs.
+    """
+    if table == "objective":
+        return [(combo, OBJECTIVE_TO_THREE_CLASS[cls]) for cls, combos in OBJECTIVE_CLASS_RULES.items()
+                for combo in combos]
+    if table == "emfacs":
+        return [(combo, EMFACS_TO_THREE_CLASS[e]) for e, combo in EMFACS_PROTOTYPES.items()]
+    raise ValueError(f"unknown label table {table!r}; choose from {list(LABEL_TABLES)}")
+
+
+def emotion_label_combos(aus: Sequence[int], table: str = "objective") -> tuple[list[frozenset[int]], list[str]]:
     """The filtered AU-emotion table of Sec. IV-F: the label texts r = 1..R of Eq. 13 and their emotions.
 
-    The paper's own table is in its supplement (not available). Here: the standard combinations of the
-    objective classes (I-VI) with every AU outside ``aus`` removed (Sec. IV-F "remove the less frequently
-    used AUs"), classes mapped to positive / negative / surprise (Sec. IV-A1), empty and repeated
-    combinations dropped, and a combination claimed by two emotions dropped from both. Emotions get
-    different numbers of label texts (CASME II: 10 negative, 2 positive, 1 surprise); Eq. 13's max over
-    r then favours the emotion with more of them, as printed.
+    The paper's own table is in its supplement (not available). Here: the combinations of ``table``
+    (:func:`label_table_rules`; default the objective classes I-VI) with every AU outside ``aus`` removed
+    (Sec. IV-F "remove the less frequently used AUs"), mapped to positive / negative / surprise (Sec.
+    IV-A1), empty and repeated combinations dropped, and a combination claimed by two emotions dropped
+    from both. Emotions get different numbers of label texts (CASME II, objective: 10 negative, 2
+    positive, 1 surprise; EMFACS: 5, 1, 1); Eq. 13's max over r then favours the emotion with more of
+    them, as printed.
     """
     keep = {int(a) for a in aus}
     found: dict[frozenset[int], set[str]] = {}
-    for cls, combos in OBJECTIVE_CLASS_RULES.items():
-        for combo in combos:
-            filtered = frozenset(combo & keep)
-            if filtered:
-                found.setdefault(filtered, set()).add(OBJECTIVE_TO_THREE_CLASS[cls])
-    table = sorted(((c, e.pop()) for c, e in found.items() if len(e) == 1),
-                   key=lambda ce: (THREE_CLASSES.index(ce[1]), len(ce[0]), sorted(ce[0])))
-    return [c for c, _ in table], [e for _, e in table]
+    for combo, emotion in label_table_rules(table):
+        filtered = frozenset(combo & keep)
+        if filtered:
+            found.setdefault(filtered, set()).add(emotion)
+    table_rows = sorted(((c, e.pop()) for c, e in found.items() if len(e) == 1),
+                        key=lambda ce: (THREE_CLASSES.index(ce[1]), len(ce[0]), sorted(ce[0])))
+    return [c for c, _ in table_rows], [e for _, e in table_rows]
 
 
 def label_text_features(text_pos: Tensor, text_neg: Tensor, aus: Sequence[int],
@@ -645,14 +716,14 @@ def emotion_scores(au_features: Tensor, label_text: Tensor) -> Tensor:
 
 
 def label_free_emotion(au_features: Tensor, text_pos: Tensor, text_neg: Tensor, aus: Sequence[int],
-                       classes: Sequence[str] = tuple(THREE_CLASSES)) -> dict:
+                       classes: Sequence[str] = tuple(THREE_CLASSES), table: str = "objective") -> dict:
     """Emotion-label-free MER, Eq. 13: the emotion of the label text with the largest summed similarity.
 
     Returns ``label_scores`` (B, R) (Eq. 13's argument), ``emotion_scores`` (B, E) (best label text per
     emotion; ``-inf`` for an emotion with no label text), ``prediction`` (B,) indices into ``classes``,
-    and the ``combos`` / ``label_emotions`` used (:func:`emotion_label_combos`).
+    and the ``combos`` / ``label_emotions`` used (:func:`emotion_label_combos` of ``table``).
     """
-    combos, label_emotions = emotion_label_combos(aus)
+    combos, label_emotions = emotion_label_combos(aus, table)
     scores = emotion_scores(au_features, label_text_features(text_pos, text_neg, aus, combos))
     per_emotion = scores.new_full((scores.shape[0], len(classes)), float("-inf"))
     for r, emotion in enumerate(label_emotions):

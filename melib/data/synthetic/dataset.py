@@ -32,7 +32,7 @@ from melib.config import data_root
 from melib.io import load_json, save_json, write_bytes
 
 from . import faces
-from .plan import FPS, SHEET_COLUMNS, ClipSpec, plan_dataset, sheet_rows
+from .plan import FPS, SHEET_COLUMNS, ClipSpec, plan_dataset, sheet_rows, subject_styles
 from .render import appearance_strength, render_clip
 
 GENERATOR_VERSION = "2.0"  # 2.0: FACS appearance, neutral morphed identities, age lines, knobs
@@ -56,19 +56,27 @@ def default_root() -> Path:
 
 
 def settings(subjects: int = 26, seed: int = 0, size: int = 256, clips_per_subject: int | None = None,
-             appearance: float = DEFAULT_APPEARANCE, amplitude_scale: float = 1.0) -> dict:
+             appearance: float = DEFAULT_APPEARANCE, amplitude_scale: float = 1.0, subject_style: float = 0.0) -> dict:
     """The settings recorded in ``synthetic.json`` (anything that changes the files).
 
     ``appearance`` scales the FACS appearance changes (0: motion-only clips), ``amplitude_scale``
-    multiplies the 0.3-2 px motion range, ``clips_per_subject`` = None draws CASME II-like counts.
+    multiplies the 0.3-2 px motion range, ``clips_per_subject`` = None draws CASME II-like counts,
+    ``subject_style`` > 0 gives each subject its own emotion/AU mix and movement scale (see
+    :mod:`.plan`). ``subject_style`` is recorded only when > 0, so the default dataset's
+    ``synthetic.json``, hence its fingerprint and every cache key, is the one it was before the knob.
     """
     if appearance < 0:
         raise ValueError(f"appearance must be >= 0; got {appearance}")
     if not amplitude_scale > 0:
         raise ValueError(f"amplitude_scale must be > 0; got {amplitude_scale}")
-    return {"subjects": int(subjects), "seed": int(seed), "size": int(size),
-            "clips_per_subject": None if clips_per_subject is None else int(clips_per_subject), "fps": FPS,
-            "appearance": float(appearance), "amplitude_scale": float(amplitude_scale)}
+    if not subject_style >= 0:
+        raise ValueError(f"subject_style must be >= 0; got {subject_style}")
+    out = {"subjects": int(subjects), "seed": int(seed), "size": int(size),
+           "clips_per_subject": None if clips_per_subject is None else int(clips_per_subject), "fps": FPS,
+           "appearance": float(appearance), "amplitude_scale": float(amplitude_scale)}
+    if subject_style > 0:
+        out["subject_style"] = float(subject_style)
+    return out
 
 
 def subject_dir(subject: int | str) -> str:
@@ -227,12 +235,14 @@ def _pid_alive(pid: int) -> bool:
 
 def generate(out: str | os.PathLike, subjects: int = 26, seed: int = 0, size: int = 256,
              clips_per_subject: int | None = None, workers: int | None = None, progress: bool = True,
-             appearance: float = DEFAULT_APPEARANCE, amplitude_scale: float = 1.0) -> Path:
+             appearance: float = DEFAULT_APPEARANCE, amplitude_scale: float = 1.0, subject_style: float = 0.0) -> Path:
     """Generate the dataset into ``out`` and return its path.
 
     Knobs (recorded in ``synthetic.json``, hence in every cache fingerprint): ``appearance`` scales
     the FACS appearance changes (0 = motion only), ``amplitude_scale`` multiplies the motion,
-    ``clips_per_subject`` fixes the clip count (None: CASME II-like, about 251 clips for 26 subjects).
+    ``clips_per_subject`` fixes the clip count (None: CASME II-like, about 251 clips for 26 subjects),
+    ``subject_style`` > 0 makes labels and movement depend on the subject (``synthetic.json`` then also
+    lists each subject's drawn habits under ``subject_styles``; 0, the default, writes neither).
 
     The dataset is written into a hidden sibling folder and renamed onto ``out`` when complete
     (``synthetic.json`` last), so an interrupted run never leaves a dataset that looks whole.
@@ -246,8 +256,10 @@ def generate(out: str | os.PathLike, subjects: int = 26, seed: int = 0, size: in
     if size < 64:
         raise ValueError(f"size must be >= 64 pixels; got {size}")
     workers = min(os.cpu_count() or 1, 8) if workers is None else max(int(workers), 1)
-    recorded = settings(subjects, seed, size, clips_per_subject, appearance, amplitude_scale)
-    specs = plan_dataset(subjects, seed, size, clips_per_subject, amplitude_scale)
+    recorded = settings(subjects, seed, size, clips_per_subject, appearance, amplitude_scale, subject_style)
+    specs = plan_dataset(subjects, seed, size, clips_per_subject, amplitude_scale, subject_style)
+    styles = [{"subject": st.subject, "emotion_propensity": st.emotion_propensity,
+               "amplitude_factor": st.amplitude_factor} for st in subject_styles(subjects, seed, subject_style)]
     out.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_partials(out)
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
@@ -263,6 +275,7 @@ def generate(out: str | os.PathLike, subjects: int = 26, seed: int = 0, size: in
             "au_counts": {str(k): v for k, v in sorted(Counter(a for s in specs for a in s.aus).items())},
             "emotion_counts": dict(sorted(Counter(s.emotion for s in specs).items())),
             "clips": summaries,
+            **({"subject_styles": styles} if styles else {}),
         })
         old = out.parent / f".{out.name}.old-{os.getpid()}"
         if out.exists():
@@ -319,11 +332,11 @@ def is_complete(root: str | os.PathLike, **wanted: Any) -> bool:
 
 def ensure(root: str | os.PathLike | None = None, subjects: int = 26, seed: int = 0, size: int = 256,
            clips_per_subject: int | None = None, workers: int | None = None, progress: bool = True,
-           appearance: float = DEFAULT_APPEARANCE, amplitude_scale: float = 1.0) -> Path:
+           appearance: float = DEFAULT_APPEARANCE, amplitude_scale: float = 1.0, subject_style: float = 0.0) -> Path:
     """Return ``root`` (default :func:`default_root`), generating it first if missing or different."""
     root = default_root() if root is None else Path(root)
     wanted = dict(subjects=subjects, seed=seed, size=size, clips_per_subject=clips_per_subject,
-                  appearance=appearance, amplitude_scale=amplitude_scale)
+                  appearance=appearance, amplitude_scale=amplitude_scale, subject_style=subject_style)
     if is_complete(root, **wanted):
         return root.expanduser().resolve()
     return generate(root, workers=workers, progress=progress, **wanted)

@@ -22,6 +22,16 @@ AUs                    emotion      rule
 7, 24, 4+17, 17+24 ... others
 =====================  ===========  ==========================================================
 
+Subject style (``subject_style`` > 0; 0 = the default, independent of the subject): real subjects differ
+in emotion mix and in how they move (CASME II's range from mostly "others" to mostly "disgust"). Each
+subject then draws (:func:`subject_styles`) an emotion propensity ``p ~ Dirichlet(q * STYLE_CONCENTRATION /
+style)`` around the dataset's mix ``q``, a preference for each AU combination (a Gamma weight of mean 1,
+shape ``1 / style``) and a movement scale (log-normal, sd ``STYLE_AMPLITUDE_SD * style``) that multiplies
+its clips' amplitude. The templates are still dealt from the same quotas (global AU and emotion counts
+unchanged): slots are visited in a random order, and each draws from the templates left with weight
+``left * p[emotion] / q[emotion] * preference``. A clip-level random split can then learn who the subject
+is and guess from their habits, as on real data.
+
 Annotator noise: with probability ``EMOTION_NOISE`` a clip's emotion is replaced by another one
 drawn uniformly. Laterality: in ``LATERAL_PROBABILITY`` of the clips that contain AU 2, 10, 12, 14
 or 15, those AUs act on one side only and are written ``L``/``R`` (``4+7+L10``, ``R12``).
@@ -40,6 +50,10 @@ LATERAL_PROBABILITY = 0.2
 LATERAL_AUS = frozenset({2, 10, 12, 14, 15})
 AMPLITUDE_RANGE = (0.3, 2.0)  # px at 256 x 256, drawn log-uniformly (times the dataset's amplitude_scale)
 BLINK_PROBABILITY = 0.3
+#: Total Dirichlet concentration of a subject's emotion mix at ``subject_style`` 1 (divided by the style).
+STYLE_CONCENTRATION = 2.0
+#: sd of log(per-subject movement scale) at ``subject_style`` 1 (times the style).
+STYLE_AMPLITUDE_SD = 0.5
 
 #: CASME II AU counts (IICL Table 2) the templates are tuned to, out of ``CASME2_CLIPS`` clips.
 CASME2_AU_COUNTS = {1: 26, 2: 21, 4: 129, 7: 58, 12: 34, 14: 21, 15: 16, 17: 25}
@@ -171,29 +185,96 @@ def _clip(rng: np.random.Generator, subject: int, index: int, filename: str, tem
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class SubjectStyle:
+    """One subject's habits (``subject_style`` > 0): emotion propensity, preference per template
+    (aligned with :data:`TEMPLATES`) and movement scale (multiplies the clips' amplitude)."""
+
+    subject: int
+    emotion_propensity: dict[str, float]
+    template_preference: tuple[float, ...]
+    amplitude_factor: float
+
+
+def _emotion_mix() -> dict[str, float]:
+    """The templates' emotion frequencies (before annotator noise)."""
+    total = sum(c for _, _, c in TEMPLATES)
+    return {e: sum(c for _, te, c in TEMPLATES if te == e) / total for e in EMOTIONS}
+
+
+def subject_styles(subjects: int, seed: int, subject_style: float) -> list[SubjectStyle]:
+    """Each subject's habits for ``subject_style`` > 0 (module docstring); empty for 0."""
+    if not subject_style >= 0:
+        raise ValueError(f"subject_style must be >= 0; got {subject_style}")
+    if subject_style == 0:
+        return []
+    q = _emotion_mix()
+    alpha = np.array([q[e] for e in EMOTIONS]) * STYLE_CONCENTRATION / subject_style
+    out = []
+    for s in range(1, subjects + 1):
+        rng = np.random.default_rng([seed, s, 0x57])
+        p = rng.dirichlet(alpha)
+        pref = rng.gamma(1 / subject_style, subject_style, size=len(TEMPLATES))
+        factor = float(np.exp(rng.normal(0, STYLE_AMPLITUDE_SD * subject_style)))
+        out.append(SubjectStyle(s, {e: round(float(v), 4) for e, v in zip(EMOTIONS, p)},
+                                tuple(float(v) for v in pref), round(factor, 4)))
+    return out
+
+
+def _styled_templates(counts: list[int], seed: int, styles: list[SubjectStyle]) -> list[list[int]]:
+    """Template index of every clip slot, per subject, dealt from the quotas with each subject's tilt."""
+    left = np.array(template_quota(sum(counts)), dtype=np.float64)
+    q = _emotion_mix()
+    slots = [(si, i) for si, n in enumerate(counts) for i in range(n)]
+    rng = np.random.default_rng([seed, 0x7E, 0x57])
+    chosen = [[0] * n for n in counts]
+    for k in rng.permutation(len(slots)):
+        si, i = slots[k]
+        style = styles[si]
+        tilt = np.array([style.emotion_propensity[e] / q[e] * style.template_preference[t]
+                         for t, (_, e, _) in enumerate(TEMPLATES)])
+        w = left * np.maximum(tilt, 1e-12)
+        t = int(rng.choice(len(TEMPLATES), p=w / w.sum()))
+        chosen[si][i] = t
+        left[t] -= 1
+    return chosen
+
+
 def plan_dataset(subjects: int = 26, seed: int = 0, size: int = 256,
-                 clips_per_subject: int | None = None, amplitude_scale: float = 1.0) -> list[ClipSpec]:
+                 clips_per_subject: int | None = None, amplitude_scale: float = 1.0,
+                 subject_style: float = 0.0) -> list[ClipSpec]:
     """All clips of a dataset, ordered by subject then filename. Cheap: renders nothing.
 
     ``amplitude_scale`` multiplies every clip's motion amplitude (the 0.3-2 px range at 256 px);
     the AU ``intensity`` (which drives the appearance changes) does not change with it.
+    ``subject_style`` > 0 gives each subject its own emotion/AU propensities and movement scale
+    (:func:`subject_styles`); 0 gives the default plan, labels independent of the subject.
     """
     if not amplitude_scale > 0:
         raise ValueError(f"amplitude_scale must be > 0; got {amplitude_scale}")
+    if not subject_style >= 0:
+        raise ValueError(f"subject_style must be >= 0; got {subject_style}")
     if subjects < 1:
         raise ValueError(f"subjects must be >= 1; got {subjects}")
     if clips_per_subject is not None and clips_per_subject < 1:
         raise ValueError(f"clips_per_subject must be >= 1 or None; got {clips_per_subject}")
     counts = clip_counts(subjects, seed, clips_per_subject)
-    pool = [t for t, q in zip(TEMPLATES, template_quota(sum(counts))) for _ in range(q)]
-    order = np.random.default_rng([seed, 0x7E]).permutation(len(pool))
-    specs, k = [], 0
+    styles = subject_styles(subjects, seed, subject_style)
+    if styles:
+        chosen = _styled_templates(counts, seed, styles)
+        templates = [[TEMPLATES[t] for t in row] for row in chosen]
+    else:  # the default: the quota pool shuffled over the clips, whoever the subject
+        pool = [t for t, q in zip(TEMPLATES, template_quota(sum(counts))) for _ in range(q)]
+        order = np.random.default_rng([seed, 0x7E]).permutation(len(pool))
+        flat = iter(pool[o] for o in order)
+        templates = [[next(flat) for _ in range(n)] for n in counts]
+    specs = []
     for subject, n in zip(range(1, subjects + 1), counts):
         names = _filenames(np.random.default_rng([seed, subject, 0xF]), n)
+        scale = amplitude_scale * (styles[subject - 1].amplitude_factor if styles else 1.0)
         for index, name in enumerate(names):
             rng = np.random.default_rng([seed, subject, index, 0x5EC])
-            specs.append(_clip(rng, subject, index, name, pool[order[k]], size, amplitude_scale))
-            k += 1
+            specs.append(_clip(rng, subject, index, name, templates[subject - 1][index], size, scale))
     return specs
 
 
