@@ -71,8 +71,8 @@ def reread(body: str, section: report.Section) -> str:
     table = table.fillna("")
     first = [line for line in before if line.strip()][0].split(f" {NOTE}")[0]
     changed = sorted(CHANGED.get(section.name, set()) & set(frame.index))
-    first += (f" {NOTE} by `python data_scripts/reread_results.py` from the mean ± sd and seed counts of that "
-              "generated table (its runs are not on this machine)" + (
+    first += (f" {NOTE} by `python data_scripts/reread_results.py` from the mean ± sd (rounded to three "
+              "digits) and seed counts of that generated table (its runs are not on this machine)" + (
                   f"; {', '.join(changed)} changed meaning since and are shown as not run" if changed else "") + ".")
     kept = [line for line in after if line.strip() and not line.startswith("Direction against")
             and not line.startswith("Each row is read against")]

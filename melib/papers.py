@@ -174,28 +174,5 @@ def direction_stats(mean: float, sd: float, n: int, ref_mean: float, ref_sd: flo
             "text": f"{delta:+.3f}{margin}, {n2[0]} vs {n2[1]} seeds: {verdict}"}
 
 
-def mean_sd(values: Sequence[float], digits: int = 3) -> str:
-    """``mean ± sd`` over seeds (sample sd), the single value for one seed, ``not run`` for none."""
-    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=float)
-    if v.size == 0:
-        return "not run"
-    if v.size == 1:
-        return f"{v[0]:.{digits}f}"
-    return f"{v.mean():.{digits}f} ± {v.std(ddof=1):.{digits}f}"
-
-
-def describe(comparison: Mapping[str, Any] | None) -> str:
-    """One line naming a paper number: ``0.756 (Table VIII local OrigCL, CASME II, LOSO; MiAUCL 0.782)``."""
-    if comparison is None:
-        return "no paper row of this dataset, protocol and class count"
-    names = {"casme2": "CASME II", "samm": "SAMM", "smic": "SMIC-HS"}
-    where = f"{comparison['table']} {comparison['row']}, {names.get(comparison['dataset'], comparison['dataset'])}, " \
-            f"{'4-fold' if comparison['protocol'] == 'kfold' else 'LOSO'}"
-    if comparison["classes"]:
-        where += f", {comparison['classes']} classes"
-    ref = f"; {comparison['reference_row']} {comparison['reference_value']:.3f}" if comparison["reference_row"] else ""
-    return f"{comparison['value']:.3f} ({where}{ref})"
-
-
-__all__ = ["AGREEMENT_SE", "PROTOCOLS", "PaperNumber", "describe", "direction", "direction_stats", "mean_sd", "numbers",
-           "paper_comparison", "table"]
+__all__ = ["AGREEMENT_SE", "PROTOCOLS", "PaperNumber", "direction", "direction_stats", "numbers", "paper_comparison",
+           "table"]

@@ -318,11 +318,15 @@ def run(seeds: Sequence[int] = (0, 1, 2), profile: str = "fast", progress: bool 
     return table
 
 
-def verdict(mean: float, sd: float) -> str:
-    """"inflates" / "deflates" when the mean inflation lies beyond one sd over seeds, else
-    "within the seed spread"."""
-    if abs(mean) <= sd:
-        return "within the seed spread"
+def verdict(mean: float, sd: float, n: int) -> str:
+    """"inflates" / "deflates" when the mean inflation over ``n`` seeds (each seed's careless minus honest
+    score, a paired difference) is beyond two standard errors of that mean, the project's one rule
+    (:func:`melib.papers.direction_stats` against 0), else "inconclusive"."""
+    from .papers import direction_stats
+
+    rule = direction_stats(mean, sd, n, 0.0, 0.0, n)
+    if not rule["beyond"]:
+        return "inconclusive: inside two standard errors"
     return "inflates" if mean > 0 else "deflates"
 
 

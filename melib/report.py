@@ -47,6 +47,7 @@ class Row:
     overrides: Mapping[str, Any] = field(default_factory=dict)
     label: str = ""
     label_free: bool = False  # Micro-AU CLIP's emotion-label-free MER (Eq. 13) of the run
+    label_table: str = "objective"  # the AU-emotion table of the label texts (models.micro_au_clip.LABEL_TABLES)
     reference: str | None = None  # our variant this row is read against (default: its paper row's reference)
     paper_table: str | None = None  # the paper's table to read when the variant is in several
 
@@ -84,7 +85,9 @@ SECTIONS: tuple[Section, ...] = (
             label="annotation mimic (official config)"),
         Row("selfme", "selfme", label="SelfME (learned motion + SCViT)"),
         Row("selfme", "tvl1", label="SelfME's SCViT on TV-L1 flow"),
-        Row("micro_au_clip", "full", label="Micro-AU CLIP label-free (Eq. 13)", label_free=True)), classes=3),
+        Row("micro_au_clip", "full", label="Micro-AU CLIP label-free (Eq. 13)", label_free=True),
+        Row("micro_au_clip", "full", label="Micro-AU CLIP label-free, FACS prototypes' texts", label_free=True,
+            label_table="emfacs")), classes=3),
     Section("ablation-iicl", "IICL Table 1 (4-fold, average AU F1)", "au", tuple(
         Row("iicl", v, "kfold", label=v) for v in ("senet", "intracl", "intercl", "iicl")), "senet", "all"),
     Section("controls-iicl", "IICL: what carries the gain (Table 2's RESnet and melib's senet_close control; 4-fold)",
@@ -103,8 +106,10 @@ SECTIONS: tuple[Section, ...] = (
             ("full", "full (softmax reading)", None), ("miaucl_bce", "miaucl_bce", "full"),
             ("local_origcl_bce", "local_origcl_bce", "miaucl_bce"))), "full", "all"),
     Section("ablation-selfme", "SelfME Tables 1, 3 and 4 (LOSO)", "emotion", tuple(
-        Row("selfme", v, label=v) for v in ("selfme", "no_sc", "no_bspline", "no_ma", "plain", "bspline_only",
-                                            "sc_only", "ma_only", "gamma3", "tvl1", "tvl1_vit")),
+        Row("selfme", v, label=v) for v in ("selfme", "no_sc", "no_bspline", "no_ma", "gamma3", "tvl1", "tvl1_vit")),
+            "selfme", "all", classes=3),
+    Section("ablation-selfme-table1", "SelfME Table 1's rows with two or three components off (LOSO)", "emotion", tuple(
+        Row("selfme", v, label=v) for v in ("selfme", "plain", "bspline_only", "sc_only", "ma_only")),
             "selfme", "all", classes=3),
 )
 
@@ -158,13 +163,13 @@ def _row_metrics(row: Row, run: Any, exp: Any) -> dict[str, Any] | None:
         return None
     m = results["metrics"]
     if row.label_free:
-        path = run.dir / "label_free.json"
+        path = run.dir / ("label_free.json" if row.label_table == "objective" else f"label_free_{row.label_table}.json")
         if path.is_file():
             lf = load_json(path)
         else:
             from .methods import micro_au_clip
 
-            lf = micro_au_clip.label_free_results(run, exp.manifest)
+            lf = micro_au_clip.label_free_results(run, exp.manifest, label_table=row.label_table)
         return {k: lf[k] for k in EMOTION_METRICS}
     if "f1_avg" in m:
         from . import metrics
@@ -420,7 +425,7 @@ def row_direction(stats: Mapping[str, Mapping[str, Any]], section: Section, row:
         return {"against": ref.variant, "ours": "", "paper": "" if paper_delta is None else f"{paper_delta:+.3f}",
                 "verdict": "not run"}
     verdict = rule["verdict"] if paper_delta is not None else (
-        "effect (no paper row)" if rule["verdict"] == "effect" else "inconclusive (no paper row)")
+        "effect (no paper Δ)" if rule["verdict"] == "effect" else "inconclusive (no paper Δ)")
     return {"against": ref.variant, "ours": ours, "paper": "" if paper_delta is None else f"{paper_delta:+.3f}",
             "verdict": f"{verdict} ({rule['n'][0]} vs {rule['n'][1]} seeds)"}
 

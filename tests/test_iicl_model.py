@@ -68,6 +68,9 @@ def test_registry_matches_the_paper_rows():
     assert set(VARIANTS["intracl"].loss_terms) == {"bce_apex", "bce_close", "oa", "oc", "ac"}
     assert set(VARIANTS["intercl"].loss_terms) == {"bce_apex", "na"}
     assert set(VARIANTS["iicl"].loss_terms) == {"bce_apex", "bce_close", "oa", "oc", "ac", "na"}
+    # melib's control: IntraCL's extra close-to-apex BCE and three-frame batches, no contrastive term
+    assert set(VARIANTS["senet_close"].loss_terms) == {"bce_apex", "bce_close"}
+    assert VARIANTS["senet_close"].inputs == VARIANTS["intracl"].inputs and VARIANTS["senet_close"].family == "seresnet"
     assert "cl" in VARIANTS["cl"].loss_terms and "tl" in VARIANTS["tl"].loss_terms
     assert VARIANTS["resnet"].family == "resnet" and VARIANTS["seseq"].sequence
     assert all(v.test_inputs == ("apex",) for v in VARIANTS.values() if not v.sequence)

@@ -254,3 +254,21 @@ def test_config_follows_the_dataset_and_validates():
             mac.MicroAUCLIPConfig(**bad)
     with pytest.raises(ValueError, match="unknown Micro-AU CLIP setting"):
         mac.preset("fast", epoch=3)
+
+
+def test_ablation_table_reads_each_variant_against_its_papers_reference_of_the_same_reading():
+    class Done:  # a finished run: only results() is read
+        def __init__(self, f1):
+            self.f1 = f1
+
+        def results(self):
+            return {"metrics": {"f1_avg": self.f1, "acc_avg": 0.9, "auc_avg": 0.8}}
+
+    table = mac.ablation_table({"full": Done(0.30), "miaucl_bce": Done(0.40), "local_origcl": Done(0.30),
+                                "local_origcl_bce": Done(0.35), "meanpool": Done(0.2)})
+    assert table.loc["local_origcl", "against"] == "full" and table.loc["local_origcl_bce", "against"] == "miaucl_bce"
+    assert table.loc["local_origcl_bce", "ours Δ"] == pytest.approx(-0.05)
+    assert table.loc["local_origcl_bce", "paper Δ"] == pytest.approx(-0.026)
+    assert table.loc["local_origcl_bce", "direction"] == "inconclusive"  # one seed each: never a finding
+    assert table.loc["meanpool", "against"] == ""  # its reference, add_mlp, was not run
+    assert table.loc["meanpool", "table"] == "Table VI"

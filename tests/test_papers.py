@@ -30,7 +30,23 @@ BY_HAND = {
     ("micro_au_clip", "global_origcl", "casme2", None): ("Table VIII", 0.730, 0.782),
     ("micro_au_clip", "local_origcl", "casme2", None): ("Table VIII", 0.756, 0.782),
     ("micro_au_clip", "local_origcl_bce", "samm", None): ("Table VIII", 0.691, 0.730),
-    ("micro_au_clip", "lsi_only", "casme2", 3): ("Table X", 0.872, 0.889),
+    ("micro_au_clip", "add_mlp", "casme2", 3): ("Table X", 0.872, 0.889),
+    ("micro_au_clip", "add_mlp", "samm", 3): ("Table X", 0.696, 0.747),
+    ("micro_au_clip", "lsi_only", "samm", None): ("Table II", 0.714, 0.730),
+    ("micro_au_clip", "cat_mlp", "samm", None): ("Table VII", 0.641, 0.730),
+    ("micro_au_clip", "text_fixed", "samm", None): ("Table III", 0.702, 0.716),
+    ("micro_au_clip", "meanpool", "samm", None): ("Table VI", 0.680, 0.716),
+    ("micro_au_clip", "no_cl", "samm", None): ("Table VIII", 0.725, 0.730),
+    ("micro_au_clip", "global_origcl", "samm", None): ("Table VIII", 0.638, 0.730),
+    ("iicl", "seseq", "samm", None): ("Table 3", 0.35, 0.34),
+    ("iicl", "resnet", "samm", None): ("Table 3", 0.32, 0.34),
+    ("iicl", "resseq", "samm", None): ("Table 3", 0.34, 0.34),
+    ("iicl", "cl", "samm", None): ("Table 3", 0.35, 0.34),
+    ("annotation_mimic", "sb", "samm", 5): ("Table 4", 0.7218, 0.7582),
+    ("annotation_mimic", "sb+au", "samm", 5): ("Table 4", 0.6560, 0.7582),
+    ("annotation_mimic", "db+au", "samm", 5): ("Table 4", 0.7338, 0.7582),
+    ("annotation_mimic", "db+awm", "samm", 5): ("Table 4", 0.7347, 0.7582),
+    ("annotation_mimic", "db+all-rr", "samm", 5): ("Table 4", 0.7019, 0.7582),
     ("annotation_mimic", "sb", "casme2", 5): ("Table 4", 0.7921, 0.8267),
     ("annotation_mimic", "sb+au", "casme2", 5): ("Table 4", 0.7871, 0.8267),
     ("annotation_mimic", "db", "samm", 5): ("Table 4", 0.6925, 0.7582),
@@ -58,6 +74,22 @@ def test_every_ablation_row_is_read_against_its_own_tables_reference(key):
     assert got is not None and got["table"] == table and got["dataset"] == dataset
     assert got["value"] == pytest.approx(value) and got["reference_value"] == pytest.approx(reference)
     assert got["delta"] == pytest.approx(value - reference)
+
+
+def test_other_metrics_of_one_row_per_table():
+    """Per-AU F1, accuracy and UAR, typed from the papers' tables: a swapped column fails here."""
+    get = lambda *a, **k: paper_comparison(*a, **k)["value"]
+    assert get("iicl", "intracl", metric="AU1") == pytest.approx(0.85) and get("iicl", "tl", metric="AU15") == 0.32
+    assert get("iicl", "iicl", "samm", metric="AU12") == pytest.approx(0.45)
+    assert get("micro_au_clip", "gsd_only", metric="acc") == pytest.approx(0.898)
+    assert get("micro_au_clip", "maxpool", "samm", metric="acc") == pytest.approx(0.849)
+    assert get("micro_au_clip", "no_cl", "samm", metric="acc") == pytest.approx(0.853)
+    assert get("annotation_mimic", "db+all", classes=3, metric="uar") == pytest.approx(0.924)
+    assert get("annotation_mimic", "db+all", "samm", classes=5, metric="acc") == pytest.approx(0.794)
+    assert get("annotation_mimic", "db+awm", classes=5, metric="acc") == pytest.approx(0.8252)
+    assert get("selfme", "sc_only", metric="uar") == pytest.approx(0.9028)
+    assert get("selfme", "tvl1", metric="uar") == pytest.approx(0.8305)
+    assert get("selfme", "gamma3", metric="uar") == pytest.approx(0.6622)
 
 
 def test_a_row_of_one_dataset_only_is_used_and_named():
@@ -104,4 +136,3 @@ def test_the_agreement_rule_needs_two_standard_errors():
     assert direction([0.5], [0.9], paper_delta=-0.1)["verdict"] == "inconclusive"
     assert direction([0.70, 0.71, 0.72], [0.80, 0.81, 0.82])["verdict"] == "effect"  # no paper direction
     assert "3 vs 3 seeds" in far["text"]
-    assert papers.mean_sd([0.8, 0.82]) == "0.810 ± 0.014" and papers.mean_sd([]) == "not run"

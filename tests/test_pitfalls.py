@@ -88,6 +88,8 @@ def test_summary_and_markdown_keep_the_dataset_column():
     assert text.splitlines()[0].startswith("| dataset |") and "| subject-styled |" in text
 
 
-def test_verdict_needs_the_mean_beyond_one_sd():
-    assert pitfalls.verdict(0.05, 0.02) == "inflates" and pitfalls.verdict(-0.05, 0.02) == "deflates"
-    assert pitfalls.verdict(0.01, 0.02) == "within the seed spread"
+def test_verdict_needs_the_mean_beyond_two_standard_errors():
+    # three seeds, sd 0.02: SE of the mean = 0.0115, so 0.05 is beyond 2 SE and 0.02 is not
+    assert pitfalls.verdict(0.05, 0.02, 3) == "inflates" and pitfalls.verdict(-0.05, 0.02, 3) == "deflates"
+    assert pitfalls.verdict(0.02, 0.02, 3).startswith("inconclusive")
+    assert pitfalls.verdict(0.5, float("nan"), 1).startswith("inconclusive")  # one seed: no standard error

@@ -152,3 +152,15 @@ def test_iicl_subset_rule():
     assert iicl_subset(manifest, dataset="samm")["clip"].tolist() == ["a", "d"]  # AU2/4/7/12
     assert iicl_subset(manifest, aus=[10])["clip"].tolist() == ["b", "e"]
     assert iicl_subset(manifest).attrs["dataset"] == "casme2"
+
+
+def test_load_manifest_keeps_iicls_clips_on_request(tiny_synthetic):
+    from melib import data
+    from melib.data.mappings import au_set
+
+    every = data.load_manifest("synthetic", tiny_synthetic)
+    kept = data.load_manifest("synthetic", tiny_synthetic, clips="iicl")
+    studied = [f"AU{a}" for a in au_set("casme2") if f"AU{a}" in every]  # the tiny set lacks some AUs
+    assert len(kept) == int((every[studied].sum(axis=1) > 0).sum()) and len(kept) <= len(every)
+    with pytest.raises(ValueError, match="clips"):
+        data.load_manifest("synthetic", tiny_synthetic, clips="some")

@@ -31,10 +31,19 @@ def dataset_root(name: str, root: str | Path = "") -> Path:
     return path
 
 
-def load_manifest(name: str, root: str | Path = "", subjects: int | None = None, **kwargs) -> pd.DataFrame:
+def load_manifest(name: str, root: str | Path = "", subjects: int | None = None, clips: str = "all",
+                  **kwargs) -> pd.DataFrame:
     """Read a dataset's manifest (see :func:`read_annotations`); ``subjects`` keeps the n subjects
-    with the most clips (ties by name), the fast profiles' smaller stand-in for the whole dataset."""
+    with the most clips (ties by name), the fast profiles' smaller stand-in for the whole dataset.
+    ``clips="iicl"`` keeps the clips IICL evaluates, as far as its text defines them
+    (:func:`melib.data.subsets.iicl_subset`: at least one of the studied AUs); ``"all"`` keeps every clip."""
+    if clips not in ("all", "iicl"):
+        raise ValueError(f"clips must be 'all' or 'iicl'; got {clips!r}")
     manifest = read_annotations(name, dataset_root(name, root), **kwargs)
+    if clips == "iicl":
+        from .subsets import iicl_subset
+
+        manifest = iicl_subset(manifest, "casme2" if name == "synthetic" else name)
     return subset_subjects(manifest, subjects) if subjects else manifest
 
 

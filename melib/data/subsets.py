@@ -37,7 +37,7 @@ def iicl_subset(manifest: pd.DataFrame, dataset: str | None = None, aus: Iterabl
     emotions
         Also keep only these emotions (e.g. :data:`IICL_CASME2_EMOTIONS`). Off by default: the paper's
         list reads as a description, and as a filter it cannot give 243 clips -- CASME II has about
-        63 disgust + 32 happiness + 25 surprise + 99 others = 219 clips in those emotions.
+        63-64 disgust + 32 happiness + 25 surprise + 99 others = 219-220 clips in those emotions.
 
     Returns
     -------

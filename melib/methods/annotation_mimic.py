@@ -198,7 +198,8 @@ class MimicConfig:
 #: ``full`` keeps the paper's 100 epochs although T0 = 10, T_mult = 2 restarts after epochs 10, 30 and 70
 #: (the next at 150): Sec. 4.3 fixes both, so the last epoch trains mid-cycle at about 71 % of the peak lr
 #: (the authors' best-epoch-on-the-test-subject selection hides this; melib evaluates the last epoch).
-#: ``epochs=70`` or ``150`` ends at a restart boundary (tests/test_full_presets.py checks the lr).
+#: ``epochs=70`` or ``150`` would end at a restart boundary (tests/test_full_presets.py checks the restarts at
+#: 10, 30, 70 and the last epoch's lr of the 100-epoch schedule).
 PRESETS: dict[str, dict[str, Any]] = {
     "full": {"config": dict(image_size=224),
              "schedule": dict(epochs=100, batch_size=128, lr=3e-3, optimizer="adamw", weight_decay=1e-5,

@@ -610,8 +610,8 @@ def grad_cams(run: train.Run, rows: pd.DataFrame, clips: pd.DataFrame, cache: Cl
 
 
 def results_table(runs: Mapping[str, train.Run]) -> pd.DataFrame:
-    """UF1 / UAR / accuracy per variant (complete runs; ``ours``, synthetic) beside the paper's rows of
-    Tables 1, 3 and 4 for that variant (real CASME II or SMIC-HS, as labelled)."""
+    """UF1 / UAR / accuracy per variant (complete runs; ``ours``, synthetic) beside the paper's row for that
+    variant (:func:`melib.papers.paper_comparison`: CASME II where the row exists, else SMIC-HS, as labelled)."""
     rows, index = [], []
     for variant, run in runs.items():
         results = run.results()
@@ -619,12 +619,11 @@ def results_table(runs: Mapping[str, train.Run]) -> pd.DataFrame:
             m = results["metrics"]
             rows.append({"uf1": m["uf1"], "uar": m["uar"], "acc": m["acc"]})
             index.append((variant, "ours (synthetic)"))
-        for e in PAPER_NUMBERS:
-            if variant in e.variants and e.metric == "uf1" and e.table != "Table 2":
-                uar = next(x.value for x in PAPER_NUMBERS if (x.table, x.row, x.dataset, x.metric)
-                           == (e.table, e.row, e.dataset, "uar"))
-                rows.append({"uf1": e.value, "uar": uar, "acc": np.nan})
-                index.append((variant, f"paper {e.table} ({e.dataset}, real)"))
+        paper = papers.paper_comparison("selfme", variant)  # CASME II where the row exists, else its one dataset
+        if paper is not None:
+            uar = papers.paper_comparison("selfme", variant, metric="uar", table_name=paper["table"])
+            rows.append({"uf1": paper["value"], "uar": uar["value"] if uar else np.nan, "acc": np.nan})
+            index.append((variant, f"paper {paper['table']} ({paper['dataset']}, real)"))
     if not rows:
         return pd.DataFrame(columns=["uf1", "uar", "acc"])
     return pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["variant", "source"]))

@@ -12,6 +12,8 @@ Pieces, in the order a frame is made:
 - :mod:`.appearance` FACS appearance changes per AU (furrows, bulges, the mouth opening), age lines
 - :mod:`.render` temporal profile, head motion, blinks, lighting drift, noise, ground truth
 - :mod:`.dataset` files on disk: :func:`generate`, :func:`ensure`, :func:`load_groundtruth`
+- :mod:`.layouts` the same clips in SAMM's, SMIC-HS's or CAS(ME)^3 part A's official layout
+  (``layouts.generate(out, "samm")``, ``layouts.convert``, ``layouts.truth_table``)
 
 Typical use::
 

@@ -112,13 +112,18 @@ def write_npz(path: str | os.PathLike, arrays: dict[str, Any]) -> None:
 
 def write_sheet(path: str | os.PathLike, specs: list[ClipSpec]) -> None:
     """The coding sheet as ``.xlsx`` (one sheet, CASME II header, two empty-header columns)."""
+    write_workbook(path, [list(SHEET_COLUMNS)] + [list(row) for row in sheet_rows(specs)])
+
+
+def write_workbook(path: str | os.PathLike, rows: list[list], title: str = "Sheet1") -> None:
+    """Deterministic ``.xlsx`` of one sheet holding ``rows`` from Excel row 1 on (``[]`` = an empty row):
+    fixed zip entry dates and core-property timestamps, so the same rows give the same bytes."""
     from openpyxl import Workbook
 
     wb = Workbook()
     ws = wb.active
-    ws.title = "Sheet1"
-    ws.append(list(SHEET_COLUMNS))
-    for row in sheet_rows(specs):
+    ws.title = title
+    for row in rows:
         ws.append(list(row))
     wb.properties.creator = "melib.data.synthetic"
     buf = io.BytesIO()
@@ -327,7 +332,8 @@ def is_complete(root: str | os.PathLike, **wanted: Any) -> bool:
     if not meta.is_file():
         return False
     info = load_json(meta)
-    return info.get("version") == GENERATOR_VERSION and info.get("settings") == settings(**wanted)
+    return (info.get("version") == GENERATOR_VERSION and info.get("settings") == settings(**wanted)
+            and "layout" not in info)  # a SAMM/SMIC/CAS(ME)^3 layout (melib.data.synthetic.layouts) is not this one
 
 
 def ensure(root: str | os.PathLike | None = None, subjects: int = 26, seed: int = 0, size: int = 256,
