@@ -3,7 +3,9 @@
 Layout: ``<cache_root>/<name>/<key>/<dataset>/<subject>/<clip>@<onset>.npz`` plus ``<key>/settings.json``
 naming the settings behind the key, so a person can tell what a folder holds. Each entry is written
 through an atomic rename: a run killed at any moment leaves complete entries and no half-written one,
-and the next run computes only what is missing (idempotent, resumable).
+and the next run computes only what is missing (idempotent, resumable). An entry that cannot be read
+(truncated, garbled) is never used: it is named in a warning, removed and computed again, when a build
+checks it for reuse or when it is loaded (see :meth:`ClipCache.load`).
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ import pandas as pd
 from .progress import tqdm
 
 from .config import cache_root, config_hash
-from .io import load_json, load_npz, save_json, save_npz
+from .io import READ_ERRORS, damaged, describe, load_json, load_npz, save_json, save_npz, zip_problem
 
 #: Bump when the meaning of cached arrays changes without any setting changing.
 CACHE_VERSION = 1
@@ -58,9 +60,12 @@ class BuildReport:
     computed: int = 0
     reused: int = 0
     failed: dict[str, str] = field(default_factory=dict)
+    damaged: int = 0  # unreadable entries found, removed and computed again (counted in ``computed``)
 
     def __str__(self) -> str:
         text = f"{self.computed} computed, {self.reused} reused from cache, {len(self.failed)} failed"
+        if self.damaged:
+            text += f" ({self.damaged} damaged entries recomputed)"
         for clip, reason in list(self.failed.items())[:5]:
             text += f"\n  {clip}: {reason}"
         return text
@@ -75,6 +80,7 @@ class ClipCache:
         self.key = config_hash(self.settings)
         self.dir = Path(root) if root is not None else cache_root()
         self.dir = self.dir / name / self.key
+        self._compute: Callable | None = None  # the last build's, so load() can recompute a damaged entry
 
     def __repr__(self) -> str:
         return f"ClipCache({self.name!r}, key={self.key}, dir={self.dir})"
@@ -90,10 +96,23 @@ class ClipCache:
         return self.path(row).is_file()
 
     def load(self, row: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """A clip's arrays. An unreadable entry is removed with a warning and computed again with the
+        last :meth:`build`'s ``compute``; without one (a fresh cache object) the error says to build."""
         path = self.path(row)
         if not path.is_file():
             raise FileNotFoundError(f"{self.name} cache has no entry for {row['subject']}/{row['clip']} "
                                     f"({path}); build it first (data_scripts/preprocess.py)")
+        try:
+            return load_npz(path)
+        except READ_ERRORS as error:
+            reason = describe(error)
+        again = "computing it again" if self._compute is not None else "build the cache again to recompute it"
+        damaged(path, reason, f"removed, {again}")
+        path.unlink(missing_ok=True)
+        if self._compute is None:
+            raise FileNotFoundError(f"{self.name} cache entry {path} was damaged ({reason}) and has been removed; "
+                                    f"build the cache again (data_scripts/preprocess.py) to recompute it")
+        self.save(row, self._compute(dict(row)))
         return load_npz(path)
 
     def save(self, row: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> Path:
@@ -111,8 +130,20 @@ class ClipCache:
         return load_json(self.dir / "settings.json")
 
     def missing(self, manifest: pd.DataFrame) -> pd.DataFrame:
-        """Rows of ``manifest`` without a cache entry."""
-        return manifest[[not self.has(row) for _, row in manifest.iterrows()]]
+        """Rows of ``manifest`` without a usable cache entry (a damaged one is removed, with a warning)."""
+        return self._missing(manifest)[0]
+
+    def _missing(self, manifest: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+        usable, n_damaged = [], 0
+        for _, row in manifest.iterrows():
+            path = self.path(row)
+            problem = zip_problem(path) if path.is_file() else "absent"
+            if problem not in (None, "absent"):
+                damaged(path, problem, "removed, computing it again")
+                path.unlink(missing_ok=True)
+                n_damaged += 1
+            usable.append(problem is None)
+        return manifest[[not ok for ok in usable]], n_damaged
 
     def build(self, manifest: pd.DataFrame, compute: Callable[[dict[str, Any]], Mapping[str, np.ndarray]],
               workers: int | None = None, progress: bool = True, strict: bool = False) -> BuildReport:
@@ -124,8 +155,9 @@ class ClipCache:
         the same cache at once: each starts by sweeping temporary files left by killed runs.
         """
         self._sweep_temporaries()
-        todo = self.missing(manifest)
-        report = BuildReport(reused=len(manifest) - len(todo))
+        self._compute = compute
+        todo, n_damaged = self._missing(manifest)
+        report = BuildReport(reused=len(manifest) - len(todo), damaged=n_damaged)
         rows = [row.to_dict() for _, row in todo.iterrows()]
         workers = min(workers or os.cpu_count() or 1, max(len(rows), 1))
         bar = tqdm(total=len(rows), desc=f"{self.name} [{self.key}]", disable=not progress or not rows)

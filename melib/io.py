@@ -4,7 +4,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pickle
 import tempfile
+import warnings
+import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -62,8 +66,43 @@ def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
 
 def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Load an ``.npz`` written by :func:`save_npz` (no pickled objects allowed)."""
-    with np.load(path, allow_pickle=False) as data:
+    with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as data:  # our handle: closed even when damaged
         return {k: data[k] for k in data.files}
+
+
+#: What reading a damaged stored file raises: a truncated or garbled zip (npz, torch) or JSON, stray bytes.
+READ_ERRORS = (OSError, EOFError, ValueError, KeyError, RuntimeError, zipfile.BadZipFile, zlib.error,
+               pickle.UnpicklingError)
+
+
+class DamagedFileWarning(UserWarning):
+    """A stored file (cache entry, fold) could not be read; it was set aside and is being recomputed."""
+
+
+def damaged(path: str | os.PathLike, reason: str, action: str) -> None:
+    """Warn that ``path`` cannot be read (``reason``) and say what is done about it (``action``)."""
+    warnings.warn(f"{path}: damaged or unreadable ({reason}); {action}", DamagedFileWarning, stacklevel=3)
+
+
+def describe(error: BaseException) -> str:
+    """``"Type: first line of the message"`` (at most 200 characters), for a warning about a damaged file."""
+    text = (str(error).splitlines() or [""])[0]
+    return f"{type(error).__name__}: {text[:200]}"
+
+
+def zip_problem(path: str | os.PathLike) -> str | None:
+    """Why ``path`` is not a whole zip archive (``.npz``, a ``torch.save`` file), or None. Cheap: reads the
+    directory at the end of the file, not the data, so it catches truncation, not every flipped byte."""
+    try:
+        size = os.path.getsize(path)
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except READ_ERRORS as error:
+        return describe(error)
+    if not members:
+        return "an empty archive"
+    end = max(m.header_offset + len(m.filename) + 30 + m.compress_size for m in members)
+    return None if end <= size else f"truncated: {size} bytes, its members need at least {end}"
 
 
 def _to_builtin(obj: Any) -> Any:

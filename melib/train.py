@@ -13,6 +13,10 @@ a training step that returns its losses, and a prediction step. The harness owns
   ``last.pt``, written atomically after an epoch once ``checkpoint_every_s`` have passed since the
   last one; never after the final epoch, whose model goes straight to ``model.pt``) and save;
 - per-fold predictions in ``predictions.npz``, so metrics accumulated over all folds come from disk;
+- damaged state is never used: a fold whose ``predictions.npz``, ``result.json`` or ``model.pt`` cannot
+  be read (or whose predictions lack their ``result.json``) is named in a warning, moved to
+  ``<run>/damaged/fold<k>/`` (replacing an earlier copy) and trained again; an unreadable ``last.pt``
+  is removed (the fold starts over) and an unreadable ``results.json`` is rebuilt from the folds;
 - ``run.json`` (config, and the machine of the last call that had a fold to run; a look or a load of
   done folds leaves it as it is), ``fold<k>/result.json`` (timings, losses, the machine that trained that fold) and, once
   every fold is done, ``results.json`` (the method's metrics on the accumulated predictions).
@@ -24,8 +28,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import pickle
 import platform
 import random
+import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -42,7 +48,8 @@ from .progress import tqdm
 from . import __version__, splits
 from .cache import dataset_fingerprint
 from .config import config_hash, display_path, outputs_root
-from .io import atomic_path, load_json, load_npz, save_json, save_npz
+from .io import (READ_ERRORS, atomic_path, damaged, describe, load_json, load_npz, save_json, save_npz,
+                 zip_problem)
 
 
 SCHEDULERS = ("step", "cosine_restarts", "exponential")
@@ -135,7 +142,44 @@ class Run:
         return self.dir / f"fold{fold}"
 
     def done_folds(self) -> list[int]:
-        return [f for f in range(self.n_folds) if (self.fold_dir(f) / "predictions.npz").is_file()]
+        """Folds with usable predictions; a damaged one is named in a warning and left out."""
+        done = []
+        for f in range(self.n_folds):
+            if (self.fold_dir(f) / "predictions.npz").is_file():
+                problem = self.fold_damage(f)
+                if problem is None:
+                    done.append(f)
+                else:
+                    damaged(*problem, f"fold {f} not used; run it again to retrain it")
+        return done
+
+    def fold_damage(self, fold: int) -> tuple[Path, str] | None:
+        """``(file, reason)`` when a stored file of ``fold`` cannot be read, or its predictions or model lack
+        their ``result.json``; None when all is well (or nothing is stored). ``model.pt`` is checked cheaply
+        (a truncated zip), predictions and ``result.json`` are read whole."""
+        d = self.fold_dir(fold)
+        predictions, result, model = d / "predictions.npz", d / "result.json", d / "model.pt"
+        for path, read in ((predictions, load_npz), (result, load_json)):
+            try:
+                if path.is_file():
+                    read(path)
+            except READ_ERRORS as error:
+                return path, describe(error)
+        for path in (predictions, model):
+            if path.is_file() and not result.is_file():
+                return path, f"its {result.name} is missing"
+        if model.is_file() and _is_zip(model) and (problem := zip_problem(model)) is not None:
+            return model, problem
+        return None
+
+    def set_aside(self, fold: int, problem: tuple[Path, str], action: str) -> Path:
+        """Move a damaged fold's folder to ``<run>/damaged/fold<k>`` (replacing an earlier copy), with a warning."""
+        target = self.dir / "damaged" / f"fold{fold}"
+        shutil.rmtree(target, ignore_errors=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self.fold_dir(fold).rename(target)
+        damaged(*problem, f"fold {fold} moved to {target}; {action}")
+        return target
 
     @property
     def complete(self) -> bool:
@@ -152,8 +196,14 @@ class Run:
         return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
 
     def results(self) -> dict[str, Any] | None:
+        """``results.json``, or None while folds are missing (or when it cannot be read: warned about;
+        :func:`run_folds` rebuilds it from the folds)."""
         path = self.dir / "results.json"
-        return load_json(path) if path.is_file() else None
+        try:
+            return load_json(path) if path.is_file() else None
+        except READ_ERRORS as error:
+            damaged(path, describe(error), "not used; run_folds rebuilds it from the folds")
+            return None
 
     def fold_results(self) -> list[dict[str, Any]]:
         return [load_json(self.fold_dir(f) / "result.json") for f in self.done_folds()]
@@ -188,7 +238,12 @@ class Run:
         path = self.fold_dir(fold) / "model.pt"
         if not path.is_file():
             raise FileNotFoundError(f"{self.fold_dir(fold)}: no trained model (run that fold first)")
-        return torch.load(path, map_location="cpu", weights_only=True)["model"]
+        state = _read_state(path, torch.device("cpu"))
+        if isinstance(state, str):
+            target = self.set_aside(fold, (path, state), "run the fold again to retrain it")
+            raise FileNotFoundError(f"{path} was damaged ({state}); fold {fold} moved to {target}: "
+                                    f"run it again to retrain it")
+        return state["model"]
 
 
 def trained_subjects(run: Run, rows: pd.DataFrame) -> list[str]:
@@ -284,6 +339,9 @@ def run_folds(method: Method, manifest: pd.DataFrame, schedule: Schedule, fold: 
     device = torch.device(device) if device is not None else device_default()
     key = run_key(method, schedule, manifest, protocol, k, split_seed, record_test_epochs)
     run = Run(Path(out_dir) if out_dir else outputs_root() / "runs" / method.name / key, len(folds))
+    for split in [] if locate_only else selected:
+        if (problem := run.fold_damage(split.fold)) is not None:
+            run.set_aside(split.fold, problem, "retraining it")
     trains = not locate_only and any(not (run.fold_dir(s.fold) / "predictions.npz").is_file() for s in selected)
     if trains or not (run.dir / "run.json").is_file():  # a look, or a load of done folds, leaves the record
         save_json(run.dir / "run.json", {
@@ -318,8 +376,11 @@ def _run_fold(method: Method, manifest: pd.DataFrame, split: splits.Split, sched
     model = method.build_model().to(device)
     if device.type == "cuda" and schedule.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    if final.is_file():
-        state = torch.load(final, map_location=device, weights_only=True)
+    state = _read_state(final, device) if final.is_file() else None
+    if isinstance(state, str):
+        run.set_aside(split.fold, (final, state), "retraining it")
+        state = None
+    if state is not None:
         if state.get("run_key") != key:
             raise RuntimeError(f"{final} belongs to run {state.get('run_key')}, not {key}; remove it")
         model.load_state_dict(state["model"])
@@ -399,15 +460,17 @@ def _train(method: Method, model: nn.Module, train_set: Dataset, s: Schedule, fo
     resume = fold_dir / "last.pt"
     start, history = 0, []
     last_checkpoint = time.perf_counter()
-    if resume.is_file():
-        state = torch.load(resume, map_location=device, weights_only=True)
-        if state.get("run_key") == key:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            start, history = int(state["epoch"]) + 1, list(state["history"])
-            if progress:
-                print(f"[{method.name}] fold {fold}: resuming after epoch {start}/{s.epochs}")
+    state = _read_state(resume, device) if resume.is_file() else None
+    if isinstance(state, str):
+        damaged(resume, state, "removed; the fold starts from its first epoch")
+        resume.unlink(missing_ok=True)
+    elif state is not None and state.get("run_key") == key:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start, history = int(state["epoch"]) + 1, list(state["history"])
+        if progress:
+            print(f"[{method.name}] fold {fold}: resuming after epoch {start}/{s.epochs}")
     channels_last = device.type == "cuda" and s.channels_last
     epochs = tqdm(range(start, s.epochs), desc=f"{method.name} fold {fold}", initial=start, total=s.epochs,
                   disable=not progress)
@@ -446,6 +509,21 @@ def _train(method: Method, model: nn.Module, train_set: Dataset, s: Schedule, fo
         if on_epoch_end is not None:
             on_epoch_end(fold, epoch, logs)
     return history
+
+
+def _read_state(path: Path, device: torch.device) -> dict[str, Any] | str:
+    """A checkpoint, or why it cannot be read."""
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as error:  # torch's text suggests weights_only=False: wrong for a damaged file
+        return f"{type(error).__name__}: not a readable torch checkpoint"
+    except READ_ERRORS as error:
+        return describe(error)
+
+
+def _is_zip(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(2) == b"PK"
 
 
 @torch.no_grad()

@@ -10,7 +10,7 @@ around separators allowed)::
     intensity := A-E  [("/" | "-") A-E]            # "R14A", a range "12A/B" or "12B-C"
 
 Examples: ``4+7+L10``, ``R12 + R15``, ``R14A``, ``12?``, ``AU4``, ``1,2``, ``4 or 7``, ``12+14 or 15``
-(= 12 + (14 or 15)), ``T14``, ``B17``, ``U14``, ``A1+A2``, ``12A/B``, ``L/R12``, ``12/14``,
+(= 12 + (14 or 15)), ``T14``, ``B17``, ``U14``, ``A1+A2``, ``12A/B``, ``L/R12``, ``A/L12``, ``12/14``,
 ``(12 or 14)+4``, ``[4+7]``, ``4+7+ref(43)``, ``4+7 eyes closed``, Excel numbers ``12``, ``12.0``.
 
 Choices, each a documented reading of what the sheets mean:
@@ -18,6 +18,7 @@ Choices, each a documented reading of what the sheets mean:
 - Side, position and intensity (``L R T B U A`` prefixes, ``A``-``E`` suffixes and their ranges,
   the uncertainty mark ``?``) are dropped: a detector sees AU 12, whatever its side or strength.
   A prefix before a slash (``L/R12``: the coder was unsure of the side) is dropped too.
+  A position before a slash reads the same way: ``A/L12`` (asymmetric, on the left; SAMM) is AU 12.
 - Alternatives (``or``; a slash between two AU codes, ``12/14``; a bracketed group ``(12 or 14)``)
   keep every code with ``alternatives="union"`` and the first with ``"first"``.
 - Brackets ``( )`` and ``[ ]``: a group that parses is read as AUs (``(12)`` is AU 12, taken as weak
@@ -42,7 +43,10 @@ _CODE = re.compile(rf"(?:{_SIDE}\s*/\s*)?({_SIDE})?\s*(?:AU)?\s*(\d+)(?:\.0+)?(?
 _PARENS = re.compile(r"\(([^()]*)\)")
 _REF = re.compile(r"\bref\s*\([^()]*\)", re.IGNORECASE)
 _SEPARATORS = re.compile(r"[+,]")
-_OR = re.compile(r"\s+or\s+|(?<=[\dA-Ea-e?])\s*/\s*(?=(?:[LRTBUAlrtbua]{0,2}\s*(?:AU)?\s*\d))", re.IGNORECASE)
+# a slash between two codes: after a digit, an intensity letter that follows a digit, or "?" (not after a
+# lone side letter: in "A/L12" the "A" is a position, not intensity A)
+_OR = re.compile(r"\s+or\s+|(?:(?<=\d)|(?<=\d[A-Ea-e])|(?<=\?))\s*/\s*(?=(?:[LRTBUAlrtbua]{0,2}\s*(?:AU)?\s*\d))",
+                 re.IGNORECASE)
 _NOTE_WORD = re.compile(r"[^\W\d_]{3,}")
 _DROPPED = "\x00"  # stands where a note or reference mark was removed: a term of only this is skipped
 ALTERNATIVES = ("union", "first")

@@ -325,7 +325,11 @@ def _read_sheet(path: Path) -> list[_Clip]:
     """Rows below the header row (found in the first rows of the first sheet that has one)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # openpyxl notes unsupported Excel extensions
-        workbook = openpyxl.load_workbook(path, data_only=True)
+        try:
+            workbook = openpyxl.load_workbook(path, data_only=True)
+        except Exception as error:  # not a zip, a truncated one, not a workbook, an old .xls...
+            raise AnnotationError(f"{path}: cannot be read as an annotation sheet ({type(error).__name__}: {error}); "
+                                  f"expected an .xlsx workbook as shipped in the dataset's release") from error
     try:
         for sheet in workbook.worksheets:
             rows = list(sheet.iter_rows(min_row=1, max_row=sheet.max_row, values_only=True))
