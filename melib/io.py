@@ -79,6 +79,20 @@ class DamagedFileWarning(UserWarning):
     """A stored file (cache entry, fold) could not be read; it was set aside and is being recomputed."""
 
 
+def replace_folder(tmp: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """Put the finished folder ``tmp`` in place of ``out`` (the old ``out`` is moved aside first, then
+    removed), so a reader sees the old folder or the new one, never a half-written one."""
+    import shutil
+
+    tmp, out = Path(tmp), Path(out)
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
+    if out.exists():
+        os.replace(out, old)
+    os.replace(tmp, out)
+    shutil.rmtree(old, ignore_errors=True)
+    return out
+
+
 def damaged(path: str | os.PathLike, reason: str, action: str) -> None:
     """Warn that ``path`` cannot be read (``reason``) and say what is done about it (``action``)."""
     warnings.warn(f"{path}: damaged or unreadable ({reason}); {action}", DamagedFileWarning, stacklevel=3)

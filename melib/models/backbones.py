@@ -166,6 +166,18 @@ def match_state_dict(own: Mapping[str, torch.Tensor], state: Mapping[str, torch.
     return matched, missing, unexpected, summary
 
 
+def load_matched(model: nn.Module, state: Mapping[str, torch.Tensor], strict: bool, cannot: str,
+                 hint: str) -> tuple[int, bool, str]:
+    """Load the tensors of ``state`` that fit ``model`` (:func:`match_state_dict`): ``(n_loaded, partial,
+    summary)``. Raises ``ValueError(f"{cannot}: {summary}. {hint}")`` when nothing fits, or anything is
+    missing or unexpected under ``strict``."""
+    matched, missing, unexpected, summary = match_state_dict(model.state_dict(), state)
+    if not matched or (strict and (missing or unexpected)):
+        raise ValueError(f"{cannot}: {summary}. {hint}")
+    model.load_state_dict(matched, strict=False)
+    return len(matched), bool(missing or unexpected), summary
+
+
 def load_state_dict_file(
     model: nn.Module,
     name: str,
@@ -185,16 +197,13 @@ def load_state_dict_file(
     dropped = [k for k in state if k.startswith(classifier + ".") and k not in own]
     for k in dropped:
         del state[k]
-    matched, missing, unexpected, summary = match_state_dict(own, state)
-    if not matched or (strict and (missing or unexpected)):
-        raise ValueError(f"weights file {path} does not fit backbone {name!r}: {summary}. "
-                         "Check the architecture name, pass key_map= to rename keys, or "
-                         "strict=False to load the matching part.")
-    model.load_state_dict(matched, strict=False)
+    n, partial, summary = load_matched(model, state, strict, f"weights file {path} does not fit backbone {name!r}",
+                                       "Check the architecture name, pass key_map= to rename keys, or "
+                                       "strict=False to load the matching part.")
     note = f", dropped classifier keys {dropped}" if dropped else ""
-    if missing or unexpected:
+    if partial:
         return f"{name}: PARTIAL weights from file {path} ({summary}{note}); the rest random init"
-    return f"{name}: weights from file {path} (all {len(matched)} tensors loaded{note})"
+    return f"{name}: weights from file {path} (all {n} tensors loaded{note})"
 
 
 def report_weights(source: nn.Module | str) -> str:

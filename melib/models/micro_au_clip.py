@@ -168,7 +168,7 @@ def load_clip_file(clip: nn.Module, path: Path, strict: bool = True, name: str =
     from open_clip.factory import convert_state_dict, convert_to_custom_text_state_dict
     from open_clip.model import resize_pos_embed, resize_text_pos_embed
 
-    from melib.models.backbones import match_state_dict, read_state_dict
+    from melib.models.backbones import load_matched, read_state_dict
 
     state = read_state_dict(path)
     state = convert_state_dict(clip, state)
@@ -181,16 +181,14 @@ def load_clip_file(clip: nn.Module, path: Path, strict: bool = True, name: str =
                if k in state and k in own and state[k].shape != own[k].shape]
     resize_pos_embed(state, clip)
     resize_text_pos_embed(state, clip)
-    matched, missing, unexpected, summary = match_state_dict(own, state)
-    if not matched or (strict and (missing or unexpected)):
-        raise ValueError(f"cannot load {path} into {name!r}: {summary}. The file must be a CLIP state dict "
-                         "of the same architecture (open_clip.create_model(name).state_dict()); strict=False "
-                         "loads the part that fits")
-    clip.load_state_dict(matched, strict=False)
+    n, partial, summary = load_matched(clip, state, strict, f"cannot load {path} into {name!r}",
+                                       "The file must be a CLIP state dict of the same architecture "
+                                       "(open_clip.create_model(name).state_dict()); strict=False loads the part "
+                                       "that fits")
     note = f"; positional embeddings {resized} interpolated to this size" if resized else ""
-    if missing or unexpected:
+    if partial:
         return f"PARTIAL: {summary}; the rest random init{note}"
-    return f"all {len(matched)} tensors loaded{note}"
+    return f"all {n} tensors loaded{note}"
 
 
 def _text_parts(clip: nn.Module) -> tuple[nn.ModuleList, list[nn.Module | nn.Parameter]]:

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from melib.config import data_root
-from melib.io import load_json, save_json, write_bytes
+from melib.io import load_json, replace_folder, save_json, write_bytes
 
 from . import faces
 from .plan import FPS, SHEET_COLUMNS, ClipSpec, plan_dataset, sheet_rows, subject_styles
@@ -282,11 +282,7 @@ def generate(out: str | os.PathLike, subjects: int = 26, seed: int = 0, size: in
             "clips": summaries,
             **({"subject_styles": styles} if styles else {}),
         })
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        if out.exists():
-            os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
+        replace_folder(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out

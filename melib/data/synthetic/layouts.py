@@ -48,7 +48,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from melib.io import load_json, save_json
+from melib.io import load_json, replace_folder, save_json
 
 from ..mappings import objective_class
 from .dataset import GENERATOR_VERSION, JPEG_QUALITY, dataset_info, generate as generate_casme2, is_complete as casme2_complete, \
@@ -336,11 +336,7 @@ def generate(out: str | os.PathLike, layout: str = "casme2", frame_size: tuple[i
     try:
         generate_casme2(source, workers=workers, progress=progress, **wanted)
         convert(source, tmp, layout, frame_size)
-        old = out.parent / f".{out.name}.old-{pid}"
-        if out.exists():
-            os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
+        replace_folder(tmp, out)
     finally:
         shutil.rmtree(source, ignore_errors=True)
         shutil.rmtree(tmp, ignore_errors=True)
