@@ -23,12 +23,11 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from melib import report  # noqa: E402
+from melib import headlines, report  # noqa: E402
 
 #: Rows of a block whose variant's settings changed after the block was generated: their old numbers
 #: are of another model. Micro-AU CLIP's Table III and VI rows now run on the Add+MLP model.
 CHANGED = {"ablation-micro_au_clip": {"text_fixed", "meanpool", "maxpool"}}
-STAT = re.compile(r"^\s*(-?\d+\.\d+)(?:\s*±\s*(\d+\.\d+))?\s*$")
 NOTE = "Paper columns and directions re-read"
 
 
@@ -37,10 +36,8 @@ def parse_block(body: str) -> tuple[list[str], list[str], pd.DataFrame, list[str
     lines = body.split("\n")
     start = next(i for i, line in enumerate(lines) if line.startswith("|"))
     end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
-    header = [c.strip() for c in lines[start].strip("|").split("|")]
-    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines[start + 2:end]]
-    frame = pd.DataFrame([r[1:] for r in rows], index=[r[0] for r in rows], columns=header[1:])
-    return lines[:start], lines[end:], frame, header
+    frame = headlines.table_from_markdown("\n".join(lines[start:end]))
+    return lines[:start], lines[end:], frame, ["", *frame.columns]
 
 
 def stats_of(frame: pd.DataFrame, section: report.Section, cols: list[str]) -> dict[str, dict]:
@@ -53,8 +50,8 @@ def stats_of(frame: pd.DataFrame, section: report.Section, cols: list[str]) -> d
         n = int(frame.loc[row.name, "seeds"])
         entry: dict = {"seeds": n}
         for c in cols:
-            m = STAT.match(str(frame.loc[row.name, c]))
-            entry[c] = (float(m.group(1)), float(m.group(2)) if m.group(2) else np.nan, n) if m else (np.nan, np.nan, 0)
+            cell = headlines.value(frame.loc[row.name, c])  # (mean, sd); one seed prints no sd and needs none
+            entry[c] = (*cell, n) if cell else (np.nan, np.nan, 0)
         out[row.name] = entry
     return out
 

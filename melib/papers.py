@@ -126,23 +126,30 @@ def paper_comparison(method: str, variant: str, dataset: str = "casme2", classes
     if entry.reference is not None:
         ref = next(e for e in numbers(method) if e.table == entry.table and e.row == entry.reference
                    and e.dataset == entry.dataset and e.metric == entry.metric)
-    return {"value": entry.value, "reference_value": ref.value if ref else None,
+    return {"method": method, "value": entry.value, "reference_value": ref.value if ref else None,
             "delta": round(entry.value - ref.value, 6) if ref else None, "table": entry.table, "row": entry.row,
             "reference_row": entry.reference, "reference_variants": ref.variants if ref else (),
             "dataset": entry.dataset, "protocol": entry.protocol, "classes": entry.classes, "metric": metric}
+
+
+def row_values(comparison: Mapping[str, Any]) -> dict[str, float]:
+    """Every metric the paper prints in the row a :func:`paper_comparison` found (same table, row,
+    dataset and class count), e.g. per-AU F1 and ``f1_avg``, or ``acc``, ``uf1`` and ``uar``."""
+    key = (comparison["table"], comparison["row"], comparison["dataset"], comparison["classes"])
+    return {e.metric: e.value for e in numbers(comparison["method"]) if (e.table, e.row, e.dataset, e.classes) == key}
 
 
 def direction(ours: Sequence[float], reference: Sequence[float], paper_delta: float | None = None,
               k: float = AGREEMENT_SE) -> dict[str, Any]:
     """The project's one agreement rule, on one metric over seeds for a variant (``ours``) and for its
     reference row; see :func:`direction_stats`."""
-    a = np.asarray([x for x in ours if x is not None and np.isfinite(x)], dtype=float)
-    b = np.asarray([x for x in reference if x is not None and np.isfinite(x)], dtype=float)
+    return direction_stats(*seed_stats(ours), *seed_stats(reference), paper_delta=paper_delta, k=k)
 
-    def stats(v: np.ndarray) -> tuple[float, float, int]:
-        return (float(v.mean()) if v.size else np.nan, float(v.std(ddof=1)) if v.size > 1 else np.nan, int(v.size))
 
-    return direction_stats(*stats(a), *stats(b), paper_delta=paper_delta, k=k)
+def seed_stats(values: Sequence[float | None]) -> tuple[float, float, int]:
+    """``(mean, sample sd, n)`` of one metric over seeds, missing values left out (NaN where undefined)."""
+    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=float)
+    return (float(v.mean()) if v.size else np.nan, float(v.std(ddof=1)) if v.size > 1 else np.nan, int(v.size))
 
 
 def direction_stats(mean: float, sd: float, n: int, ref_mean: float, ref_sd: float, ref_n: int,
@@ -175,4 +182,4 @@ def direction_stats(mean: float, sd: float, n: int, ref_mean: float, ref_sd: flo
 
 
 __all__ = ["AGREEMENT_SE", "PROTOCOLS", "PaperNumber", "direction", "direction_stats", "numbers", "paper_comparison",
-           "table"]
+           "row_values", "seed_stats", "table"]

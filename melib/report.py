@@ -31,7 +31,7 @@ import pandas as pd
 from . import __version__, config
 from .cache import dataset_fingerprint
 from .io import load_json, save_json, write_text
-from .papers import direction_stats, paper_comparison
+from .papers import direction_stats, paper_comparison, seed_stats
 
 AU_METRICS = ("f1_avg", "auc_avg", "auc_within")  # auc_within: metrics.au_auc_within_folds, a diagnostic
 EMOTION_METRICS = ("uf1", "uar", "acc")
@@ -288,7 +288,7 @@ def summary(results: pd.DataFrame, section: Section, sticks: Mapping[str, Mappin
     stats = {}
     for row in section.rows:
         got = part[part["row"] == row.name]
-        stats[row.name] = {c: _stats(got[c] if c in got else pd.Series(dtype=float)) for c in cols}
+        stats[row.name] = {c: seed_stats(got[c].dropna().astype(float).tolist() if c in got else []) for c in cols}
         stats[row.name]["seeds"] = len(got)
     frame = table_from_stats(stats, section, cols, digits)
     if sticks and section.scope == "main":
@@ -359,11 +359,6 @@ def auc_notes(results: pd.DataFrame, section: Section, gap: float = 0.05) -> lis
             lines.append(f"{row.name}: pooled AUC {p:.2f} against {w:.2f} within folds: its fold models' scores "
                          f"sit on different scales, which the pooled protocol charges ({w - p:.2f})")
     return lines
-
-
-def _stats(values: pd.Series) -> tuple[float, float, int]:
-    v = values.dropna().astype(float)
-    return (float(v.mean()) if len(v) else np.nan, float(v.std(ddof=1)) if len(v) > 1 else np.nan, len(v))
 
 
 def _format_stats(mean: float, sd: float, n: int, digits: int) -> str:

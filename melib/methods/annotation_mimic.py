@@ -549,8 +549,7 @@ def paper_row(variant: str, dataset: str = "casme2", classes: str = "5class") ->
     found = papers.paper_comparison("annotation_mimic", variant, dataset, classes=n)
     if found is None or found["dataset"] != dataset:
         return {}
-    return {e.metric: e.value for e in PAPER_NUMBERS
-            if (e.table, e.row, e.dataset, e.classes) == (found["table"], found["row"], dataset, n)}
+    return papers.row_values(found)
 
 
 def results_table(runs: Mapping[str, train.Run], dataset: str = "casme2", classes: str = "5class") -> pd.DataFrame:

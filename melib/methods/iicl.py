@@ -89,9 +89,7 @@ def paper_f1(variant: str, dataset: str = "casme2", protocol: str = "kfold") -> 
     found = papers.paper_comparison("iicl", variant, dataset, protocol=protocol)
     if found is None or found["dataset"] != dataset:
         return None
-    row = {e.metric: e.value for e in PAPER_NUMBERS
-           if e.table == found["table"] and e.row == found["row"] and e.dataset == dataset}
-    return {("AVG" if k == "f1_avg" else k): v for k, v in row.items()}
+    return {("AVG" if k == "f1_avg" else k): v for k, v in papers.row_values(found).items()}
 
 
 @dataclass(frozen=True)

@@ -757,8 +757,8 @@ def results_table(runs: Mapping[str, train.Run], dataset: str = "casme2") -> pd.
             index.append((label, "ours"))
     paper = papers.paper_comparison("micro_au_clip", "full", dataset)
     if paper is not None and paper["dataset"] == dataset:
-        acc = papers.paper_comparison("micro_au_clip", "full", dataset, metric="acc", table_name=paper["table"])
-        rows.append({"f1": paper["value"], "acc": acc["value"] if acc else np.nan})
+        printed = papers.row_values(paper)
+        rows.append({"f1": printed["f1_avg"], "acc": printed.get("acc", np.nan)})
         index.append(("Micro-AU CLIP", f"paper ({dataset}, real, {paper['table']})"))
     if not rows:
         return pd.DataFrame(columns=["f1", "acc", "auc"])

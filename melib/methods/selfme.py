@@ -621,8 +621,8 @@ def results_table(runs: Mapping[str, train.Run]) -> pd.DataFrame:
             index.append((variant, "ours (synthetic)"))
         paper = papers.paper_comparison("selfme", variant)  # CASME II where the row exists, else its one dataset
         if paper is not None:
-            uar = papers.paper_comparison("selfme", variant, metric="uar", table_name=paper["table"])
-            rows.append({"uf1": paper["value"], "uar": uar["value"] if uar else np.nan, "acc": np.nan})
+            printed = papers.row_values(paper)
+            rows.append({"uf1": printed["uf1"], "uar": printed.get("uar", np.nan), "acc": np.nan})
             index.append((variant, f"paper {paper['table']} ({paper['dataset']}, real)"))
     if not rows:
         return pd.DataFrame(columns=["uf1", "uar", "acc"])
