@@ -46,19 +46,25 @@ test: $(STAMP)
 ## report: every comparison and ablation table and figure from the runs' results files, training only
 ## what is missing: outputs/report/index.html, the marked tables of docs/results.md, README's headlines and
 ## docs/images/comparison.png (python -m melib.report --headlines rebuilds those two alone), notebook 08 into outputs/notebooks/
+## another dataset: make report DATASET=samm ROOT=/data/SAMM (tagged TAG, default the dataset's name:
+## outputs/report/TAG/, blocks NAME@TAG, README untouched)
 SCOPE ?= main
 SEEDS ?= 0 1 2
 REPORT_PROFILE ?= fast
+DATASET ?= synthetic
+ROOT ?=
+TAG ?= $(if $(filter synthetic,$(DATASET))$(ROOT),$(if $(ROOT),$(DATASET),),$(DATASET))
 comma := ,
 empty :=
 space := $(empty) $(empty)
 report: $(STAMP)
-	$(PY) data_scripts/make_synthetic.py
-	$(PY) -m melib.report --train --scope $(SCOPE) --profile $(REPORT_PROFILE) --seeds $(SEEDS)
+	$(if $(filter synthetic,$(DATASET)),$(if $(ROOT),,$(PY) data_scripts/make_synthetic.py),)
+	$(PY) -m melib.report --train --scope $(SCOPE) --profile $(REPORT_PROFILE) --seeds $(SEEDS) \
+	  --dataset $(DATASET) --root "$(ROOT)" --tag "$(TAG)" $(if $(TAG),--readme '' --image '',)
 	@mkdir -p $(OUTPUTS)/notebooks
 	$(PY) -m papermill -k $(KERNEL) --cwd notebooks notebooks/08_ablations_and_comparison.ipynb \
-	  $(OUTPUTS)/notebooks/08_ablations_and_comparison.ipynb \
-	  -y "{profile: $(if $(filter reference,$(REPORT_PROFILE)),fast,$(REPORT_PROFILE)), reference: $(if $(filter reference,$(REPORT_PROFILE)),true,false), scope: $(SCOPE), seeds: [$(subst $(space),$(comma),$(strip $(SEEDS)))], subjects: $(if $(filter fast,$(REPORT_PROFILE)),10,0), epochs: 0, train_missing: false}"
+	  $(OUTPUTS)/notebooks/08_ablations_and_comparison$(if $(TAG),_$(TAG),).ipynb \
+	  -y "{dataset: $(DATASET), root: '$(ROOT)', profile: $(if $(filter reference,$(REPORT_PROFILE)),fast,$(REPORT_PROFILE)), reference: $(if $(filter reference,$(REPORT_PROFILE)),true,false), scope: $(SCOPE), seeds: [$(subst $(space),$(comma),$(strip $(SEEDS)))], subjects: $(if $(filter fast,$(REPORT_PROFILE)),10,0), epochs: 0, train_missing: false}"
 
 ## site: a static HTML site of the executed notebooks ($(OUTPUTS)/notebooks, from make demo; a notebook not run
 ## there shows its clean committed copy), docs/ and the report: $(OUTPUTS)/site/index.html. Check it in Chromium:

@@ -3,6 +3,7 @@
     python data_scripts/preprocess.py                                    # synthetic, IICL recipe (x10 Eulerian)
     python data_scripts/preprocess.py --dataset casme2 --root /data/CASME2 --frames pair --magnify learned --alpha 6
     python data_scripts/preprocess.py --frames triplet --magnify none --flow tvl1
+    python data_scripts/preprocess.py --dataset samm --root /data/SAMM    # faces found and aligned (dlib) first
 
 Idempotent and resumable: entries already in the cache are kept; a run killed at any moment leaves no
 half-written entry, and the next run computes only what is missing.
@@ -17,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without `pip install -e`
 from melib import data  # noqa: E402
-from melib.preprocess import ALIGNERS, FLOWS, FRAME_SETS, MAGNIFIERS, FrontEnd, preprocess  # noqa: E402
+from melib.preprocess import ALIGNERS, FLOWS, FRAME_SETS, MAGNIFIERS, FrontEnd, default_align, preprocess  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subjects", type=int, default=None, help="only the N subjects with the most clips")
     parser.add_argument("--frames", default=defaults.frames, choices=FRAME_SETS)
     parser.add_argument("--close", type=int, default=defaults.close, help="close-to-apex frames on each side")
-    parser.add_argument("--align", default=defaults.align, choices=ALIGNERS)
+    parser.add_argument("--align", default=None, choices=ALIGNERS,
+                        help="face aligner (default: dlib on full-frame datasets such as SAMM, else none)")
     parser.add_argument("--size", type=int, default=defaults.size)
     parser.add_argument("--magnify", default=defaults.magnify, choices=MAGNIFIERS)
     parser.add_argument("--alpha", type=float, default=defaults.alpha)
@@ -39,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     manifest = data.load_manifest(args.dataset, args.root, subjects=args.subjects)
-    front = FrontEnd(frames=args.frames, close=args.close, align=args.align, size=args.size, magnify=args.magnify,
+    align = args.align or default_align(args.dataset)
+    front = FrontEnd(frames=args.frames, close=args.close, align=align, size=args.size, magnify=args.magnify,
                      alpha=args.alpha, learned_checkpoint=args.learned_checkpoint, flow=args.flow)
     print(f"{args.dataset}: {len(manifest)} clips; front end {dataclasses.asdict(front)}")
     start = time.perf_counter()

@@ -84,7 +84,8 @@ def _grey(frame: np.ndarray) -> np.ndarray:
 
 def features(manifest: pd.DataFrame, representation: str, workers: int | None = None,
              progress: bool = True) -> np.ndarray:
-    """``(N, F)`` features of one rung for every clip of ``manifest`` (flows and frames via the cached front end)."""
+    """``(N, F)`` features of one rung for every clip of ``manifest`` (flows and frames via the cached front end,
+    faces aligned where the dataset ships full frames: :func:`melib.preprocess.default_align`)."""
     if representation not in REPRESENTATIONS:
         raise ValueError(f"unknown representation {representation!r}; known: {list(REPRESENTATIONS)}")
     rows = manifest.to_dict("records")
@@ -97,11 +98,13 @@ def features(manifest: pd.DataFrame, representation: str, workers: int | None = 
                              f"(manifest root {root!r} has no synthetic.json)")
         return np.stack([pool(synthetic.load_groundtruth(root, r["subject"], r["clip"])["au_flow_onset_apex"],
                               FLOW_GRID) for r in rows])
-    from .preprocess import FrontEnd, preprocess
+    from .preprocess import FrontEnd, default_align, preprocess
 
     flow = representation if representation in ("tvl1", "farneback", "dis") else "none"
     magnify = "eulerian" if representation == "magnified_apex" else "none"
-    front = FrontEnd(frames="pair", magnify=magnify, alpha=MAGNIFY_ALPHA if magnify != "none" else 0.0, flow=flow)
+    dataset = manifest.attrs.get("dataset") or (str(manifest["dataset"].iloc[0]) if len(manifest) else "")
+    front = FrontEnd(frames="pair", magnify=magnify, alpha=MAGNIFY_ALPHA if magnify != "none" else 0.0, flow=flow,
+                     align=default_align(dataset))  # SAMM's full frames: the face, as the methods see it
     cache = preprocess(manifest, front, workers=workers, progress=progress, strict=True)
     out = []
     for r in rows:

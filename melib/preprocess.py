@@ -16,12 +16,19 @@ Frame sets (``frames``):
 Magnification is two-frame, each frame against the onset (:func:`melib.motion.magnify.magnify_pair`
 for ``"eulerian"``, the learned magnifier for ``"learned"``), at the frames' own resolution before
 resizing to ``size``.
+
+Alignment: datasets shipped as whole camera frames (:data:`FULL_FRAME_DATASETS`: SAMM's 2040 x 1088
+frames hold a face of about 400 x 400) need the face found and aligned before any method sees it;
+:func:`default_align` is the per-dataset default every method's preset takes, and :func:`face_frames`
+loads a clip's frames aligned by one transform from its onset (the methods that read frames themselves
+call it). ``align="auto"`` decides per clip from its ``dataset`` (the MEGC composite mixes SAMM's full frames
+with CASME II's and SMIC-HS's cropped faces; :func:`row_align`).
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,9 +41,60 @@ from .config import display_path
 from .data import available_frames, load_frame
 
 FRAME_SETS = ("iicl", "pair", "triplet")
-ALIGNERS = ("none", "dlib", "mediapipe")
+ALIGNERS = ("none", "dlib", "mediapipe", "auto")  # "auto": default_align of each row's own dataset
 MAGNIFIERS = ("none", "eulerian", "learned")
 FLOWS = ("none", "tvl1", "farneback", "dis")
+#: Datasets whose frames are whole camera frames, not face crops: methods align faces there by default.
+FULL_FRAME_DATASETS = ("samm",)
+#: Side of the square face crop :func:`face_frames` aligns into (about CASME II's cropped faces, 280 x 340).
+ALIGN_SIZE = 256
+
+
+def default_align(dataset: str) -> str:
+    """The face aligner a method uses on ``dataset`` by default: ``"dlib"`` on full-frame datasets
+    (:data:`FULL_FRAME_DATASETS`), ``"none"`` on datasets that ship cropped faces (CASME II, SMIC-HS,
+    synthetic), ``"auto"`` on the MEGC composite (``"megc"``), whose rows come from both kinds: each row
+    then gets its own dataset's default (:func:`row_align`)."""
+    if dataset == "megc":
+        return "auto"
+    return "dlib" if dataset in FULL_FRAME_DATASETS else "none"
+
+
+def row_align(row: Mapping[str, Any], align: str) -> str:
+    """The aligner for one clip: ``align`` itself, or for ``"auto"`` the default of the row's ``dataset``
+    (:func:`default_align`: SAMM rows aligned with dlib, CASME II and SMIC-HS rows as stored)."""
+    if align not in ALIGNERS:
+        raise ValueError(f"align must be one of {ALIGNERS}; got {align!r}")
+    if align != "auto":
+        return align
+    if "dataset" not in row:
+        raise KeyError("align='auto' needs the row's 'dataset' field (a manifest row from read_annotations)")
+    resolved = default_align(str(row["dataset"]))
+    if resolved == "auto":
+        raise ValueError(f"align='auto': row dataset {row['dataset']!r} is itself a composite")
+    return resolved
+
+
+def face_frames(row: Mapping[str, Any], numbers: Sequence[int], align: str = "none", size: int = ALIGN_SIZE,
+                color: str = "rgb") -> tuple[dict[int, np.ndarray], np.ndarray]:
+    """Frames ``numbers`` of a clip (number -> uint8 image) and the ``(2, 3)`` alignment matrix.
+
+    ``align="none"`` returns the files as stored (identity matrix). Otherwise the face of the earliest
+    frame (the onset, when ``numbers`` start there) is found with ``align``'s landmarks and every frame is
+    warped by that one similarity transform into a ``size`` x ``size`` crop (:func:`melib.face.align_clip`),
+    so the motion between frames is kept. ``"auto"`` picks per row (:func:`row_align`). Raises
+    :class:`melib.face.FaceNotFoundError` when no face is found.
+    """
+    align = row_align(row, align)
+    unique = sorted({int(n) for n in numbers})
+    frames = [load_frame(row, n, color=color) for n in unique]
+    matrix = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    if align != "none":
+        from .face import align_clip
+
+        aligned = align_clip(np.stack(frames), size=size, backend=align)
+        frames, matrix = list(aligned.frames), aligned.matrix
+    return dict(zip(unique, frames)), matrix
 
 
 @dataclass(frozen=True)
@@ -89,16 +147,8 @@ def compute_clip(row: Mapping[str, Any], front: FrontEnd) -> dict[str, np.ndarra
     """One clip's entry: ``frames`` (K, S, S[, 3]) uint8, ``frame_numbers`` (K,), ``matrix`` (2, 3)
     alignment (identity when ``align="none"``), and ``flow`` (S, S, 2) float32 when asked for."""
     numbers = frame_numbers(row, front)
-    unique = sorted(set(numbers))
-    raw = {n: load_frame(row, n, color=front.color) for n in unique}
+    raw, matrix = face_frames(row, numbers, front.align, front.size, front.color)
     onset = raw[numbers[0]]
-    matrix = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-    if front.align != "none":
-        from .face import align_clip
-
-        aligned = align_clip(np.stack([raw[n] for n in unique]), size=front.size, backend=front.align)
-        raw = dict(zip(unique, aligned.frames))
-        onset, matrix = raw[numbers[0]], aligned.matrix
     out_frames = [_resize(onset, front.size)]
     for n in numbers[1:]:
         out_frames.append(_resize(_magnify(onset, raw[n], front), front.size))

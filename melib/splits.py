@@ -96,7 +96,7 @@ def random_clip_kfold(manifest: pd.DataFrame, k: int = 4, seed: int = 0) -> list
     out = []
     for fold in range(k):
         held = tuple(sorted(ids[i] for i in order[fold::k]))
-        held_subjects = tuple(sorted({c.split("/", 1)[0] for c in held}))
+        held_subjects = tuple(sorted({c.rsplit("/", 1)[0] for c in held}))  # MEGC subjects hold a "/" too
         out.append(Split(fold, tuple(subjects), held_subjects, held))
     return out
 

@@ -1,6 +1,7 @@
 """One call from a dataset name to its manifest, with the default locations resolved in one place."""
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -36,9 +37,20 @@ def load_manifest(name: str, root: str | Path = "", subjects: int | None = None,
     """Read a dataset's manifest (see :func:`read_annotations`); ``subjects`` keeps the n subjects
     with the most clips (ties by name), the fast profiles' smaller stand-in for the whole dataset.
     ``clips="iicl"`` keeps the clips IICL evaluates, as far as its text defines them
-    (:func:`melib.data.subsets.iicl_subset`: at least one of the studied AUs); ``"all"`` keeps every clip."""
+    (:func:`melib.data.subsets.iicl_subset`: at least one of the studied AUs); ``"all"`` keeps every clip.
+
+    ``name="megc"`` is the MEGC 2019 composite (:func:`melib.data.composite.load_composite`): ``root`` is
+    ``"casme2=PATH,samm=PATH,smic=PATH"`` (parts left out: their default location) and ``subjects``
+    counts per part."""
     if clips not in ("all", "iicl"):
         raise ValueError(f"clips must be 'all' or 'iicl'; got {clips!r}")
+    if name == "megc":
+        from .composite import load_composite
+
+        if clips != "all":
+            raise ValueError("the MEGC composite is a 3-class emotion protocol; clips='iicl' (AU detection) "
+                             "does not apply to it")
+        return load_composite(str(root) or None, subjects=subjects, **kwargs)
     manifest = read_annotations(name, dataset_root(name, root), **kwargs)
     if clips == "iicl":
         from .subsets import iicl_subset
@@ -58,8 +70,32 @@ def subset_subjects(manifest: pd.DataFrame, n: int) -> pd.DataFrame:
     return subset
 
 
+def _au_columns(rows: pd.DataFrame) -> list[str]:
+    return [str(c) for c in rows.columns if re.fullmatch(r"AU\d+", str(c))]
+
+
+def has_au_labels(rows: pd.DataFrame) -> bool:
+    """Whether every row carries AU labels: ``AU<n>`` columns without a missing value (SMIC-HS's manifest
+    has none; in the MEGC composite its rows hold NaN there)."""
+    columns = _au_columns(rows)
+    return bool(columns) and not rows[columns].isna().to_numpy().any()
+
+
 def au_matrix(rows: pd.DataFrame, aus: Sequence[int]) -> np.ndarray:
-    """(N, M) float32 multi-hot labels for ``aus``; an AU no clip carries is an all-zero column."""
+    """(N, M) float32 multi-hot labels for ``aus``; an AU no clip carries is an all-zero column.
+
+    Rows without any ``AU<n>`` column carry no AU labels at all (SMIC-HS): asking them for AUs raises
+    ``ValueError`` rather than returning all-negative labels to train on.
+    """
+    if len(aus) and not _au_columns(rows):
+        where = f" ({rows.attrs['dataset']})" if rows.attrs.get("dataset") else ""
+        raise ValueError(f"the manifest{where} has no AU<n> columns: its clips carry no AU labels "
+                         f"(SMIC-HS has none), so AUs {tuple(aus)} cannot be labelled")
+    if len(aus) and not has_au_labels(rows):
+        unlabelled = rows[rows[_au_columns(rows)].isna().any(axis=1)]
+        where = sorted(set(unlabelled["dataset"].astype(str))) if "dataset" in rows else []
+        raise ValueError(f"{len(unlabelled)} of {len(rows)} clips carry no AU labels (datasets {where}; "
+                         f"SMIC-HS has none), so AUs {tuple(aus)} cannot be labelled")
     cols = [rows[f"AU{a}"].to_numpy(dtype=np.float32) if f"AU{a}" in rows else np.zeros(len(rows), np.float32)
             for a in aus]
     return np.stack(cols, axis=1) if cols else np.zeros((len(rows), 0), np.float32)

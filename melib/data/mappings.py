@@ -40,6 +40,11 @@ _SCHEMES: dict[str, dict[str, dict[str, str | None]]] = {
         "3class": {"happy": "positive", "disgust": "negative", "fear": "negative", "anger": "negative",
                    "sad": "negative", "surprise": "surprise", "others": None},
     },
+    # The MEGC 2019 composite (melib.data.composite): its classes are the three classes themselves; its
+    # rows keep their own dataset's emotion words and are mapped row by row (map_emotions).
+    "megc": {
+        "3class": {"negative": "negative", "positive": "positive", "surprise": "surprise"},
+    },
 }
 # Spellings seen across releases and papers, mapped onto each dataset's own.
 _ALIASES: dict[str, dict[str, str]] = {
@@ -47,6 +52,7 @@ _ALIASES: dict[str, dict[str, str]] = {
     "samm": {"others": "other", "happy": "happiness", "sad": "sadness"},
     "smic": {},
     "casme3a": {"happiness": "happy", "sadness": "sad", "other": "others", "angry": "anger"},
+    "megc": {},
 }
 
 
@@ -64,6 +70,8 @@ def au_set(dataset: str) -> tuple[int, ...]:
         return CASME2_AUS
     if name == "samm":
         return SAMM_AUS
+    if name == "smic":
+        raise ValueError("no standard AU set for 'smic': SMIC-HS has no AU labels")
     raise ValueError(f"no standard AU set for {dataset!r}; pick AUs from the manifest's AU columns")
 
 
@@ -95,6 +103,22 @@ def map_emotion(dataset: str, emotion: str, scheme: str = "5class") -> str | Non
     if key not in table:
         raise ValueError(f"unknown {dataset} emotion {emotion!r}; known: {', '.join(sorted(table))}")
     return table[key]
+
+
+def map_emotions(datasets: Iterable[str], emotions: Iterable[str], scheme: str = "5class") -> list[str | None]:
+    """:func:`map_emotion` clip by clip, each clip in its own dataset's vocabulary (a manifest's ``dataset``
+    and ``emotion`` columns; the MEGC composite's rows come from three datasets).
+
+    Clips of several datasets share classes only in the 3-class scheme (MEGC 2019); another scheme over
+    several datasets raises ``ValueError``.
+    """
+    datasets, emotions = [str(d) for d in datasets], list(emotions)
+    if len(datasets) != len(emotions):
+        raise ValueError(f"{len(datasets)} datasets for {len(emotions)} emotions")
+    if len(set(datasets)) > 1 and scheme != "3class":
+        raise ValueError(f"clips of several datasets ({', '.join(sorted(set(datasets)))}) share classes only in "
+                         f"the 3-class scheme (MEGC 2019); got {scheme!r}")
+    return [map_emotion(d, e, scheme) for d, e in zip(datasets, emotions)]
 
 
 # Objective classes (Davison, Merghani & Yap 2018, J. Imaging 4(10):119): AU combinations per class.

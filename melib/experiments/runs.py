@@ -118,10 +118,10 @@ def experiment(method: str, variant: str | None = None, seed: int | None = 0, pr
                       schedule)
 
 
-def prepare(exp: Experiment) -> None:
+def prepare(exp: Experiment, workers: int | None = None) -> None:
     """Compute the experiment's shared inputs (caches, SelfME's motion learners) once, before its folds
-    run in parallel jobs, so no two jobs build the same cache entry."""
-    harness(exp)
+    run in parallel jobs, so no two jobs build the same cache entry; ``workers``: processes (default: all cores)."""
+    harness(exp, workers=workers)
 
 
 def run(exp: Experiment, fold: int = -1, progress: bool = False, **kwargs: Any) -> train.Run:
@@ -132,12 +132,13 @@ def run(exp: Experiment, fold: int = -1, progress: bool = False, **kwargs: Any) 
     return m.run(exp.manifest, exp.config, exp.schedule, fold=fold, progress=progress, **kwargs)
 
 
-def harness(exp: Experiment, progress: bool = False) -> tuple[train.Method, pd.DataFrame]:
-    """The harness's :class:`melib.train.Method` of the experiment (inputs cached where missing) and its clips."""
+def harness(exp: Experiment, progress: bool = False, workers: int | None = None) -> tuple[train.Method, pd.DataFrame]:
+    """The harness's :class:`melib.train.Method` of the experiment (inputs cached where missing, by ``workers``
+    processes, default all cores) and its clips."""
     m, cfg = exp.method.methods, exp.config
     if exp.method.name == "selfme":
-        return m.harness(exp.manifest, cfg, exp.schedule.seed, progress=progress)
-    return m.harness(exp.manifest, cfg, progress=progress)
+        return m.harness(exp.manifest, cfg, exp.schedule.seed, progress=progress, workers=workers)
+    return m.harness(exp.manifest, cfg, progress=progress, workers=workers)
 
 
 def locate(exp: Experiment) -> train.Run:

@@ -2,7 +2,9 @@
 
 Modules: ``detect`` (dlib, the one call ``landmarks(image, backend=...)``), ``facemesh`` (mediapipe
 mapped to dlib's 68 indices), ``align`` (similarity alignment of a whole clip), ``clip_cache``
-(landmarks per frame, cached on disk), ``regions`` (landmark-region masks), ``template`` (index tables, the IOD, the canonical 68-point shape).
+(landmarks per frame, cached on disk), ``regions`` (landmark-region masks), ``template`` (index tables, the IOD, the canonical 68-point shape);
+``check`` (all of it scored on the synthetic SAMM layout's full frames; imported on its own, as it reads
+datasets).
 """
 from .align import (AlignedClip, align_clip, align_image, derive_template, mirror_landmarks, similarity_to_template,
                     template_points, umeyama, warp_landmarks)

@@ -23,7 +23,8 @@ there is none) and the mixed AU set is the receiver's eyes AUs plus the donor's 
 the composed image; WSCL's multi-hot AUs cover every AU the manifest annotates (``aus="all"``, Eq. 4
 speaks of each sample's whole AU set; ``"standard"`` restricts to :func:`melib.data.au_set`);
 the prediction is the argmax of the sum of the two heads' softmax outputs (Sec. 3.6) in the paper
-configuration, of the summed logits in the official one (the authors' ``SAMER.predict``).
+configuration, of the summed logits in the official one (the authors' ``SAMER.predict``); on SAMM's
+full frames the face is first aligned (``align``, :func:`melib.preprocess.default_align`).
 
 WSCL's features (``wscl_features``): Eq. 5 printed on the raw X_F with tau = 0.1 makes the self
 term ``|X_F|^2 / tau`` dominate every softmax row, and the loss is minimised by shrinking X_F to zero,
@@ -56,11 +57,13 @@ from .. import metrics, papers, splits, train
 from ..cache import ClipCache, dataset_fingerprint
 from ..config import display_path
 from ..progress import print_once
-from ..data import au_matrix, au_region, au_set, emotion_classes, load_frame, map_emotion
+from ..data import au_matrix, au_region, au_set, emotion_classes, has_au_labels, map_emotions
+from ..data.composite import PARTS as COMPOSITE_PARTS
 from ..io import load_json
 from ..losses import OFFICIAL_LABEL_SMOOTHING, class_weights, mimic_total
 from ..models.annotation_mimic import CONFIGS, VARIANTS, build_model, get_variant
 from ..models.backbones import report_weights
+from ..preprocess import ALIGNERS, default_align, face_frames
 
 #: ImageNet statistics, as the authors' ``MicroDataset`` normalises the 3-channel input.
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
@@ -125,6 +128,7 @@ class MimicConfig:
     flow_threshold: float = 1.5      # minmax_threshold: zero below threshold x mean
     learned_checkpoint: str = ""     # learned magnifier weights; "" = melib's shipped/self-trained model
     learned_profile: str = "fast"
+    align: str = "none"              # face aligner before everything: "none" (cropped faces) | "dlib" (SAMM) | "mediapipe"
     image_size: int = 224            # S: the cached input is (S, S, 3)
     weights: str = "none"            # ResNet-18 start: "none" | "imagenet" (the authors' choice) | file
     aus: str | tuple[int, ...] = "all"  # WSCL's AU set: "all" manifest AUs | "standard" au_set | explicit tuple
@@ -147,6 +151,7 @@ class MimicConfig:
         _check("magnify", self.magnify, MAGNIFIERS)
         _check("flow", self.flow, FLOW_METHODS)
         _check("rr_aus", self.rr_aus, RR_AUS)
+        _check("align", self.align, ALIGNERS)
         official = self.config == "official"
         derived = {"wscl_variant": self.wscl_variant or self.config,
                    "label_smoothing": (OFFICIAL_LABEL_SMOOTHING if official else 0.0)
@@ -190,6 +195,8 @@ class MimicConfig:
             settings["lambda_c"] = EULERIAN_LAMBDA_C
         else:
             settings.update(learned_checkpoint=self.learned_checkpoint, learned_profile=self.learned_profile)
+        if self.align != "none":  # set only when aligning, so the keys of earlier caches stay
+            settings["align"] = self.align
         return settings
 
 
@@ -224,11 +231,13 @@ def preset(profile: str, dataset: str = "synthetic",
     """``(config, schedule, n_subjects)`` of a profile on ``dataset``; ``overrides`` set config or
     schedule fields (``None`` values are ignored, so notebook parameters can default to the profile).
 
-    ``flow_target`` follows the dataset (Sec. 4.3): ``"magnified"`` on SAMM, ``"raw"`` elsewhere.
+    ``flow_target`` follows the dataset (Sec. 4.3): ``"magnified"`` on SAMM, ``"raw"`` elsewhere;
+    ``align`` too (:func:`melib.preprocess.default_align`: dlib on SAMM's full frames).
     In ``fast``, overriding ``epochs`` without ``t_0`` makes the schedule one cosine period.
     """
     cfg, sched, subjects = train.resolve_preset(
-        PRESETS, profile, MimicConfig, overrides, {"flow_target": "magnified" if dataset == "samm" else "raw"},
+        PRESETS, profile, MimicConfig, overrides,
+        {"flow_target": "magnified" if dataset == "samm" else "raw", "align": default_align(dataset)},
         "annotation-mimic")
     if profile == "fast" and overrides.get("epochs") is not None and overrides.get("t_0") is None:
         sched["t_0"] = sched["epochs"]
@@ -247,12 +256,14 @@ def compute_input(row: Mapping[str, Any], cfg: MimicConfig) -> dict[str, np.ndar
     """One clip's entry: ``image`` (S, S, 3) float16 in [0, 1] (grey magnified apex, On-A and Off-A
     flow magnitudes; :func:`melib.motion.flow.mimic_input`) and ``frame_numbers`` (onset, apex, offset).
 
-    Magnification and flows run at the frames' resolution; the result is then resized to S.
+    Magnification and flows run at the frames' resolution (the aligned face crop when ``cfg.align`` is
+    set); the result is then resized to S.
     """
     from ..motion.flow import mimic_input
 
     numbers = [int(row["onset"]), int(row["apex"]), int(row["offset"])]
-    onset, apex, offset = (load_frame(row, n) for n in numbers)
+    frames, _ = face_frames(row, numbers, cfg.align)
+    onset, apex, offset = (frames[n] for n in numbers)
     if cfg.magnify == "eulerian":
         from ..motion.magnify import magnify_pair
 
@@ -295,22 +306,38 @@ def prepare(manifest: pd.DataFrame, cfg: MimicConfig, rows: pd.DataFrame | None 
 
 # ------------------------------------------------------------------------------------ classes and AUs
 def dataset_name(rows: pd.DataFrame) -> str:
-    """The one dataset a manifest holds (its ``dataset`` column)."""
+    """The one dataset a manifest holds (its ``dataset`` column), or ``"megc"`` for clips of the MEGC
+    composite's parts (:mod:`melib.data.composite`), whose classes are the three classes."""
     names = sorted(set(rows["dataset"].astype(str))) if "dataset" in rows else []
+    if len(names) > 1 and set(names) <= set(COMPOSITE_PARTS):
+        return "megc"
     if len(names) != 1:
-        raise ValueError(f"annotation mimic needs clips of exactly one dataset; got {names}")
+        raise ValueError(f"annotation mimic needs clips of one dataset or of the MEGC composite; got {names}")
     return names[0]
 
 
 def class_labels(rows: pd.DataFrame, scheme: str) -> list[str | None]:
-    """Each clip's class under ``scheme`` (``None``: the scheme drops the clip)."""
-    dataset = dataset_name(rows)
-    return [map_emotion(dataset, e, scheme) for e in rows["emotion"]]
+    """Each clip's class under ``scheme`` (``None``: the scheme drops the clip), each clip in its own
+    dataset's words (:func:`melib.data.map_emotions`; a composite pools them in the 3-class scheme only)."""
+    if "dataset" not in rows:
+        raise ValueError("annotation mimic needs the manifest's 'dataset' column to read its emotions")
+    return map_emotions(rows["dataset"], rows["emotion"], scheme)
 
 
 def resolve_aus(rows: pd.DataFrame, cfg: MimicConfig) -> tuple[int, ...]:
     """The AUs of the multi-hot WSCL labels: every ``AU<n>`` column (``"all"``), the dataset's
-    standard set (``"standard"``) or ``cfg.aus`` as given."""
+    standard set (``"standard"``) or ``cfg.aus`` as given.
+
+    Clips without AU labels (SMIC-HS, hence the MEGC composite) get none, ``()``, when the variant does not
+    align features with AUs (``sb``, ``db``, ``db+awm``: AU labels then only follow Region Replacing and
+    are never read); the AU variants raise there, as their WSCL term has nothing to align with.
+    """
+    if not has_au_labels(rows):
+        if not get_variant(cfg.variant).au:
+            return ()
+        raise ValueError(f"annotation mimic {cfg.variant}: WSCL (Eq. 4-5) needs AU labels on every clip and some clips "
+                         f"have none (SMIC-HS, hence the MEGC composite); choose a variant without AUs: "
+                         f"{[v for v, var in VARIANTS.items() if not var.au]}")
     if cfg.aus == "all":
         found = sorted(int(m.group(1)) for c in rows.columns if (m := re.fullmatch(r"AU(\d+)", str(c))))
         if not found:
@@ -432,8 +459,11 @@ class MimicMethod:
         self.weights: torch.Tensor | None = None
 
     def config(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self.cfg), "input_cache": self.cache.key, "class_names": self.classes,
-                "au_list": list(self.aus)}
+        """The hashed settings; ``align`` (added after runs existed) only when set, so earlier runs keep their key."""
+        cfg = dataclasses.asdict(self.cfg)
+        if cfg["align"] == "none":
+            cfg.pop("align")
+        return {**cfg, "input_cache": self.cache.key, "class_names": self.classes, "au_list": list(self.aus)}
 
     def build_model(self) -> torch.nn.Module:
         return build_model(self.variant, len(self.classes), self.cfg.config, self.cfg.weights)

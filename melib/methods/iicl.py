@@ -30,7 +30,7 @@ from ..io import load_json
 from ..losses import au_positive_weights
 from ..models.backbones import report_weights
 from ..models.iicl import VARIANTS, build_model, get_variant, variant_loss
-from ..preprocess import FrontEnd, preprocess
+from ..preprocess import FrontEnd, default_align, preprocess
 
 #: ImageNet statistics (timm's defaults for SE-ResNet/ResNet), used whatever the weights source.
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
@@ -148,8 +148,8 @@ def preset(profile: str, dataset: str = "synthetic", **overrides: Any) -> tuple[
     """``(config, schedule, n_subjects)`` of a profile; ``overrides`` set config or schedule fields
     (``None`` values are ignored, so notebook parameters can default to the profile)."""
     cfg, sched, subjects = train.resolve_preset(
-        PRESETS, profile, IICLConfig, overrides, {"aus": tuple(au_set("casme2" if dataset == "synthetic" else dataset))},
-        "IICL")
+        PRESETS, profile, IICLConfig, overrides, {"aus": tuple(au_set("casme2" if dataset == "synthetic" else dataset)),
+                                        "align": default_align(dataset)}, "IICL")
     if "epochs" in overrides and overrides["epochs"] is not None and "lr_step" not in overrides:
         sched["lr_step"] = max(1, sched["epochs"] // 2)  # the paper's 80/40: decay once, halfway
     return IICLConfig(**cfg), train.Schedule(**sched), subjects

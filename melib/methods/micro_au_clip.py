@@ -17,6 +17,8 @@ Choices the paper leaves open (fields of :class:`MicroAUCLIPConfig` where they c
   at image size. See :func:`encode_flow`.
 - Flow at the frames' own resolution (the magnified apex against the onset), then the flow *field*
   is resized to S x S (displacements rescaled per axis) and encoded (Sec. IV-A2 "OF image is resized").
+- On SAMM's full frames the face is first aligned (``align``, :func:`melib.preprocess.default_align`);
+  flow and landmarks then come from the aligned crop.
 - Landmarks come from the raw (unmagnified) apex frame (Sec. III-B1) and are scaled to S x S. A clip
   where dlib finds no face raises, naming the clip; ``landmark_fallback="groundtruth"`` uses the
   synthetic dataset's ground-truth apex landmarks there instead (``landmark_source`` = 1 in the entry).
@@ -48,11 +50,12 @@ from torch.utils.data import DataLoader, Dataset
 from .. import face, metrics, papers, splits, train
 from ..config import display_path
 from ..cache import ClipCache, dataset_fingerprint
-from ..data import au_matrix, au_set, load_frame, map_emotion
+from ..data import au_matrix, au_set, map_emotion
 from ..data.mappings import CASME2_AUS, THREE_CLASSES
 from ..io import load_json, save_json
 from ..losses import MIAUCL_READINGS, MICRO_AU_CLIP_TEMPERATURE, MICRO_AU_CLIP_TRADE_OFFS, au_positive_weights, micro_au_clip_total, miaucl
 from ..models.backbones import report_weights
+from ..preprocess import ALIGNERS, default_align, face_frames
 from ..models.micro_au_clip import (AU_LANDMARKS, FUSIONS, GDA_FCS, PAPER_LR, PAPER_MODEL, PAPER_TRAIN_BLOCKS, POOLINGS,
                                     LABEL_TABLES, MicroAUCLIP, label_free_emotion)
 
@@ -132,6 +135,7 @@ class MicroAUCLIPConfig:
     factor: float = 3.0                   # total magnification factor (Sec. IV-A2); EVM alpha = factor - 1
     learned_checkpoint: str = ""          # learned magnifier weights; "" = melib's shipped/self-trained model
     learned_profile: str = "fast"
+    align: str = "none"                   # face aligner first: "none" (cropped faces) | "dlib" (SAMM) | "mediapipe"
     flow: str = "tvl1"                    # "tvl1" | "farneback" (CPU) | "dis"
     flow_encoding: str = "hsv"            # see the module docstring and encode_flow
     flow_max: float = 0.0                 # flow image scale in px at size S; 0 = the clip's largest magnitude
@@ -160,7 +164,7 @@ class MicroAUCLIPConfig:
         for name, allowed in (("magnify", MAGNIFIERS), ("flow", FLOW_METHODS), ("flow_encoding", FLOW_ENCODINGS),
                               ("landmark_fallback", LANDMARK_FALLBACKS), ("pooling", POOLINGS),
                               ("gda_fc", GDA_FCS), ("miaucl", MIAUCL_MODES), ("ce", CE_MODES),
-                              ("fusion", FUSIONS), ("miaucl_reading", MIAUCL_READINGS)):
+                              ("fusion", FUSIONS), ("miaucl_reading", MIAUCL_READINGS), ("align", ALIGNERS)):
             _check(name, getattr(self, name), allowed)
         if self.factor < 1:
             raise ValueError(f"MicroAUCLIPConfig.factor is the total magnification factor, >= 1; got {self.factor}")
@@ -183,6 +187,8 @@ class MicroAUCLIPConfig:
             settings["lambda_c"] = EULERIAN_LAMBDA_C
         elif self.magnify == "learned":
             settings.update(learned_checkpoint=self.learned_checkpoint, learned_profile=self.learned_profile)
+        if self.align != "none":  # set only when aligning, so the keys of earlier caches stay
+            settings["align"] = self.align
         return settings
 
 
@@ -207,7 +213,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 REFERENCE_CPU: dict[str, Any] = dict(subjects=0)
 
 #: Config fields added after runs existed, with their defaults: hashed only when set otherwise.
-ADDED_FIELDS: dict[str, Any] = {"miaucl_reading": "softmax"}
+ADDED_FIELDS: dict[str, Any] = {"miaucl_reading": "softmax", "align": "none"}
 
 #: The paper's ablation rows as config overrides (Tables II, III, VI, VII, VIII); ``full`` is the model.
 #: Tables III and VI were run on the paper's Add+MLP model, so their rows are too (read against ``add_mlp``).
@@ -232,16 +238,19 @@ LOSS_NAMES = {"loss": "total (Eq. 12)", "multitask": "multitask CE (Eq. 12)",
 def preset(profile: str, dataset: str = "synthetic",
            **overrides: Any) -> tuple[MicroAUCLIPConfig, train.Schedule, int | None]:
     """``(config, schedule, n_subjects)`` of a profile on ``dataset``; ``overrides`` set config or
-    schedule fields (``None`` values are ignored). ``aus`` and Eq. 12's ``alpha``/``beta`` follow the
-    dataset (:func:`melib.data.au_set`, :data:`melib.losses.MICRO_AU_CLIP_TRADE_OFFS`; synthetic = CASME
-    II). ``variant`` (a key of :data:`VARIANTS`, default ``"full"``) applies its ablation switches
+    schedule fields (``None`` values are ignored). ``aus``, Eq. 12's ``alpha``/``beta`` and ``align``
+    follow the dataset (:func:`melib.data.au_set`, :data:`melib.losses.MICRO_AU_CLIP_TRADE_OFFS`,
+    :func:`melib.preprocess.default_align`; synthetic = CASME II); a dataset without a standard AU set
+    (SMIC-HS has no AU labels, CAS(ME)^3 no set in the paper) raises unless ``aus`` is given.
+    ``variant`` (a key of :data:`VARIANTS`, default ``"full"``) applies its ablation switches
     before the other overrides. Overriding ``epochs`` without ``lr_step`` decays once, halfway (the
     paper's 40 of 80)."""
-    base: dict[str, Any] = {}
+    base: dict[str, Any] = {"align": default_align(dataset)}
     try:
         base["aus"] = tuple(au_set(dataset))
-    except ValueError:
-        pass  # no standard AU set (e.g. CAS(ME)^3): pass aus explicitly
+    except ValueError as err:
+        if overrides.get("aus") is None:
+            raise ValueError(f"Micro-AU CLIP: {err}; pass aus=(...) to choose them") from None
     if dataset in MICRO_AU_CLIP_TRADE_OFFS:
         base["alpha"], base["beta"] = MICRO_AU_CLIP_TRADE_OFFS[dataset]
     variant = overrides.pop("variant", None) or "full"
@@ -317,7 +326,8 @@ def compute_input(row: Mapping[str, Any], cfg: MicroAUCLIPConfig, dataset_root: 
     from ..motion.flow import optical_flow
 
     numbers = [int(row["onset"]), int(row["apex"])]
-    onset, apex = (load_frame(row, n) for n in numbers)
+    frames, matrix = face_frames(row, numbers, cfg.align)
+    onset, apex = (frames[n] for n in numbers)
     if cfg.magnify == "eulerian":
         from ..motion.magnify import magnify_pair
 
@@ -336,6 +346,8 @@ def compute_input(row: Mapping[str, Any], cfg: MicroAUCLIPConfig, dataset_root: 
         flow = flow * np.array([size / w, size / h], dtype=np.float32)
     image, scale = encode_flow(flow, cfg.flow_encoding, cfg.flow_max)
     points, source = apex_landmarks(row, apex, cfg.landmark_fallback, dataset_root)
+    if source == 1:  # ground truth is in the stored frame's pixels: into the aligned crop's
+        points = face.warp_landmarks(points, matrix)
     points = points * np.array([size / w, size / h])
     return {"image": image, "landmarks": points.astype(np.float32), "landmark_source": np.int8(source),
             "flow_scale": np.float32(scale), "frame_numbers": np.asarray(numbers)}

@@ -29,6 +29,8 @@ Choices where the paper is open, or where melib must differ (each a field of :cl
   paper does not say how its C channels are formed; ``motion_scale=0`` scales each clip by its
   maximum). ``motion="tvl1"`` / ``"farneback"`` replace the learner by optical flow (Table 3's TV-L1
   rows), resized the same way.
+- **Faces.** On SAMM's full frames every frame is first aligned (``align``, :func:`melib.preprocess.default_align`),
+  for the learner's training pairs and for the motions alike.
 - SCViT: Adam lr 1e-4, batch 32, exponential decay 0.9 per epoch, 60 epochs (Sec. 4.3); ``sc=False``
   drops Eq. 14 (Table 1); ``bspline=False`` upsamples the lattice motion bilinearly without
   integration (Table 1's "no B-spline").
@@ -54,7 +56,7 @@ from ..progress import tqdm
 from .. import metrics, papers, splits, train
 from ..cache import ClipCache, dataset_fingerprint
 from ..config import config_hash, outputs_root
-from ..data import load_frame, map_emotion
+from ..data import map_emotions
 from ..data.mappings import THREE_CLASSES
 from ..io import atomic_path
 from ..losses import (SELFME_OMEGA, SELFME_TEMPERATURE, equivariance, multiscale_reconstruction,
@@ -62,6 +64,7 @@ from ..losses import (SELFME_OMEGA, SELFME_TEMPERATURE, equivariance, multiscale
 from ..models.backbones import report_weights
 from ..models.selfme import FAST_VIT, PAPER_VIT, MotionLearner, RandomTPS, SCViT
 from ..motion.diffeo import bspline_upsample, folding_fraction, integrate_velocity
+from ..preprocess import ALIGNERS, default_align, face_frames
 
 MOTIONS = ("learned", "tvl1", "farneback", "dis")
 #: The fast profile's pretrained motion learner, trained by ``data_scripts/train_selfme_learner.py`` on
@@ -102,6 +105,7 @@ class SelfMEConfig:
     """Everything that defines a SelfME run besides the SCViT schedule (hashed into run and cache keys)."""
 
     motion: str = "learned"            # "learned" (the paper) | "tvl1" (Table 3's flow rows) | "farneback" | "dis"
+    align: str = "none"                # face aligner first: "none" (cropped faces) | "dlib" (SAMM) | "mediapipe"
     frame_size: int = 256              # motion learner input S x S (divisible by 4; lattice S/4)
     num_kp: int = 10                   # K keypoints (FOMM's default; the paper gives none)
     expansion: int = 32                # hourglass width
@@ -131,7 +135,7 @@ class SelfMEConfig:
 
     def __post_init__(self) -> None:
         for name, allowed in (("motion", MOTIONS), ("reconstruction", RECONSTRUCTIONS),
-                              ("sc_features", ("patch_embed", "tokens")), ("classes", ("3class",))):
+                              ("sc_features", ("patch_embed", "tokens")), ("classes", ("3class",)), ("align", ALIGNERS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"SelfMEConfig.{name} must be one of {allowed}; got {getattr(self, name)!r}")
         if self.frame_size % 4 or self.frame_size < 16 or self.motion_folds < 2 or self.learner_steps < 0:
@@ -154,7 +158,12 @@ class SelfMEConfig:
     def learner_settings(self) -> dict[str, Any]:
         keys = ("frame_size", "num_kp", "expansion", "learner_steps", "learner_batch", "learner_lr",
                 "frames_per_clip", "checkpoint", "reconstruction", "vgg_weights", "gamma_train")
-        return {k: getattr(self, k) for k in keys}
+        return {k: getattr(self, k) for k in keys} | self._align_setting()
+
+    def _align_setting(self) -> dict[str, str]:
+        """``{"align": ...}`` when aligning, else empty: ``align`` came after learners, caches and runs
+        existed, and is hashed only when set, so their keys stay."""
+        return {} if self.align == "none" else {"align": self.align}
 
     def vit_kwargs(self) -> dict[str, Any]:
         return {"img_size": self.vit_image_size, "patch_size": self.vit_patch_size, "depth": self.vit_depth}
@@ -213,7 +222,8 @@ def preset(profile: str, dataset: str = "synthetic", **overrides: Any) -> tuple[
         raise ValueError(f"unknown SelfME variant {variant!r}; choose from {list(VARIANTS)}")
     base = {"motion": base_motion} if base_motion else {}
     overrides = {**base, **VARIANTS[variant], **{k: v for k, v in overrides.items() if v is not None}}
-    cfg, sched, subjects = train.resolve_preset(PRESETS, profile, SelfMEConfig, overrides, {}, "SelfME")
+    cfg, sched, subjects = train.resolve_preset(PRESETS, profile, SelfMEConfig, overrides,
+                                                {"align": default_align(dataset)}, "SelfME")
     return SelfMEConfig(**cfg), train.Schedule(**sched), subjects
 
 
@@ -232,8 +242,10 @@ def learner_groups(manifest: pd.DataFrame, k: int) -> list[list[str]]:
     return [subjects[g::k] for g in range(k)]
 
 
-def _frame(row: Mapping[str, Any], n: int, size: int) -> np.ndarray:
-    return cv2.resize(load_frame(row, n), (size, size), interpolation=cv2.INTER_AREA)
+def _frames(row: Mapping[str, Any], numbers: Sequence[int], size: int, align: str) -> list[np.ndarray]:
+    """Frames ``numbers`` of a clip (faces aligned from the first one unless ``align="none"``) at ``size`` x ``size``."""
+    frames, _ = face_frames(row, numbers, align)
+    return [cv2.resize(frames[int(n)], (size, size), interpolation=cv2.INTER_AREA) for n in numbers]
 
 
 def _training_frames(rows: pd.DataFrame, cfg: SelfMEConfig, progress: bool) -> list[np.ndarray]:
@@ -244,7 +256,7 @@ def _training_frames(rows: pd.DataFrame, cfg: SelfMEConfig, progress: bool) -> l
         numbers = np.arange(first, last + 1)
         if cfg.frames_per_clip and len(numbers) > cfg.frames_per_clip:
             numbers = np.unique(np.linspace(first, last, cfg.frames_per_clip).round().astype(int))
-        clips.append(np.stack([_frame(row, int(n), cfg.frame_size) for n in numbers]))
+        clips.append(np.stack(_frames(row, numbers, cfg.frame_size, cfg.align)))
     return clips
 
 
@@ -384,8 +396,8 @@ def compute_motion(row: Mapping[str, Any], cfg: SelfMEConfig, learner: MotionLea
     onset, apex = int(row["onset"]), int(row["apex"])
     size = cfg.vit_image_size
     if cfg.motion == "learned":
-        frames = [torch.from_numpy(_frame(row, n, cfg.frame_size)).permute(2, 0, 1).float().div(255)[None]
-                  for n in (onset, apex)]
+        frames = [torch.from_numpy(f).permute(2, 0, 1).float().div(255)[None]
+                  for f in _frames(row, (onset, apex), cfg.frame_size, cfg.align)]
         out = learner.motion(frames[0], frames[1], cfg.gamma_test)
         lattice = MotionLearner.to_pixels(out["motion"], (cfg.frame_size, cfg.frame_size))
         lattice = -lattice * (size / cfg.frame_size)  # backward -> forward, frame pixels -> output pixels
@@ -393,19 +405,22 @@ def compute_motion(row: Mapping[str, Any], cfg: SelfMEConfig, learner: MotionLea
         return {"motion": expanded[0].numpy().astype(np.float32), "gamma": np.float32(cfg.gamma_test),
                 "folding_before": np.float32(folding_fraction(before)[0]),
                 "folding_after": np.float32(folding_fraction(expanded)[0])}
-    flow = optical_flow(load_frame(row, onset), load_frame(row, apex), method=cfg.motion)
+    frames, _ = face_frames(row, (onset, apex), cfg.align)
+    flow = optical_flow(frames[onset], frames[apex], method=cfg.motion)
     h, w = flow.shape[:2]
     flow = cv2.resize(flow, (size, size), interpolation=cv2.INTER_AREA) * np.array([size / w, size / h], np.float32)
     return {"motion": flow.transpose(2, 0, 1).astype(np.float32)}
 
 
 def prepare(manifest: pd.DataFrame, cfg: SelfMEConfig, seed: int = 0, progress: bool = True,
-            root: str | Path | None = None) -> tuple[ClipCache, dict[str, dict]]:
+            root: str | Path | None = None, workers: int | None = None) -> tuple[ClipCache, dict[str, dict]]:
     """Train (or load) the motion learners and cache every clip's motion; returns the cache and, per
-    learner group, ``{"path", "history", "seen", "subjects"}`` (empty for optical flow)."""
+    learner group, ``{"path", "history", "seen", "subjects"}`` (empty for optical flow). ``workers``:
+    processes for optical flow (default: all cores); learned motion runs in this process."""
     learners: dict[str, dict] = {}
     settings = {"selfme_motion": {k: v for k, v in dataclasses.asdict(cfg).items()
-                                  if k in ("motion", "gamma_test", "bspline", "integrate_steps", "vit_image_size")},
+                                  if k in ("motion", "gamma_test", "bspline", "integrate_steps", "vit_image_size")}
+                | cfg._align_setting(),
                 "data": dataset_fingerprint(manifest), "dataset_root": str(manifest.attrs.get("root", ""))}
     if cfg.motion == "learned":
         groups = learner_groups(manifest, cfg.motion_folds)
@@ -419,7 +434,8 @@ def prepare(manifest: pd.DataFrame, cfg: SelfMEConfig, seed: int = 0, progress: 
     for g, info in (learners.items() if learners else [("flow", {"model": None, "subjects": None})]):
         rows = manifest if info["subjects"] is None else manifest[manifest["subject"].astype(str).isin(set(info["subjects"]))]
         compute = functools.partial(compute_motion, cfg=cfg, learner=info["model"])
-        report = cache.build(rows, compute, workers=1 if cfg.motion == "learned" else None, progress=progress, strict=True)
+        report = cache.build(rows, compute, workers=1 if cfg.motion == "learned" else workers, progress=progress,
+                             strict=True)
         if progress:
             print(f"SelfME motion ({cfg.motion}) group {g}: {report}")
     return cache, {g: {k: v for k, v in info.items() if k != "model"} for g, info in learners.items()}
@@ -503,15 +519,16 @@ def time_per_pair(clips: pd.DataFrame, configs: Mapping[str, SelfMEConfig], n: i
 
 # ---------------------------------------------------------------------------------------------- SCViT
 def select_clips(manifest: pd.DataFrame) -> pd.DataFrame:
-    """The clips with a 3-class label (MEGC composite mapping); ``others`` and unmapped emotions dropped."""
-    dataset = str(manifest["dataset"].iloc[0])
-    keep = [map_emotion(dataset, e, "3class") is not None for e in manifest["emotion"]]
+    """The clips with a 3-class label (MEGC composite mapping, each clip in its own dataset's words, so
+    the composite's rows too); ``others`` and unmapped emotions dropped."""
+    keep = [c is not None for c in map_emotions(manifest["dataset"], manifest["emotion"], "3class")]
     return manifest[keep]
 
 
 def class_index(rows: pd.DataFrame) -> np.ndarray:
-    dataset = str(rows["dataset"].iloc[0])
-    return np.array([THREE_CLASSES.index(map_emotion(dataset, e, "3class")) for e in rows["emotion"]], dtype=np.int64)
+    """Each clip's index in :data:`THREE_CLASSES`."""
+    return np.array([THREE_CLASSES.index(c) for c in map_emotions(rows["dataset"], rows["emotion"], "3class")],
+                    dtype=np.int64)
 
 
 class SelfMEDataset(Dataset):
@@ -543,7 +560,9 @@ class SelfMEMethod:
         self.cfg, self.cache = config, cache
 
     def config(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self.cfg), "motion_cache": self.cache.key}
+        """The hashed settings (``align`` only when set, see :meth:`SelfMEConfig._align_setting`)."""
+        cfg = {k: v for k, v in dataclasses.asdict(self.cfg).items() if k != "align"}
+        return {**cfg, **self.cfg._align_setting(), "motion_cache": self.cache.key}
 
     def build_model(self) -> torch.nn.Module:
         return build_model(self.cfg)
@@ -630,22 +649,23 @@ def results_table(runs: Mapping[str, train.Run]) -> pd.DataFrame:
 
 
 def harness(manifest: pd.DataFrame, config: SelfMEConfig, seed: int = 0, progress: bool = True,
-            root: str | Path | None = None) -> tuple[SelfMEMethod, pd.DataFrame]:
+            root: str | Path | None = None, workers: int | None = None) -> tuple[SelfMEMethod, pd.DataFrame]:
     """The harness's method over the motion cache (learners and motions computed where missing) and
     the 3-class clips it runs on."""
     clips = select_clips(manifest)
-    cache, _ = prepare(clips, config, seed=seed, progress=progress, root=root)
+    cache, _ = prepare(clips, config, seed=seed, progress=progress, root=root, workers=workers)
     return SelfMEMethod(config, cache), clips
 
 
 def run(manifest: pd.DataFrame, config: SelfMEConfig, schedule: train.Schedule, fold: int = -1,
-        progress: bool = True, root: str | Path | None = None, **kwargs: Any) -> train.Run:
+        progress: bool = True, root: str | Path | None = None, workers: int | None = None, **kwargs: Any) -> train.Run:
     """Motion learners, motion cache, then SCViT over LOSO fold(s) of the 3-class clips (load-or-train).
 
     ``fold`` indexes the held-out subject in sorted order (-1: all); out of range raises before any work.
+    ``workers``: processes for optical-flow motion (:func:`prepare`).
     """
     splits.check_loso_fold(select_clips(manifest), fold, "SelfME")
-    method, clips = harness(manifest, config, schedule.seed, progress, root)
+    method, clips = harness(manifest, config, schedule.seed, progress, root, workers)
     if progress:
         report_weights(method.build_model())
     return train.run_folds(method, clips, schedule, fold=fold, protocol="loso", progress=progress, **kwargs)
