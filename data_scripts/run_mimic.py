@@ -3,6 +3,10 @@
     python data_scripts/run_mimic.py                                        # fast profile: sb + db+all
     python data_scripts/run_mimic.py --reference --seeds 0 1 2              # docs/results.md's table
     python data_scripts/run_mimic.py --profile full --dataset casme2 --root /data/CASME2 --weights imagenet
+    python data_scripts/run_mimic.py --dataset smic --root /data/SMIC              # sb; db+all skipped (no AU labels)
+
+On a dataset without AU labels (SMIC-HS) only the variants without WSCL (sb, db, db+awm) can train: the
+others asked for are skipped with the reason (one printed line, also under the table); none left is an error.
 
 Every LOSO fold is load-or-train and resumable: rerunning the same command continues where it
 stopped, and a finished command re-prints its table in seconds.
@@ -23,19 +27,25 @@ from melib.viz.tables import markdown_table  # noqa: E402
 
 def main(argv: list[str] | None = None) -> int:
     parser = cli.experiment_parser(__doc__.splitlines()[0], list(am.VARIANTS), ["sb", "db+all"], am.REFERENCE_CPU,
-                                   "one LOSO subject index or -1 for all")
+                                   "one LOSO subject index or -1 for all", datasets=cli.EMOTION_DATASETS)
     parser.add_argument("--config", default="paper", choices=("paper", "official"))
     parser.add_argument("--classes", default="3class", choices=("3class", "5class"))
     args = parser.parse_args(argv)
     profile = cli.resolve_profile_args(args, am.REFERENCE_CPU)
     overrides = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "image_size", "weights")}
     overrides.update(config=args.config, classes=args.classes)
-    _, _, subjects = am.preset(profile, args.dataset, **overrides)
+    base, _, subjects = am.preset(profile, args.dataset, **overrides)
     subjects = subjects if args.subjects is None else (args.subjects or None)
     manifest = data.load_manifest(args.dataset, args.root, subjects=subjects)
     print(config.describe_run({"profile": profile, "profile_requested": args.profile}))
+    try:  # without AU labels (SMIC-HS): the variants without WSCL only
+        variants, skipped = am.trainable_variants(args.variants, am.select_clips(manifest, base, verbose=False))
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
+    if skipped:
+        print(skipped)
     rows = []
-    for variant in args.variants:
+    for variant in variants:
         for seed in args.seeds:
             cfg, schedule, _ = am.preset(profile, args.dataset, variant=variant, seed=seed, **overrides)
             run, per_fold = cli.timed_run(variant, seed, lambda: am.run(manifest, cfg, schedule, fold=args.fold))
@@ -56,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     rungs.loc["majority class"] = [np.bincount(y).max() / len(y), rows[0]["majority uf1"], rows[0]["majority uar"]]
     text = (markdown_table(shown) + "\n\nYardsticks on the same clips and LOSO folds "
             "(linear probes of the learnability ladder, predicting the emotion):\n\n" + markdown_table(rungs.round(3))
-            + f"\n\n{len(kept)} clips, {kept['subject'].nunique()} subjects, {args.classes}, config {args.config}")
+            + f"\n\n{len(kept)} clips, {kept['subject'].nunique()} subjects, {args.classes}, config {args.config}"
+            + (f"\n\n{skipped}" if skipped else ""))
     print(text)
     name = "reference" if args.reference else profile
     out = config.outputs_root() / "mimic" / f"table_{args.dataset}_{name}_{args.config}_{args.classes}.md"

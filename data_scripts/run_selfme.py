@@ -5,6 +5,7 @@ the learnability ladder's yardsticks.
     python data_scripts/run_selfme.py --reference --seeds 0 1 2            # docs/results.md's table
     python data_scripts/run_selfme.py --reference --variants farneback no_sc
     python data_scripts/run_selfme.py --profile full --dataset casme2 --root /data/CASME2 --weights imagenet
+    python data_scripts/run_selfme.py --dataset smic --root /data/SMIC              # SMIC-HS: its own 3 classes
 
 Motion learners, motion caches and every LOSO fold are load-or-train and resumable.
 """
@@ -24,7 +25,7 @@ from melib.viz.tables import markdown_table  # noqa: E402
 
 def main(argv: list[str] | None = None) -> int:
     parser = cli.experiment_parser(__doc__.splitlines()[0], list(sm.VARIANTS), ["selfme"], sm.REFERENCE_CPU,
-                                   "one LOSO subject index or -1 for all")
+                                   "one LOSO subject index or -1 for all", datasets=cli.EMOTION_DATASETS)
     parser.add_argument("--checkpoint", default=None, help="motion learner start: '' (scratch) | shipped | file")
     args = parser.parse_args(argv)
     profile = cli.resolve_profile_args(args, sm.REFERENCE_CPU)

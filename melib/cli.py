@@ -19,17 +19,21 @@ import pandas as pd
 from . import config
 
 DATASETS = ("synthetic", "casme2", "samm")
+#: The datasets of the emotion methods (annotation mimic, SelfME): :data:`DATASETS` plus SMIC-HS, which has no
+#: AU labels (annotation mimic trains its variants without WSCL there), and CAS(ME)^3 part A (3 classes).
+EMOTION_DATASETS = (*DATASETS, "smic", "casme3a")
 
 
 def experiment_parser(description: str, variants: Sequence[str], default_variants: Sequence[str],
                       reference: Mapping[str, Any], fold_help: str,
                       overrides: Sequence[tuple[str, type]] = (("epochs", int), ("batch-size", int), ("lr", float),
-                                                                ("image-size", int))) -> argparse.ArgumentParser:
-    """A parser with ``--dataset --root --profile --variants --fold --subjects``, one ``--<name>`` per
-    schedule/config override (default ``None``: the profile's value), ``--weights``, ``--seeds`` and
-    ``--reference`` (the documented CPU reference ``reference``, applied by :func:`resolve_profile_args`)."""
+                                                                ("image-size", int)),
+                      datasets: Sequence[str] = DATASETS) -> argparse.ArgumentParser:
+    """A parser with ``--dataset`` (one of ``datasets``) ``--root --profile --variants --fold --subjects``, one
+    ``--<name>`` per schedule/config override (default ``None``: the profile's value), ``--weights``, ``--seeds``
+    and ``--reference`` (the documented CPU reference ``reference``, applied by :func:`resolve_profile_args`)."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--dataset", default="synthetic", choices=DATASETS)
+    parser.add_argument("--dataset", default="synthetic", choices=list(datasets))
     parser.add_argument("--root", default="", help="dataset root (default: the synthetic dataset / MELIB_DATA)")
     parser.add_argument("--profile", default="auto", choices=("auto", "fast", "full"))
     parser.add_argument("--variants", nargs="+", default=list(default_variants), choices=list(variants))
@@ -103,4 +107,4 @@ def mean_sd_table(per_seed: pd.DataFrame, by: str, columns: Sequence[str], digit
     return shown
 
 
-__all__ = ["DATASETS", "experiment_parser", "mean_sd_table", "resolve_profile_args", "timed_run"]
+__all__ = ["DATASETS", "EMOTION_DATASETS", "experiment_parser", "mean_sd_table", "resolve_profile_args", "timed_run"]

@@ -206,10 +206,18 @@ def collect(scope: str = "main", seeds: Sequence[int] = (0, 1, 2), profile: str 
     for section, row, seed in tqdm(todo, desc="report runs", disable=not progress):
         common = {"subjects": DEFAULT_SUBJECTS[profile] if subjects is None else None if subjects == "preset"
                   else subjects, "epochs": epochs}
-        exp = runs.experiment(row.method, row.variant, seed, "fast" if profile == "reference" else profile, row.protocol,
-                              dataset, root, reference=profile == "reference",
-                              **{k: v for k, v in common.items() if v is not None}, **dict(row.overrides))
-        run = runs.locate(exp)
+        try:
+            exp = runs.experiment(row.method, row.variant, seed, "fast" if profile == "reference" else profile,
+                                  row.protocol, dataset, root, reference=profile == "reference",
+                                  **{k: v for k, v in common.items() if v is not None}, **dict(row.overrides))
+            run = runs.locate(exp)
+        except ValueError as error:  # the method cannot run on this dataset (e.g. AU detection on SMIC-HS)
+            if dataset == "synthetic":
+                raise
+            out.append({"section": section.name, "row": row.name, "method": row.method, "variant": row.variant,
+                        "protocol": row.protocol, "seed": seed, "subjects": 0, "status": "n/a", "run_key": None,
+                        "run_dir": None, "paper": None, "machine": None, "reason": str(error).split("\n")[0]})
+            continue
         if not run.complete and train_missing:
             run = runs.run(exp, progress=False)
         metrics = _row_metrics(row, run, exp) if run.complete else None
@@ -258,9 +266,9 @@ def yardsticks(dataset: str = "synthetic", root: str = "", subjects: int | None 
     path = config.outputs_root() / "report" / f"yardsticks-{config.config_hash({'data': dataset_fingerprint(manifest), 'v': 1})}.json"
     if path.is_file():
         return load_json(path)
-    aus = au_set("casme2" if dataset == "synthetic" else dataset)
     out: dict[str, dict[str, float]] = {}
-    for protocol in ("kfold", "loso"):
+    aus = au_set("casme2" if dataset == "synthetic" else dataset) if data.has_au_labels(manifest) else ()
+    for protocol in ("kfold", "loso") if aus else ():  # no AU yardsticks where the clips carry no AU labels
         table = ladder.ladder_table(ladder.run_ladder(manifest, aus, ("farneback", "onset"), protocol=protocol,
                                                       progress=progress))
         for rep, label in (("farneback", "flow probe"), ("onset", "onset null")):
@@ -491,6 +499,7 @@ def figure(results: pd.DataFrame, section: Section, sticks: Mapping[str, Mapping
 
     metric = AU_METRICS[1] if section.task == "au" else EMOTION_METRICS[0]
     part = results[(results["section"] == section.name) & (results["status"] == "done")]
+    part = part if metric in part else part.assign(**{metric: np.nan})  # nothing trained yet
     names = [r.name for r in section.rows]
     fig, ax = plt.subplots(figsize=(max(5.0, 0.75 * len(names) + 2.5), 3.4))
     where: dict[str, list[int]] = {}
@@ -548,6 +557,7 @@ def section_markdown(section: Section, frame: pd.DataFrame, results: pd.DataFram
     part = results[results["section"] == section.name]
     machines = sorted({line for m in part.loc[part["status"] == "done", "machine"] if m for line in m.split("; ")})
     missing = int((part["status"] == "missing").sum())
+    not_run = part.loc[part["status"] == "n/a"].drop_duplicates("row") if "reason" in part else part.iloc[:0]
     flags = ("--scope all " if section.scope == "all" else "") + (
         f"--dataset {dataset} " if dataset != "synthetic" else "") + (f"--root {root} " if str(root) else "") + (
         f"--tag {tag} " if tag else "") + (
@@ -571,6 +581,9 @@ def section_markdown(section: Section, frame: pd.DataFrame, results: pd.DataFram
                  "of the protocol. " + "; ".join(notes) + "."]
     if missing:
         text += ["", f"{missing} (row, seed) runs are not trained yet (`make report` trains them)."]
+    if len(not_run):
+        text += ["", "Not applicable on this dataset: " + "; ".join(f"{r.row} ({r.reason})" for r in not_run.itertuples())
+                 + "."]
     return "\n".join(text)
 
 
@@ -635,6 +648,8 @@ def build(scope: str = "main", seeds: Sequence[int] = (0, 1, 2), profile: str = 
     for s in sections(scope):
         if only is not None and s.name not in only:
             continue
+        if (results.loc[results["section"] == s.name, "status"] == "n/a").all():
+            continue  # no row of this section runs on this dataset (AU detection on SMIC-HS)
         tables[s.name] = summary(results, s, sticks)
         fig = figure(results, s, sticks if s.scope == "main" else None)
         figures[s.name] = _png(fig)

@@ -232,3 +232,33 @@ def test_cam_grid_colour_bar_only_when_asked():
     assert len(vresults.cam_grid(images, maps, ["x", "y"]).axes) == 6
     fig = vresults.cam_grid(images, maps, ["x", "y"], colorbar="map value (0-1)")
     assert len(fig.axes) == 7 and fig.axes[-1].get_ylabel() == "map value (0-1)"
+
+
+def test_without_au_labels_only_the_variants_without_wscl_train():
+    import pandas as pd
+
+    smic = pd.DataFrame({"dataset": ["smic"] * 4, "subject": ["s1", "s1", "s2", "s3"], "clip": list("abcd"),
+                         "emotion": ["negative", "negative", "positive", "negative"], "aus": [()] * 4})
+    assert mimic.trainable_variants(["sb", "db+all", "db"], smic) == (
+        ["sb", "db"], "db+all skipped: smic has no AU labels and WSCL (Eqs. 4-5) aligns features with AUs; "
+                      "training sb, db")
+    assert mimic.trainable_variants(["db+awm"], smic) == (["db+awm"], "")
+    with pytest.raises(ValueError, match=r"asked for \(db\+all, db\+au\).*choose from \['sb', 'db', 'db\+awm'\]"):
+        mimic.trainable_variants(["db+all", "db+au"], smic)
+    # the CAM figure's clips share the most frequent class there (AU there is none), one per trained subject
+    picks, shared = mimic.cam_picks(smic, ["s1", "s3"], "3class")
+    assert shared == "negative" and picks["clip"].tolist() == ["a", "d"]
+    labelled = smic.assign(dataset="casme2", emotion="disgust", aus=[(4,), (4, 7), (4,), (12,)], AU4=[1, 1, 1, 0],
+                           AU7=[0, 1, 0, 0], AU12=[0, 0, 0, 1])
+    assert mimic.trainable_variants(["sb", "db+all"], labelled) == (["sb", "db+all"], "")
+    picks, shared = mimic.cam_picks(labelled, ["s1", "s2"], "3class")
+    assert shared == "AU4" and picks["clip"].tolist() == ["a", "c"]
+
+
+def test_paper_rows_of_the_runs_dataset_only():
+    class NoRun:  # a run with no results yet: the table holds the paper's rows only
+        def results(self):
+            return None
+
+    assert mimic.results_table({"db+all": NoRun()}, "smic", "3class").empty  # Ruan et al. report no SMIC-HS numbers
+    assert ("db+all", "paper (samm, 3class, real)") in mimic.results_table({"db+all": NoRun()}, "samm", "3class").index

@@ -191,3 +191,27 @@ def test_reread_recomputes_paper_columns_from_a_generated_block(data_script):
     assert table.loc["no_bspline", "uf1"] == "not run"  # a row the old block did not have
     assert list(table.index) == [r.name for r in section.rows]
     assert reread.reread(text, section) == text  # re-reading a re-read block changes nothing
+
+
+def test_rows_that_cannot_run_on_a_dataset_are_not_applicable_with_the_reason(tiny_synthetic, tmp_path, monkeypatch):
+    from melib.data.synthetic import layouts
+
+    smic = layouts.convert(tiny_synthetic, tmp_path / "smic", "smic")
+    monkeypatch.setattr(report, "SECTIONS", SMALL)
+    monkeypatch.setenv("MELIB_OUTPUTS", str(tmp_path / "out"))
+    monkeypatch.setenv("MELIB_CACHE", str(tmp_path / "cache"))
+    results = report.collect("main", seeds=[7], profile="fast", dataset="smic", root=str(smic), progress=False,
+                             only=["comparison-au"], subjects=0, epochs=1)
+    assert list(results["status"]) == ["n/a", "n/a"] and results["reason"].str.contains("no AU").all()
+    section = SMALL[0]
+    text = report.section_markdown(section, report.summary(results, section), results, "fast", [7], 0, 1, "smic")
+    assert "Not applicable on this dataset: IICL baseline (SENet), kfold (no standard AU set" in text and "not trained yet" not in text
+    from melib.experiments import runs
+
+    def refuse(*args, **kwargs):
+        raise ValueError("a broken config")
+
+    monkeypatch.setattr(runs, "experiment", refuse)  # on the synthetic data a row that cannot be built is an error
+    with pytest.raises(ValueError, match="a broken config"):
+        report.collect("main", seeds=[7], profile="fast", root=str(tiny_synthetic), progress=False,
+                       only=["comparison-au"], subjects=0, epochs=1)

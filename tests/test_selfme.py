@@ -228,3 +228,21 @@ def test_equivariance_is_zero_for_the_identity_transform_and_not_for_a_random_on
         other = equivariance(kp, moved.warp_coordinates(detector(moved.transform_frame(frame))))
     assert same.item() == pytest.approx(0.0, abs=1e-5)
     assert other.item() > 1e-3  # an untrained detector is not equivariant
+
+
+def test_results_table_reads_the_paper_rows_of_the_runs_dataset_only():
+    class NoRun:  # a run with no results yet: the table holds the paper's rows only
+        def results(self):
+            return None
+
+    variants = {v: NoRun() for v in ("selfme", "no_sc", "no_ma", "gamma3")}
+    smic = sm.results_table(variants, "smic")
+    assert list(smic.index) == [("selfme", "paper Table 2 (smic, real)"), ("no_ma", "paper Table 4 (smic, real)"),
+                                ("gamma3", "paper Table 4 (smic, real)")]  # no_sc: CASME II rows only, so none
+    assert smic.loc[("selfme", "paper Table 2 (smic, real)"), "uf1"] == pytest.approx(0.6972)
+    casme2 = sm.results_table(variants, "casme2")
+    assert not any("smic" in source for _, source in casme2.index) and len(casme2) == 3  # gamma3: SMIC-HS only
+    assert sm.results_table(variants, "samm").empty  # the paper has no SAMM numbers
+    # the synthetic stand-in keeps its CASME II rows, else the one dataset a row exists on (as labelled)
+    synthetic = sm.results_table(variants)
+    assert ("gamma3", "paper Table 4 (smic, real)") in synthetic.index and len(synthetic) == 4

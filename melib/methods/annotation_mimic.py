@@ -348,6 +348,43 @@ def resolve_aus(rows: pd.DataFrame, cfg: MimicConfig) -> tuple[int, ...]:
     return tuple(cfg.aus)
 
 
+def trainable_variants(variants: Sequence[str], rows: pd.DataFrame) -> tuple[list[str], str]:
+    """The variants of ``variants`` that can train on ``rows``, and one line on those left out (``""``: none).
+
+    Every variant trains on clips with AU labels. On clips without them (SMIC-HS) only the variants whose
+    loss does not align features with AUs (``sb``, ``db``, ``db+awm``) can; the others (``db+all`` and every
+    ``+au``: WSCL, Eqs. 4-5) are left out, named with the reason. ``ValueError`` when none is left.
+    """
+    if has_au_labels(rows):
+        return list(variants), ""
+    au_free = [v for v in variants if not get_variant(v).au]
+    skipped = [v for v in variants if get_variant(v).au]
+    names = sorted(set(rows["dataset"].astype(str))) if "dataset" in rows else []
+    where = ", ".join(names) or "these clips"
+    choices = [v for v, var in VARIANTS.items() if not var.au]
+    if not au_free:
+        raise ValueError(f"annotation mimic: every variant asked for ({', '.join(variants)}) aligns features with AU "
+                         f"labels (WSCL, Eqs. 4-5) and {where} has no AU labels; choose from {choices}")
+    if not skipped:
+        return au_free, ""
+    return au_free, (f"{', '.join(skipped)} skipped: {where} has no AU labels and WSCL (Eqs. 4-5) aligns features "
+                     f"with AUs; training {', '.join(au_free)}")
+
+
+def cam_picks(rows: pd.DataFrame, subjects: Sequence[str], classes: str, n: int = 4) -> tuple[pd.DataFrame, str]:
+    """Up to ``n`` clips of different subjects among ``subjects`` that share what the CAM figure compares,
+    and that shared thing as text: the most frequent AU (``"AU4"``), or, on clips without AU labels
+    (SMIC-HS), the most frequent class under ``classes`` (``"negative"``)."""
+    trained = rows["subject"].isin(subjects)
+    if has_au_labels(rows):
+        shared_au = rows["aus"].explode().value_counts().index[0]
+        picks = rows[rows["aus"].map(lambda a: shared_au in a) & trained].drop_duplicates("subject").head(n)
+        return picks, f"AU{shared_au}"
+    labels = pd.Series(class_labels(rows, classes), index=rows.index)
+    shared = labels[trained].value_counts().index[0]
+    return rows[(labels == shared) & trained].drop_duplicates("subject").head(n), str(shared)
+
+
 def select_clips(manifest: pd.DataFrame, cfg: MimicConfig, verbose: bool = True) -> pd.DataFrame:
     """The clips whose emotion has a class under ``cfg.classes`` (index reset, attrs kept); prints
     how many were dropped and which emotions they had."""
@@ -663,4 +700,4 @@ def verdict(uf1: float, uar: float, yardsticks: pd.DataFrame, probe: str, margin
 __all__ = ["REFERENCE_CPU", "CLASS_SCHEMES", "LOSS_NAMES", "MimicConfig", "MimicDataset", "MimicMethod", "PAPER_NUMBERS", "paper_row", "PRESETS", "VARIANTS",
            "class_labels", "compute_input", "harness", "fold_features", "dataset_name", "fold_model", "fused_features", "halves_figure", "input_cache",
            "input_tensor", "load_fold_model", "prepare", "trained_subjects", "preset", "resolve_aus",
-           "results_table", "run", "select_clips", "verdict"]
+           "results_table", "run", "select_clips", "cam_picks", "trainable_variants", "verdict"]

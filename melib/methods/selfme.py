@@ -628,17 +628,26 @@ def grad_cams(run: train.Run, rows: pd.DataFrame, clips: pd.DataFrame, cache: Cl
     return np.stack(maps)
 
 
-def results_table(runs: Mapping[str, train.Run]) -> pd.DataFrame:
-    """UF1 / UAR / accuracy per variant (complete runs; ``ours``, synthetic) beside the paper's row for that
-    variant (:func:`melib.papers.paper_comparison`: CASME II where the row exists, else SMIC-HS, as labelled)."""
+def results_table(runs: Mapping[str, train.Run], dataset: str = "synthetic") -> pd.DataFrame:
+    """UF1 / UAR / accuracy per variant (complete runs; ``ours (<dataset>)``) beside the paper's row for that
+    variant (:func:`melib.papers.paper_comparison`, LOSO, 3 classes).
+
+    On ``"synthetic"`` (a stand-in for CASME II) the row is CASME II's where it exists, else SMIC-HS's, as
+    labelled. On a real dataset only that dataset's row is shown (SMIC-HS: Table 2's SelfME row and Table 4's
+    gamma rows), or none: a run is never set beside a number of another dataset.
+    """
     rows, index = [], []
     for variant, run in runs.items():
         results = run.results()
         if results is not None:
             m = results["metrics"]
             rows.append({"uf1": m["uf1"], "uar": m["uar"], "acc": m["acc"]})
-            index.append((variant, "ours (synthetic)"))
-        paper = papers.paper_comparison("selfme", variant)  # CASME II where the row exists, else its one dataset
+            index.append((variant, f"ours ({dataset})"))
+        if dataset == "synthetic":  # CASME II where the row exists, else its one dataset
+            paper = papers.paper_comparison("selfme", variant)
+        else:
+            paper = papers.paper_comparison("selfme", variant, dataset, classes=3, protocol="loso")
+            paper = paper if paper is not None and paper["dataset"] == dataset else None
         if paper is not None:
             printed = papers.row_values(paper)
             rows.append({"uf1": printed["uf1"], "uar": printed.get("uar", np.nan), "acc": np.nan})
