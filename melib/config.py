@@ -106,6 +106,12 @@ def _profile_reason(profile: str) -> str:
     return "auto = fast; ask for full by name"
 
 
+def drop_defaults(settings: Mapping[str, Any], added: Mapping[str, Any]) -> dict[str, Any]:
+    """``settings`` without each field of ``added`` (fields added after runs and caches existed, with their
+    defaults) that still holds its default: such a field is hashed only when set, so earlier keys stay."""
+    return {k: v for k, v in settings.items() if not (k in added and v == added[k])}
+
+
 def config_hash(config: Any, length: int = 12) -> str:
     """Stable hex digest of a config (dataclass, mapping, list or scalar) for cache/checkpoint names."""
     if dataclasses.is_dataclass(config) and not isinstance(config, type):

@@ -55,7 +55,7 @@ from torchvision.transforms import RandomErasing
 
 from .. import metrics, papers, splits, train
 from ..cache import ClipCache, dataset_fingerprint
-from ..config import display_path
+from ..config import display_path, drop_defaults
 from ..progress import print_once
 from ..data import au_matrix, au_region, au_set, emotion_classes, has_au_labels, map_emotions
 from ..data.composite import PARTS as COMPOSITE_PARTS
@@ -195,9 +195,7 @@ class MimicConfig:
             settings["lambda_c"] = EULERIAN_LAMBDA_C
         else:
             settings.update(learned_checkpoint=self.learned_checkpoint, learned_profile=self.learned_profile)
-        if self.align != "none":  # set only when aligning, so the keys of earlier caches stay
-            settings["align"] = self.align
-        return settings
+        return drop_defaults({**settings, "align": self.align}, ADDED_FIELDS)
 
 
 #: Profiles: ``full`` is the paper's setting (Sec. 4.3); ``fast`` is a CPU/CI stand-in (say so when reporting).
@@ -224,6 +222,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 #: (64 px, Farneback, AdamW lr 1e-3, 8 epochs, one cosine period) on the 12 subjects with the most
 #: clips, LOSO (12 folds), 3 classes. Fixed by the compute budget, not by test scores.
 REFERENCE_CPU: dict[str, Any] = dict(subjects=12)
+
+#: Config fields added after caches and runs existed, with their defaults: hashed only when set otherwise.
+ADDED_FIELDS: dict[str, Any] = {"align": "none"}
 
 
 def preset(profile: str, dataset: str = "synthetic",
@@ -496,11 +497,9 @@ class MimicMethod:
         self.weights: torch.Tensor | None = None
 
     def config(self) -> dict[str, Any]:
-        """The hashed settings; ``align`` (added after runs existed) only when set, so earlier runs keep their key."""
-        cfg = dataclasses.asdict(self.cfg)
-        if cfg["align"] == "none":
-            cfg.pop("align")
-        return {**cfg, "input_cache": self.cache.key, "class_names": self.classes, "au_list": list(self.aus)}
+        """The hashed settings; fields added after runs existed (:data:`ADDED_FIELDS`) only when set."""
+        return {**drop_defaults(dataclasses.asdict(self.cfg), ADDED_FIELDS), "input_cache": self.cache.key,
+                "class_names": self.classes, "au_list": list(self.aus)}
 
     def build_model(self) -> torch.nn.Module:
         return build_model(self.variant, len(self.classes), self.cfg.config, self.cfg.weights)

@@ -48,7 +48,7 @@ from open_clip import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from torch.utils.data import DataLoader, Dataset
 
 from .. import face, metrics, papers, splits, train
-from ..config import display_path
+from ..config import display_path, drop_defaults
 from ..cache import ClipCache, dataset_fingerprint
 from ..data import au_matrix, au_set, map_emotion
 from ..data.mappings import CASME2_AUS, THREE_CLASSES
@@ -187,9 +187,7 @@ class MicroAUCLIPConfig:
             settings["lambda_c"] = EULERIAN_LAMBDA_C
         elif self.magnify == "learned":
             settings.update(learned_checkpoint=self.learned_checkpoint, learned_profile=self.learned_profile)
-        if self.align != "none":  # set only when aligning, so the keys of earlier caches stay
-            settings["align"] = self.align
-        return settings
+        return drop_defaults({**settings, "align": self.align}, ADDED_FIELDS)
 
 
 #: Profiles: ``full`` is the paper's setting (Sec. IV-A2); ``fast`` is a CPU/CI stand-in (say so when
@@ -414,11 +412,7 @@ class MicroAUCLIPMethod:
     def config(self) -> dict[str, Any]:
         """The hashed settings; fields added after runs existed (:data:`ADDED_FIELDS`) are hashed only when
         they differ from their defaults, so every earlier run keeps its key."""
-        cfg = dataclasses.asdict(self.cfg)
-        for name, default in ADDED_FIELDS.items():
-            if cfg.get(name) == default:
-                cfg.pop(name)
-        return {**cfg, "input_cache": self.cache.key}
+        return {**drop_defaults(dataclasses.asdict(self.cfg), ADDED_FIELDS), "input_cache": self.cache.key}
 
     def build_model(self) -> torch.nn.Module:
         return build_model(self.cfg)

@@ -55,7 +55,7 @@ from ..progress import tqdm
 
 from .. import metrics, papers, splits, train
 from ..cache import ClipCache, dataset_fingerprint
-from ..config import config_hash, outputs_root
+from ..config import config_hash, drop_defaults, outputs_root
 from ..data import map_emotions
 from ..data.mappings import THREE_CLASSES
 from ..io import atomic_path
@@ -67,6 +67,8 @@ from ..motion.diffeo import bspline_upsample, folding_fraction, integrate_veloci
 from ..preprocess import ALIGNERS, default_align, face_frames
 
 MOTIONS = ("learned", "tvl1", "farneback", "dis")
+#: Config fields added after learners, caches and runs existed, with their defaults: hashed only when set otherwise.
+ADDED_FIELDS: dict[str, Any] = {"align": "none"}
 #: The fast profile's pretrained motion learner, trained by ``data_scripts/train_selfme_learner.py`` on
 #: the seed-1 synthetic dataset (identities disjoint from the default seed-0 dataset).
 SHIPPED_LEARNER = Path(__file__).resolve().parents[1] / "models" / "weights" / "selfme_learner_fast.pt"
@@ -158,12 +160,7 @@ class SelfMEConfig:
     def learner_settings(self) -> dict[str, Any]:
         keys = ("frame_size", "num_kp", "expansion", "learner_steps", "learner_batch", "learner_lr",
                 "frames_per_clip", "checkpoint", "reconstruction", "vgg_weights", "gamma_train")
-        return {k: getattr(self, k) for k in keys} | self._align_setting()
-
-    def _align_setting(self) -> dict[str, str]:
-        """``{"align": ...}`` when aligning, else empty: ``align`` came after learners, caches and runs
-        existed, and is hashed only when set, so their keys stay."""
-        return {} if self.align == "none" else {"align": self.align}
+        return drop_defaults({k: getattr(self, k) for k in (*keys, "align")}, ADDED_FIELDS)
 
     def vit_kwargs(self) -> dict[str, Any]:
         return {"img_size": self.vit_image_size, "patch_size": self.vit_patch_size, "depth": self.vit_depth}
@@ -418,9 +415,9 @@ def prepare(manifest: pd.DataFrame, cfg: SelfMEConfig, seed: int = 0, progress: 
     learner group, ``{"path", "history", "seen", "subjects"}`` (empty for optical flow). ``workers``:
     processes for optical flow (default: all cores); learned motion runs in this process."""
     learners: dict[str, dict] = {}
-    settings = {"selfme_motion": {k: v for k, v in dataclasses.asdict(cfg).items()
-                                  if k in ("motion", "gamma_test", "bspline", "integrate_steps", "vit_image_size")}
-                | cfg._align_setting(),
+    motion_keys = ("motion", "gamma_test", "bspline", "integrate_steps", "vit_image_size", "align")
+    settings = {"selfme_motion": drop_defaults({k: v for k, v in dataclasses.asdict(cfg).items() if k in motion_keys},
+                                               ADDED_FIELDS),
                 "data": dataset_fingerprint(manifest), "dataset_root": str(manifest.attrs.get("root", ""))}
     if cfg.motion == "learned":
         groups = learner_groups(manifest, cfg.motion_folds)
@@ -560,9 +557,8 @@ class SelfMEMethod:
         self.cfg, self.cache = config, cache
 
     def config(self) -> dict[str, Any]:
-        """The hashed settings (``align`` only when set, see :meth:`SelfMEConfig._align_setting`)."""
-        cfg = {k: v for k, v in dataclasses.asdict(self.cfg).items() if k != "align"}
-        return {**cfg, **self.cfg._align_setting(), "motion_cache": self.cache.key}
+        """The hashed settings; fields added after runs existed (:data:`ADDED_FIELDS`) only when set."""
+        return {**drop_defaults(dataclasses.asdict(self.cfg), ADDED_FIELDS), "motion_cache": self.cache.key}
 
     def build_model(self) -> torch.nn.Module:
         return build_model(self.cfg)
