@@ -10,7 +10,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 OUTPUTS ?= $(or $(MELIB_OUTPUTS),outputs)
 # Free disk (GiB) checked before the big steps, as measured in docs/setup.md ("Disk"); MIN_FREE_GB=0 skips the checks.
 VENV_GB := $(or $(MIN_FREE_GB),9)
-TEST_GB := $(or $(MIN_FREE_GB),10)
+TEST_GB := $(or $(MIN_FREE_GB),5)
 
 .PHONY: demo test report venv clean-outputs
 

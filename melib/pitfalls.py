@@ -195,7 +195,8 @@ def train_seed(seed: int, profile: str = "fast", progress: bool = False) -> Seed
     s = SETTINGS[profile]
     subject, rnd = iicl_split_runs(seed, profile, progress=progress)
     me = runs.experiment("annotation_mimic", "db+all", seed=seed, profile="fast", **s["annotation_mimic"])
-    mimic = me.method.methods.run(me.manifest, me.config, me.schedule, progress=progress, record_test_epochs=True)
+    mimic = me.method.methods.run(me.manifest, me.config, me.schedule, progress=progress, record_test_epochs=True,
+                                  keep_weights=False)
     return SeedRuns(seed, subject, rnd, mimic, len(mimic.results()["metrics"]["classes"]))
 
 
@@ -210,12 +211,15 @@ def _iicl_experiment(seed: int, profile: str, root: str | Path = "") -> Any:
 
 def iicl_split_runs(seed: int, profile: str = "fast", root: str | Path = "", progress: bool = False) -> tuple[Any, Any]:
     """Load or train IICL of ``profile`` under the subject k-fold and the random clip split on the synthetic
-    dataset at ``root`` ("" = the default one); both splits are drawn with ``seed``."""
+    dataset at ``root`` ("" = the default one); both splits are drawn with ``seed``. Analysis only: the
+    folds keep predictions and metrics, no weights (``keep_weights=False``)."""
     ie = _iicl_experiment(seed, profile, root)
     iicl = ie.method.methods
     # the folds are drawn with the seed too, so the spread covers the split as well as training
-    subject = iicl.run(ie.manifest, ie.config, ie.schedule, protocol="kfold", progress=progress, split_seed=seed)
-    rnd = iicl.run(ie.manifest, ie.config, ie.schedule, protocol="random_clips", progress=progress, split_seed=seed)
+    subject = iicl.run(ie.manifest, ie.config, ie.schedule, protocol="kfold", progress=progress, split_seed=seed,
+                   keep_weights=False)
+    rnd = iicl.run(ie.manifest, ie.config, ie.schedule, protocol="random_clips", progress=progress, split_seed=seed,
+               keep_weights=False)
     return subject, rnd
 
 

@@ -12,6 +12,10 @@ a training step that returns its losses, and a prediction step. The harness owns
 - load-or-train: ``<run>/fold<k>/model.pt`` exists -> load, else train (resuming from
   ``last.pt``, written atomically after an epoch once ``checkpoint_every_s`` have passed since the
   last one; never after the final epoch, whose model goes straight to ``model.pt``) and save;
+- lean folds: a finished fold keeps its predictions, ``result.json`` and the final weights alone, without
+  optimizer state, in float16 (:data:`WEIGHTS_DTYPE`; half the bytes; loading casts back to the model's
+  float32). An analysis-only run (``keep_weights=False``: the pitfalls' seeds and splits) keeps no weights;
+  asking it for them later retrains the fold, which gives the same weights (seeds fixed);
 - per-fold predictions in ``predictions.npz``, so metrics accumulated over all folds come from disk;
 - damaged state is never used: a fold whose ``predictions.npz``, ``result.json`` or ``model.pt`` cannot
   be read (or whose predictions lack their ``result.json``) is named in a warning, moved to
@@ -59,6 +63,10 @@ ANALYSIS_DIR = "analysis_test_epochs"
 #: a ResNet-18 pair with its optimizer state on this project's CPU, more than a fast-profile epoch, so
 #: short runs write none; an interrupted run loses at most this much training. 0: after every epoch but the last.
 CHECKPOINT_EVERY_S = 60.0
+#: How a finished fold's ``model.pt`` stores floating-point weights: float16 halves a fold (ResNet-18:
+#: 45 -> 22 MB); a tensor that float16 cannot hold (a value beyond +-65504) stays float32. Predictions are
+#: always computed from the float32 model before it is stored; only analyses that reload a fold see the rounding.
+WEIGHTS_DTYPE = torch.float16
 
 
 @dataclass(frozen=True)
@@ -237,6 +245,10 @@ class Run:
         """The final-epoch model weights of ``fold`` (loaded with ``weights_only=True``)."""
         path = self.fold_dir(fold) / "model.pt"
         if not path.is_file():
+            if (self.fold_dir(fold) / "predictions.npz").is_file():
+                raise FileNotFoundError(f"{self.fold_dir(fold)}: this fold kept no weights (an analysis-only run, "
+                                        "keep_weights=False); run it with keep_weights=True to retrain it (the "
+                                        "same weights: seeds are fixed)")
             raise FileNotFoundError(f"{self.fold_dir(fold)}: no trained model (run that fold first)")
         state = _read_state(path, torch.device("cpu"))
         if isinstance(state, str):
@@ -311,7 +323,8 @@ def run_folds(method: Method, manifest: pd.DataFrame, schedule: Schedule, fold: 
               protocol: str = "kfold", k: int = 4, split_seed: int = 0, out_dir: str | Path | None = None,
               device: str | torch.device | None = None, progress: bool = True,
               on_epoch_end: Callable[[int, int, dict], None] | None = None, locate_only: bool = False,
-              record_test_epochs: bool = False, checkpoint_every_s: float = CHECKPOINT_EVERY_S) -> Run:
+              record_test_epochs: bool = False, checkpoint_every_s: float = CHECKPOINT_EVERY_S,
+              keep_weights: bool = True) -> Run:
     """Train (or load) and predict the selected fold(s) of ``method`` on ``manifest``.
 
     Parameters
@@ -333,6 +346,10 @@ def run_folds(method: Method, manifest: pd.DataFrame, schedule: Schedule, fold: 
         ``fold<k>/analysis_test_epochs/``. Training is unchanged (every epoch reseeds from the fold and
         epoch), the run gets its own key, and nothing in the harness selects on these predictions: the
         run's predictions and results are the final epoch's, as always.
+    keep_weights
+        Store each fold's final weights (``model.pt``, :data:`WEIGHTS_DTYPE`). False for runs whose later
+        use needs only predictions and metrics (not part of the run key: a fold done without weights counts
+        as done; asked again with True, it is retrained for its weights).
     """
     folds = splits.make_splits(manifest, protocol, k=k, seed=split_seed)
     selected = splits.select_folds(folds, fold)
@@ -342,7 +359,7 @@ def run_folds(method: Method, manifest: pd.DataFrame, schedule: Schedule, fold: 
     for split in [] if locate_only else selected:
         if (problem := run.fold_damage(split.fold)) is not None:
             run.set_aside(split.fold, problem, "retraining it")
-    trains = not locate_only and any(not (run.fold_dir(s.fold) / "predictions.npz").is_file() for s in selected)
+    trains = not locate_only and any(not _fold_done(run.fold_dir(s.fold), keep_weights) for s in selected)
     if trains or not (run.dir / "run.json").is_file():  # a look, or a load of done folds, leaves the record
         save_json(run.dir / "run.json", {
             "method": method.name, "run_key": key, "config": method.config(), "schedule": dataclasses.asdict(schedule),
@@ -352,7 +369,7 @@ def run_folds(method: Method, manifest: pd.DataFrame, schedule: Schedule, fold: 
             "machine": machine_info(device), "melib": __version__})
     for split in [] if locate_only else selected:
         _run_fold(method, manifest.reset_index(drop=True), split, schedule, run, key, device, progress, on_epoch_end,
-                  record_test_epochs, checkpoint_every_s)
+                  record_test_epochs, checkpoint_every_s, keep_weights)
     if run.complete:
         save_json(run.dir / "results.json", {"run_key": key, "method": method.name,
                                              "metrics": method.evaluate(run.predictions())})
@@ -361,10 +378,11 @@ def run_folds(method: Method, manifest: pd.DataFrame, schedule: Schedule, fold: 
 
 def _run_fold(method: Method, manifest: pd.DataFrame, split: splits.Split, schedule: Schedule, run: Run,
               key: str, device: torch.device, progress: bool, on_epoch_end: Callable | None,
-              record_test_epochs: bool = False, checkpoint_every_s: float = CHECKPOINT_EVERY_S) -> None:
+              record_test_epochs: bool = False, checkpoint_every_s: float = CHECKPOINT_EVERY_S,
+              keep_weights: bool = True) -> None:
     fold_dir = run.fold_dir(split.fold)
     final = fold_dir / "model.pt"
-    if final.is_file() and (fold_dir / "predictions.npz").is_file():
+    if _fold_done(fold_dir, keep_weights):
         if progress:
             print(f"[{method.name}] fold {split.fold}: done already ({display_path(fold_dir)})")
         return
@@ -390,17 +408,39 @@ def _run_fold(method: Method, manifest: pd.DataFrame, split: splits.Split, sched
         record = (test_set, manifest) if record_test_epochs else None
         history = _train(method, model, train_set, schedule, fold_dir, split.fold, key, device, progress, on_epoch_end,
                          record, checkpoint_every_s)
-        with atomic_path(final) as tmp:
-            torch.save({"model": model.state_dict(), "run_key": key, "fold": split.fold}, tmp)
-        (fold_dir / "last.pt").unlink(missing_ok=True)
         save_json(fold_dir / "result.json", {
             "fold": split.fold, "n_train": len(train_rows), "n_test": len(test_rows),
             "test_subjects": list(split.test_subjects), "epochs": schedule.epochs,
             "seconds_per_epoch": float(np.mean([h["seconds"] for h in history])),
             "final_losses": {k: v for k, v in history[-1].items() if k not in ("epoch", "seconds", "lr")},
-            "history": history, "machine": machine_info(device)})
+            "history": history, "machine": machine_info(device),
+            "weights": f"model.pt ({str(WEIGHTS_DTYPE).removeprefix('torch.')})" if keep_weights else "not kept"})
+        # predictions from the float32 model in memory, before the weights are stored (rounded)
+        _save_predictions(fold_dir / "predictions.npz", method, model, test_set, schedule, device, manifest, split.fold)
+        if keep_weights:
+            with atomic_path(final) as tmp:
+                torch.save({"model": compact_state(model.state_dict()), "run_key": key, "fold": split.fold}, tmp)
+        (fold_dir / "last.pt").unlink(missing_ok=True)
+        return
     if not (fold_dir / "predictions.npz").is_file():
         _save_predictions(fold_dir / "predictions.npz", method, model, test_set, schedule, device, manifest, split.fold)
+
+
+def _fold_done(fold_dir: Path, keep_weights: bool) -> bool:
+    """A fold needs no training: its predictions are stored, and its weights too when they are to be kept."""
+    return (fold_dir / "predictions.npz").is_file() and (not keep_weights or (fold_dir / "model.pt").is_file())
+
+
+def compact_state(state: Mapping[str, torch.Tensor], dtype: torch.dtype = WEIGHTS_DTYPE) -> dict[str, torch.Tensor]:
+    """``state`` with every float32 tensor stored as ``dtype`` where that holds its values (finite after the
+    cast); other tensors (integers, float32 beyond ``dtype``'s range) as they are. ``load_state_dict`` casts back."""
+    out = {}
+    for name, value in state.items():
+        if value.dtype == torch.float32:
+            cast = value.detach().to(dtype)
+            value = cast if bool(torch.isfinite(cast).all()) or not bool(torch.isfinite(value).all()) else value
+        out[name] = value.detach().cpu()
+    return out
 
 
 def _save_predictions(path: Path, method: Method, model: nn.Module, test_set: Dataset, schedule: Schedule,

@@ -241,3 +241,48 @@ def test_random_clip_split_puts_subjects_on_both_sides(tmp_path):
     assert run.complete and sorted(run.predictions()["index"].tolist()) == list(range(len(manifest)))
     with pytest.raises(ValueError, match="analysis only"):
         splits.make_splits(manifest, "random")
+
+
+def test_a_finished_fold_keeps_float16_weights_without_optimizer_state(tmp_path):
+    manifest, method, final = toy_manifest(), ToyMethod(), {}
+    keep = lambda fold, epoch, logs: final.update({k: v.clone() for k, v in model_ref[0].state_dict().items()})
+    model_ref = []
+    build = method.build_model
+    method.build_model = lambda: model_ref.append(build()) or model_ref[-1]
+    run = train.run_folds(method, manifest, SCHEDULE, fold=0, k=2, out_dir=tmp_path, progress=False, on_epoch_end=keep)
+    saved = torch.load(tmp_path / "fold0" / "model.pt", weights_only=True)
+    assert set(saved) == {"model", "run_key", "fold"}  # no optimizer state
+    assert {v.dtype for v in saved["model"].values()} == {torch.float16}
+    assert run.fold_results()[0]["weights"] == "model.pt (float16)"
+    model = build()
+    model.load_state_dict(run.fold_state(0))  # cast back into the float32 model
+    assert next(model.parameters()).dtype == torch.float32
+    for name, value in model.state_dict().items():  # the final epoch's weights, rounded to float16
+        assert not torch.equal(value, final[name]) or name.endswith("bias")
+        torch.testing.assert_close(value, final[name], rtol=1e-3, atol=1e-4)
+
+
+def test_compact_state_keeps_what_float16_cannot_hold():
+    state = {"w": torch.tensor([0.5, -1.25]), "big": torch.tensor([1e6]), "n": torch.tensor(3)}
+    out = train.compact_state(state)
+    assert out["w"].dtype == torch.float16 and out["big"].dtype == torch.float32 and out["n"].dtype == torch.int64
+    assert float(out["big"]) == 1e6
+
+
+def test_an_analysis_run_keeps_no_weights_and_asking_for_them_retrains_the_same_fold(tmp_path):
+    manifest, method = toy_manifest(), ToyMethod()
+    run = train.run_folds(method, manifest, SCHEDULE, fold=-1, k=2, out_dir=tmp_path / "lean", progress=False,
+                          keep_weights=False)
+    assert run.complete and not (tmp_path / "lean" / "fold0" / "model.pt").exists()
+    assert run.fold_results()[0]["weights"] == "not kept"
+    with pytest.raises(FileNotFoundError, match="kept no weights.*keep_weights=True"):
+        run.fold_state(0)
+    method.steps = 0
+    train.run_folds(method, manifest, SCHEDULE, fold=-1, k=2, out_dir=tmp_path / "lean", progress=False,
+                    keep_weights=False)
+    assert method.steps == 0  # done: predictions are all it keeps
+    full = train.run_folds(method, manifest, SCHEDULE, fold=0, k=2, out_dir=tmp_path / "full", progress=False)
+    train.run_folds(method, manifest, SCHEDULE, fold=0, k=2, out_dir=tmp_path / "lean", progress=False)
+    assert method.steps > 0  # retrained for its weights, which are the same
+    for name, value in full.fold_state(0).items():
+        torch.testing.assert_close(run.fold_state(0)[name], value, rtol=0, atol=0)

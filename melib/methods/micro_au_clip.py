@@ -503,11 +503,9 @@ def run_config(run: train.Run) -> MicroAUCLIPConfig:
 
 def fold_model(run: train.Run, fold: int, device: str | torch.device = "cpu") -> MicroAUCLIP:
     """The final-epoch model of one LOSO fold (built from the run's own config), in eval mode."""
-    path = run.fold_dir(fold) / "model.pt"
-    if not path.is_file():
-        raise FileNotFoundError(f"{run.fold_dir(fold)}: no trained model (run fold {fold} first)")
+    state = run.fold_state(fold)  # names a missing or damaged model.pt first
     model = build_model(run_config(run), weights="none")  # every weight comes from the state below
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["model"])
+    model.load_state_dict(state)
     return model.to(device).eval()
 
 
