@@ -16,7 +16,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/timing.py
 from timing import throughput_main, train_step_rate  # noqa: E402
 
-from melib.models.iicl import build_model, get_variant, variant_loss  # noqa: E402
+from melib.methods.iicl.model import build_model, get_variant, variant_loss  # noqa: E402
 
 SETTINGS = {"fast (SE-ResNet-18, 64 px)": ("18", 64, 16), "full (SE-ResNet-50, 224 px)": ("50", 224, 32)}
 

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/timing.py
 from timing import throughput_main, train_step_rate  # noqa: E402
 
 from melib.methods import selfme as sm  # noqa: E402
-from melib.models.selfme import MotionLearner  # noqa: E402
+from melib.methods.selfme.model import MotionLearner  # noqa: E402
 
 #: label -> (profile, batch): each stage at its profile's frame and ViT size; batch 8 for both (the
 #: learner's batch; SCViT trains with 8 in the fast profile and 32 in the paper)

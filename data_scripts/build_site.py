@@ -38,7 +38,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 ROOT = Path(__file__).resolve().parents[1]
-DOC_PAGES = ("results", "setup", "datasets", "glossary")  # docs/<name>.md, in this order in the navigation
+DOC_PAGES = ("results", "setup", "methods", "datasets", "glossary")  # docs/<name>.md, in this order in the navigation
 MAX_COPY_BYTES = 5 * 2**20  # a linked repository file larger than this is not copied into the site
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 WIDGET_NOTE = ("<p class='melib-widget-note'><em>Interactive widget: it runs only in a live kernel. Open this "

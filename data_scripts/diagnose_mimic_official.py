@@ -27,7 +27,7 @@ from torch import nn  # noqa: E402
 from melib import cli, config, data  # noqa: E402
 from melib.io import load_json  # noqa: E402
 from melib.methods import annotation_mimic as am  # noqa: E402
-from melib.models import annotation_mimic as mm  # noqa: E402
+from melib.methods.annotation_mimic import model as mm  # noqa: E402
 
 PAPER_TRAINING = dict(label_smoothing=0.0, random_erasing="default", inference="softmax_sum", wscl_variant="paper")
 OFFICIAL_TRAINING = dict(label_smoothing=0.1, random_erasing="official", inference="logit_sum", wscl_variant="official")
@@ -51,7 +51,7 @@ ROWS: dict[str, dict] = {
 
 def patch(model: mm.MimicNet, row: str) -> mm.MimicNet:
     """Put one piece of the official network back to the paper's (module docstring of
-    :mod:`melib.models.annotation_mimic`, items 1-3 and the dropouts of 4-6)."""
+    :mod:`melib.methods.annotation_mimic.model`, items 1-3 and the dropouts of 4-6)."""
     if row.endswith("sigmoid SA gate"):
         for module in model.modules():
             if isinstance(module, mm.ShuffleAttention):

@@ -5,7 +5,7 @@
 
 ``objective`` writes the label texts from the objective classes, which the synthetic generator's emotions
 follow (circular on synthetic data); ``emfacs`` from the FACS Investigator's Guide prototypes, a source the
-generator was not written from (``melib.models.micro_au_clip.label_table_rules`` says where the two coincide).
+generator was not written from (``melib.methods.micro_au_clip.model.label_table_rules`` says where the two coincide).
 Each run folder needs every LOSO fold; its manifest is the dataset's clips of the run's subjects. Inference
 only: nothing is trained or written.
 The yardsticks are the supervised onset-alone null and flow probe on the same clips and folds, and chance.

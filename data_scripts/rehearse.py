@@ -48,13 +48,13 @@ from melib.data.synthetic import layouts  # noqa: E402
 from melib.experiments import composite as megc  # noqa: E402
 from melib.experiments import runs  # noqa: E402
 from melib.io import write_text  # noqa: E402
-from melib.models.annotation_mimic import get_variant  # noqa: E402
+from melib.methods import NAMES as REGISTRY  # noqa: E402
 from melib.preprocess import default_align  # noqa: E402
 from melib.viz.tables import markdown_table  # noqa: E402
 from make_synthetic import frame_size as parse_frame_size  # noqa: E402
 
 DATASETS = (*layouts.LAYOUTS, composite.NAME)
-METHODS = ("iicl", "annotation_mimic", "micro_au_clip", "selfme")
+METHODS = REGISTRY  # every method of melib.methods
 NAMES = {"casme2": "CASME II", "samm": "SAMM", "smic": "SMIC-HS", "casme3a": "CAS(ME)^3", "megc": "MEGC composite"}
 #: Overrides of each method's fast profile: one epoch on small images, enough to run every step once.
 TINY: dict[str, dict[str, int]] = {
@@ -120,8 +120,8 @@ def not_applicable(method: str, dataset: str, manifest: pd.DataFrame) -> str | N
             au_set(dataset)
         except ValueError:
             return f"no AU set for {NAMES[dataset]} (the papers detect AUs on CASME II and SAMM)"
-    elif method == "annotation_mimic" and get_variant(variant_of(method, dataset)).au and not has_aus:
-        return f"{NAMES[dataset]} has no AU labels (the db+all model's WSCL aligns features with AUs)"
+    elif runs.spec(method).needs_aus(variant := variant_of(method, dataset)) and not has_aus:
+        return f"{NAMES[dataset]} has no AU labels (the {variant} model trains on AUs)"
     return None
 
 

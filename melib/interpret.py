@@ -9,7 +9,11 @@ Method-specific maps (annotation mimic's AU-CAM) live with their models.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import cv2
+import numpy as np
 
 import torch
 import torch.nn.functional as F
@@ -69,3 +73,20 @@ def grad_cam(model: nn.Module, x: Tensor, layers: Sequence[nn.Module], score: Ca
         rows = band_h if k < len(layers) - 1 else h - band_h * (len(layers) - 1)
         bands.append(_minmax(F.interpolate(cam, size=(rows, w), mode="bilinear", align_corners=False)[:, 0]))
     return torch.cat(bands, dim=1).detach()
+
+
+def to_frame(cam: np.ndarray, size: int, crop: tuple[float, float] | None = None) -> np.ndarray:
+    """A map of the (possibly centre-cropped) input, resized into whole-frame ``size`` x ``size`` coordinates;
+    ``crop``: the crop's (start, end) as shares of the frame side (outside it the map is 0)."""
+    cam = np.asarray(cam, dtype=np.float32)
+    if crop is None:
+        return cv2.resize(cam, (size, size), interpolation=cv2.INTER_LINEAR)
+    lo, hi = (int(round(c * size)) for c in crop)
+    out = np.zeros((size, size), np.float32)
+    out[lo:hi, lo:hi] = cv2.resize(cam, (hi - lo, hi - lo), interpolation=cv2.INTER_LINEAR)
+    return out
+
+
+def true_au_index(row: Mapping[str, Any], aus: Sequence[int]) -> list[int]:
+    """Positions in ``aus`` of the AUs the clip ``row`` carries (its ``AU<n>`` columns)."""
+    return [j for j, a in enumerate(aus) if int(row.get(f"AU{a}", 0))]

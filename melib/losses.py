@@ -17,7 +17,7 @@ Features go in raw, shape ``(B, D)``; the contrastive losses L2-normalise them i
 features", IICL Sec. 2.1), so squared distances lie in ``[0, 4]`` and equal ``2 - 2 cos``.
 
 Annotation mimic (Ruan et al. 2022, "Mimicking the Annotation Process for Recognizing the Micro
-Expressions"; network in :mod:`melib.models.annotation_mimic`):
+Expressions"; network in :mod:`melib.methods.annotation_mimic.model`):
 
 - Eq. 4    :func:`au_similarity`   Jaccard similarity of the multi-hot AU sets (0 where both empty)
 - Eq. 5    :func:`wscl`            weighted supervised contrastive loss, ``variant="paper"|"official"``
@@ -27,7 +27,7 @@ Expressions"; network in :mod:`melib.models.annotation_mimic`):
 
 Unlike IICL's losses, :func:`wscl` uses the features as given (no normalisation inside).
 
-Micro-AU CLIP (Wei et al. 2026, arXiv 2603.16302; network in :mod:`melib.models.micro_au_clip`):
+Micro-AU CLIP (Wei et al. 2026, arXiv 2603.16302; network in :mod:`melib.methods.micro_au_clip.model`):
 
 - Eq. 8     :func:`gd_loss`              ``1/N ||W_d - Y||^2`` on GDA's dependency weights, batch mean
 - Eq. 9-11  :func:`miaucl`               per-AU CLIP loss with same-state targets, summed over AUs
@@ -602,7 +602,7 @@ def multiscale_reconstruction(prediction: Tensor, target: Tensor, scales: Sequen
 def equivariance(keypoints: Tensor, keypoints_transformed_back: Tensor, weight: float = SELFME_LAMBDA_EQV) -> Tensor:
     """SelfME Eq. 7 (times ``lambda_eqv`` of Eq. 8): ``|F_kp(X_s) - T(F_kp(T^{-1}-warped X_s))|``, the L1
     distance between the keypoints of a frame and those found in its randomly TPS-warped copy, mapped
-    back through the known transform (:class:`melib.models.selfme.RandomTPS`; FOMM's form of Eq. 7)."""
+    back through the known transform (:class:`melib.methods.selfme.model.RandomTPS`; FOMM's form of Eq. 7)."""
     if keypoints.shape != keypoints_transformed_back.shape or keypoints.shape[-1] != 2:
         raise ValueError(f"equivariance (SelfME Eq. 7): keypoints must both be (B, K, 2), got "
                          f"{tuple(keypoints.shape)} and {tuple(keypoints_transformed_back.shape)}")

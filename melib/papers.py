@@ -24,9 +24,6 @@ import numpy as np
 PROTOCOLS = ("kfold", "loso")
 #: The margin of the agreement rule, in standard errors of the difference of the seed means.
 AGREEMENT_SE = 2.0
-#: Modules that list a method's ``PAPER_NUMBERS`` (the method's package under :mod:`melib.methods`).
-_MODULES = {"iicl": "melib.methods.iicl", "micro_au_clip": "melib.methods.micro_au_clip",
-            "annotation_mimic": "melib.methods.annotation_mimic", "selfme": "melib.methods.selfme"}
 
 
 @dataclass(frozen=True)
@@ -70,12 +67,14 @@ def table(method: str, name: str, dataset: str, protocol: str, classes: int | No
 
 def numbers(method: str | None = None) -> list[PaperNumber]:
     """Every paper number melib holds (of one method, or of all)."""
-    names = [method] if method else list(_MODULES)
+    from .methods import NAMES
+
+    names = [method] if method else list(NAMES)
     out: list[PaperNumber] = []
     for name in names:
-        if name not in _MODULES:
-            raise ValueError(f"unknown method {name!r}; choose from {sorted(_MODULES)}")
-        out += list(importlib.import_module(_MODULES[name]).PAPER_NUMBERS)
+        if name not in NAMES:
+            raise ValueError(f"unknown method {name!r}; choose from {sorted(NAMES)}")
+        out += list(importlib.import_module(f"melib.methods.{name}").PAPER_NUMBERS)
     return out
 
 

@@ -35,6 +35,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from . import metrics, splits
+from .methods import SPECS
 
 PITFALLS: dict[str, str] = {
     "epoch_by_test": "(a) epoch chosen per subject by its test score, vs final epoch",
@@ -43,12 +44,25 @@ PITFALLS: dict[str, str] = {
     "test_threshold": "(d) threshold tuned on the test folds, vs 0.5",
 }
 
-#: What the notebook trains, per profile: overrides of each method's ``fast`` preset. ``fast`` is the
-#: CI/CPU-laptop stand-in (small and short, stated in the notebook); ``reference`` is README's setting.
+
+
+def studied(task: str) -> Any:
+    """The method the pitfalls are measured on for ``task`` (``"au"`` or ``"emotion"``): the one whose spec
+    carries pitfall settings (:class:`melib.methods.spec.MethodSpec`)."""
+    found = [s for s in SPECS.values() if s.task == task and s.pitfalls]
+    if len(found) != 1:
+        raise ValueError(f"one {task} method must carry pitfall settings; found {[s.name for s in found]}")
+    return found[0]
+
+
+#: The AU detection method (its paper's k-fold against a random clip split) and the emotion method (LOSO with
+#: per-epoch test predictions) the pitfalls are measured on.
+AU, EMOTION = studied("au"), studied("emotion")
+
+#: What the notebook trains, per profile: overrides of each method's ``fast`` preset (its spec's ``pitfalls``).
+#: ``fast`` is the CI/CPU-laptop stand-in (small and short, stated in the notebook); ``reference`` is README's setting.
 SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
-    "fast": {"iicl": dict(subjects=6, epochs=3), "annotation_mimic": dict(subjects=5, epochs=3)},
-    "reference": {"iicl": dict(subjects=10), "annotation_mimic": dict(subjects=8)},
-}
+    profile: {s.name: dict(s.pitfalls[profile]) for s in (AU, EMOTION)} for profile in AU.pitfalls}
 
 #: The subject-styled synthetic dataset pitfall (c) is measured on as well, per profile (generator knobs).
 STYLED: dict[str, dict[str, Any]] = {
@@ -175,13 +189,13 @@ def identity_prior(manifest: pd.DataFrame, aus: Sequence[int], protocol: str, se
 # ------------------------------------------------------------------------------------ runs and tables
 @dataclass
 class SeedRuns:
-    """One seed's runs: IICL under subject k-fold and under the random clip split; annotation mimic
-    under LOSO with per-epoch test predictions recorded (analysis only)."""
+    """One seed's runs: the AU method (:data:`AU`) under subject k-fold and under the random clip split;
+    the emotion method (:data:`EMOTION`) under LOSO with per-epoch test predictions recorded (analysis only)."""
 
     seed: int
-    iicl_subject: Any
-    iicl_random: Any
-    mimic: Any
+    au_subject: Any
+    au_random: Any
+    emotion: Any
     n_classes: int
 
 
@@ -193,32 +207,32 @@ def train_seed(seed: int, profile: str = "fast", progress: bool = False) -> Seed
     if profile not in SETTINGS:
         raise ValueError(f"profile must be one of {list(SETTINGS)}; got {profile!r}")
     s = SETTINGS[profile]
-    subject, rnd = iicl_split_runs(seed, profile, progress=progress)
-    me = runs.experiment("annotation_mimic", "db+all", seed=seed, profile="fast", **s["annotation_mimic"])
-    mimic = me.method.methods.run(me.manifest, me.config, me.schedule, progress=progress, record_test_epochs=True,
-                                  keep_weights=False)
-    return SeedRuns(seed, subject, rnd, mimic, len(mimic.results()["metrics"]["classes"]))
+    subject, rnd = au_split_runs(seed, profile, progress=progress)
+    me = runs.experiment(EMOTION.name, EMOTION.default_variant, seed=seed, profile="fast", **s[EMOTION.name])
+    emotion = me.method.methods.run(me.manifest, me.config, me.schedule, progress=progress, record_test_epochs=True,
+                                    keep_weights=False)
+    return SeedRuns(seed, subject, rnd, emotion, len(emotion.results()["metrics"]["classes"]))
 
 
-def _iicl_experiment(seed: int, profile: str, root: str | Path = "") -> Any:
+def _au_experiment(seed: int, profile: str, root: str | Path = "") -> Any:
     from .experiments import runs
 
     if profile not in SETTINGS:
         raise ValueError(f"profile must be one of {list(SETTINGS)}; got {profile!r}")
-    return runs.experiment("iicl", "iicl", seed=seed, profile="fast", protocol="kfold", root=str(root),
-                           **SETTINGS[profile]["iicl"])
+    return runs.experiment(AU.name, AU.default_variant, seed=seed, profile="fast", protocol="kfold", root=str(root),
+                           **SETTINGS[profile][AU.name])
 
 
-def iicl_split_runs(seed: int, profile: str = "fast", root: str | Path = "", progress: bool = False) -> tuple[Any, Any]:
-    """Load or train IICL of ``profile`` under the subject k-fold and the random clip split on the synthetic
+def au_split_runs(seed: int, profile: str = "fast", root: str | Path = "", progress: bool = False) -> tuple[Any, Any]:
+    """Load or train the AU method (:data:`AU`) of ``profile`` under the subject k-fold and the random clip split on the synthetic
     dataset at ``root`` ("" = the default one); both splits are drawn with ``seed``. Analysis only: the
     folds keep predictions and metrics, no weights (``keep_weights=False``)."""
-    ie = _iicl_experiment(seed, profile, root)
-    iicl = ie.method.methods
+    ie = _au_experiment(seed, profile, root)
+    module = ie.method.methods
     # the folds are drawn with the seed too, so the spread covers the split as well as training
-    subject = iicl.run(ie.manifest, ie.config, ie.schedule, protocol="kfold", progress=progress, split_seed=seed,
+    subject = module.run(ie.manifest, ie.config, ie.schedule, protocol="kfold", progress=progress, split_seed=seed,
                    keep_weights=False)
-    rnd = iicl.run(ie.manifest, ie.config, ie.schedule, protocol="random_clips", progress=progress, split_seed=seed,
+    rnd = module.run(ie.manifest, ie.config, ie.schedule, protocol="random_clips", progress=progress, split_seed=seed,
                keep_weights=False)
     return subject, rnd
 
@@ -237,7 +251,7 @@ def styled_dataset(profile: str = "fast", progress: bool = False) -> Path:
 
 def subject_mix(root: str | Path = "", profile: str = "fast") -> pd.DataFrame:
     """Share of each emotion among each subject's clips (rows: the subjects ``profile``'s IICL trains on)."""
-    m = _iicl_experiment(0, profile, root).manifest
+    m = _au_experiment(0, profile, root).manifest
     return pd.crosstab(m["subject"], m["emotion"], normalize="index")
 
 
@@ -255,10 +269,10 @@ def random_split_datasets(seeds: Sequence[int] = (0, 1, 2), profile: str = "fast
     roots = {"default": "", "subject-styled": styled_dataset(profile, progress)}
     jobs = [(name, root, int(seed)) for name, root in roots.items() for seed in seeds]
     for name, root, seed in tqdm(jobs, desc=f"pitfall (c) on two datasets ({profile})", disable=not progress):
-        ie = _iicl_experiment(seed, profile, root)
-        subject, rnd = iicl_split_runs(seed, profile, root)
+        ie = _au_experiment(seed, profile, root)
+        subject, rnd = au_split_runs(seed, profile, root)
         prior = {p: identity_prior(ie.manifest, ie.config.aus, p, seed) for p in ("random_clips", "kfold")}
-        for method, result in (("iicl", random_split(rnd.predictions(), subject.predictions())),
+        for method, result in ((AU.name, random_split(rnd.predictions(), subject.predictions())),
                                ("identity only", random_split(prior["random_clips"], prior["kfold"]))):
             for m in ("f1", "auc"):
                 h, c = result[f"{m}_honest"], result[f"{m}_careless"]
@@ -280,13 +294,12 @@ def measure(r: SeedRuns) -> pd.DataFrame:
             rows.append({"pitfall": pitfall, "method": method, "metric": m, "seed": r.seed,
                          "honest": h, "careless": c, "inflation": c - h})
 
-    iicl_pred, mimic_pred = r.iicl_subject.predictions(), r.mimic.predictions()
-    add("epoch_by_test", "annotation_mimic", epoch_by_test(r.mimic.test_epoch_predictions(), r.n_classes),
-        ("uf1", "uar"))
-    add("per_fold_mean", "iicl", per_fold_mean_au(iicl_pred), ("f1",))
-    add("per_fold_mean", "annotation_mimic", per_fold_mean_emotion(mimic_pred, r.n_classes), ("uf1", "uar"))
-    add("random_split", "iicl", random_split(r.iicl_random.predictions(), iicl_pred), ("f1", "auc"))
-    add("test_threshold", "iicl", test_threshold(iicl_pred), ("f1",))
+    au_pred, emotion_pred = r.au_subject.predictions(), r.emotion.predictions()
+    add("epoch_by_test", EMOTION.name, epoch_by_test(r.emotion.test_epoch_predictions(), r.n_classes), ("uf1", "uar"))
+    add("per_fold_mean", AU.name, per_fold_mean_au(au_pred), ("f1",))
+    add("per_fold_mean", EMOTION.name, per_fold_mean_emotion(emotion_pred, r.n_classes), ("uf1", "uar"))
+    add("random_split", AU.name, random_split(r.au_random.predictions(), au_pred), ("f1", "auc"))
+    add("test_threshold", AU.name, test_threshold(au_pred), ("f1",))
     return pd.DataFrame(rows)
 
 
@@ -368,7 +381,7 @@ def markdown(summ: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["PITFALLS", "SETTINGS", "STYLED", "SeedRuns", "best_thresholds", "epoch_by_test", "identity_prior",
-           "iicl_split_runs", "markdown", "measure", "per_fold_mean_au", "per_fold_mean_emotion", "plot_inflation",
+__all__ = ["AU", "EMOTION", "PITFALLS", "SETTINGS", "STYLED", "SeedRuns", "best_thresholds", "epoch_by_test", "identity_prior",
+           "au_split_runs", "markdown", "measure", "per_fold_mean_au", "per_fold_mean_emotion", "plot_inflation",
            "random_split", "random_split_datasets", "run", "styled_dataset", "subject_mix", "summary",
-           "test_threshold", "train_seed", "verdict"]
+           "studied", "test_threshold", "train_seed", "verdict"]

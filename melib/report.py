@@ -21,7 +21,6 @@ import html
 import io as _io
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,86 +30,27 @@ import pandas as pd
 from . import __version__, config
 from .cache import dataset_fingerprint
 from .io import load_json, save_json, write_text
+from .methods import SPECS
 from .papers import direction_stats, paper_comparison, seed_stats
+from .tables import Row, Section
 
 AU_METRICS = ("f1_avg", "auc_avg", "auc_within")  # auc_within: metrics.au_auc_within_folds, a diagnostic
 EMOTION_METRICS = ("uf1", "uar", "acc")
 
 
-@dataclass(frozen=True)
-class Row:
-    """One row of a report table: a method's variant under a protocol, with config overrides."""
-
-    method: str
-    variant: str
-    protocol: str | None = None
-    overrides: Mapping[str, Any] = field(default_factory=dict)
-    label: str = ""
-    label_free: bool = False  # Micro-AU CLIP's emotion-label-free MER (Eq. 13) of the run
-    label_table: str = "objective"  # the AU-emotion table of the label texts (models.micro_au_clip.LABEL_TABLES)
-    reference: str | None = None  # our variant this row is read against (default: its paper row's reference)
-    paper_table: str | None = None  # the paper's table to read when the variant is in several
-
-    @property
-    def name(self) -> str:
-        return self.label or f"{self.method} / {self.variant}"
-
-
-@dataclass(frozen=True)
-class Section:
-    """A table of the report: its rows, task (``au`` | ``emotion``), reference row (for the
-    direction of each ablation) and whether it belongs to the ``main`` scope or only to ``all``."""
-
-    name: str
-    title: str
-    task: str
-    rows: tuple[Row, ...]
-    reference: str | None = None
-    scope: str = "main"
-    classes: int | None = None  # emotion class count of every row (None: AU detection)
-
-
-def _au_rows(protocol: str) -> tuple[Row, ...]:
-    return (Row("iicl", "senet", protocol, label=f"IICL baseline (SENet), {protocol}"),
-            Row("iicl", "iicl", protocol, label=f"IICL, {protocol}"),
-            Row("micro_au_clip", "full", protocol, label=f"Micro-AU CLIP, {protocol}"))
+def comparison_rows(task: str, protocol: str | None = None) -> tuple[Row, ...]:
+    """The rows every method adds to the comparison table of ``task`` (under ``protocol``), in registry order;
+    label-free rows after those trained with the labels."""
+    rows = [r for s in SPECS.values() if s.comparison is not None for r in s.comparison(task, protocol)]
+    return tuple(sorted(rows, key=lambda r: r.label_free))
 
 
 SECTIONS: tuple[Section, ...] = (
     Section("comparison-au", "AU detection: every method under both protocols", "au",
-            _au_rows("kfold") + _au_rows("loso")),
-    Section("comparison-emotion", "Emotion recognition, 3 classes, LOSO", "emotion", (
-        Row("annotation_mimic", "db+all", overrides={"classes": "3class"}, label="annotation mimic (paper config)"),
-        Row("annotation_mimic", "db+all", overrides={"classes": "3class", "config": "official"},
-            label="annotation mimic (official config)"),
-        Row("selfme", "selfme", label="SelfME (learned motion + SCViT)"),
-        Row("selfme", "tvl1", label="SelfME's SCViT on TV-L1 flow"),
-        Row("micro_au_clip", "full", label="Micro-AU CLIP label-free (Eq. 13)", label_free=True),
-        Row("micro_au_clip", "full", label="Micro-AU CLIP label-free, FACS prototypes' texts", label_free=True,
-            label_table="emfacs")), classes=3),
-    Section("ablation-iicl", "IICL Table 1 (4-fold, average AU F1)", "au", tuple(
-        Row("iicl", v, "kfold", label=v) for v in ("senet", "intracl", "intercl", "iicl")), "senet", "all"),
-    Section("controls-iicl", "IICL: what carries the gain (Table 2's RESnet and melib's senet_close control; 4-fold)",
-            "au", tuple(Row("iicl", v, "kfold", label=v, reference="senet")
-                        for v in ("senet", "resnet", "senet_close", "intracl", "iicl")), "senet", "all"),
-    Section("ablation-annotation_mimic", "Annotation mimic Table 4 (LOSO, 3 classes here; the paper's Table 4 is "
-            "5-class only)", "emotion", tuple(Row("annotation_mimic", v, overrides={"classes": "3class"}, label=v)
-                                             for v in ("sb", "sb+au", "db", "db+au", "db+awm", "db+all-rr", "db+all")),
-            "db+all", "all", classes=3),
-    Section("ablation-micro_au_clip", "Micro-AU CLIP Tables II, III, VI, VII, VIII (LOSO; MiAUCL's softmax reading)",
-            "au", tuple(Row("micro_au_clip", v, label=v) for v in (
-                "full", "lsi_only", "gsd_only", "add_mlp", "cat_mlp", "text_fixed", "meanpool", "maxpool", "no_cl",
-                "global_origcl", "local_origcl")), "full", "all"),
-    Section("ablation-micro_au_clip-miaucl", "Micro-AU CLIP Table VIII: MiAUCL's two readings (LOSO)", "au", tuple(
-        Row("micro_au_clip", v, label=label, reference=ref, paper_table="Table VIII") for v, label, ref in (
-            ("full", "full (softmax reading)", None), ("miaucl_bce", "miaucl_bce", "full"),
-            ("local_origcl_bce", "local_origcl_bce", "miaucl_bce"))), "full", "all"),
-    Section("ablation-selfme", "SelfME Tables 1, 3 and 4 (LOSO)", "emotion", tuple(
-        Row("selfme", v, label=v) for v in ("selfme", "no_sc", "no_bspline", "no_ma", "gamma3", "tvl1", "tvl1_vit")),
-            "selfme", "all", classes=3),
-    Section("ablation-selfme-table1", "SelfME Table 1's rows with two or three components off (LOSO)", "emotion", tuple(
-        Row("selfme", v, label=v) for v in ("selfme", "plain", "bspline_only", "sc_only", "ma_only")),
-            "selfme", "all", classes=3),
+            comparison_rows("au", "kfold") + comparison_rows("au", "loso")),
+    Section("comparison-emotion", "Emotion recognition, 3 classes, LOSO", "emotion", comparison_rows("emotion"),
+            classes=3),
+    *(section for s in SPECS.values() for section in s.sections),
 )
 
 
@@ -167,9 +107,7 @@ def _row_metrics(row: Row, run: Any, exp: Any) -> dict[str, Any] | None:
         if path.is_file():
             lf = load_json(path)
         else:
-            from .methods import micro_au_clip
-
-            lf = micro_au_clip.label_free_results(run, exp.manifest, label_table=row.label_table)
+            lf = exp.method.methods.label_free_results(run, exp.manifest, label_table=row.label_table)
         return {k: lf[k] for k in EMOTION_METRICS}
     if "f1_avg" in m:
         from . import metrics
@@ -259,8 +197,7 @@ def yardsticks(dataset: str = "synthetic", root: str = "", subjects: int | None 
     """Linear probes on Farneback flow and on the onset frame alone (the null) for AU detection
     (4-fold and LOSO, avg F1 / AUC) and 3-class emotion (LOSO, UF1 / UAR / acc), cached by data."""
     from . import data, ladder
-    from .data import au_set
-    from .methods import selfme
+    from .data import au_set, three_class_clips, three_class_index
 
     manifest = data.load_manifest(dataset, root, subjects=subjects)
     path = config.outputs_root() / "report" / f"yardsticks-{config.config_hash({'data': dataset_fingerprint(manifest), 'v': 1})}.json"
@@ -275,8 +212,8 @@ def yardsticks(dataset: str = "synthetic", root: str = "", subjects: int | None 
             r = table.loc[ladder.REPRESENTATIONS[rep]]
             out[f"{label}, {protocol}"] = {"f1_avg": float(r["avg F1"]), "auc_avg": float(r["avg AUC"]),
                                            **{a: float(r[a]) for a in table.columns if a.startswith("AU")}}
-    clips = selfme.select_clips(manifest)
-    rungs = ladder.emotion_rungs(clips, selfme.class_index(clips), ("farneback", "onset"))
+    clips = three_class_clips(manifest)
+    rungs = ladder.emotion_rungs(clips, three_class_index(clips), ("farneback", "onset"))
     for rep, label in (("farneback", "flow probe"), ("onset", "onset null")):
         out[f"{label}, emotion"] = {k: float(v) for k, v in rungs.loc[ladder.REPRESENTATIONS[rep]].items()}
     save_json(path, out)

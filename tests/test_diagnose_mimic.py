@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from melib.models import annotation_mimic as mm
+from melib.methods.annotation_mimic import model as mm
 
 
 @pytest.fixture(scope="module")

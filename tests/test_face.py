@@ -1,4 +1,4 @@
-"""melib.face: landmark backends, alignment, per-clip landmark cache (public-domain sample faces only)."""
+"""melib.face: landmark backends and alignment (public-domain sample faces only)."""
 from __future__ import annotations
 
 
@@ -11,12 +11,9 @@ from PIL import Image
 from skimage import data as skdata
 
 from melib.face import (FACEMESH_TO_DLIB68, LANDMARK_GROUPS, MIRROR_68, STABLE_POINTS, TEMPLATE_68,
-                        FaceNotFoundError, align_clip, align_image, cache_path, clip_landmark_record, clip_landmarks,
-                        close_face_meshes, derive_template, group_distances, inter_ocular_distance, landmarks,
+                        FaceNotFoundError, align_clip, align_image, close_face_meshes, derive_template, group_distances, inter_ocular_distance, landmarks,
                         mirror_landmarks, similarity_to_template, template_points, umeyama, warp_landmarks)
 from melib.face.facemesh import face_mesh
-
-from melib.face import clip_cache
 
 #: Largest per-group mean distance dlib <-> mediapipe allowed, in inter-ocular units (measured <= 0.05).
 AGREEMENT_TOL = 0.09  # in eye-centre IODs (about 0.06 of the outer-corner distance)
@@ -156,91 +153,3 @@ def test_rotated_and_scaled_face_aligns_to_the_upright_crop(faces, dlib_points):
 def test_align_image_rejects_unknown_border(faces):
     with pytest.raises(ValueError, match="border"):
         align_image(faces["astronaut"], np.eye(2, 3), 64, border="wrap")
-
-
-# --- per-clip landmark cache --------------------------------------------------------------------
-
-ONSET, APEX, OFFSET = 10, 12, 14
-
-
-def _frame_motion(k: int) -> np.ndarray:
-    return _rotation(1.5 * k, 1.0 + 0.01 * k, (150.0, 150.0)) + [[0, 0, 2.0 * k], [0, 0, -1.0 * k]]
-
-
-def _write_clip(root, faces, blank: tuple[int, ...] = ()) -> dict:
-    """Five JPEG frames of the astronaut's face moving slightly (rotation, scale, shift)."""
-    face = np.ascontiguousarray(faces["astronaut"][0:300, 100:400])
-    folder = root / "frames" / "sub01" / "EP01_01"
-    folder.mkdir(parents=True, exist_ok=True)
-    for k, n in enumerate(range(ONSET, OFFSET + 1)):
-        frame = cv2.warpAffine(face, _frame_motion(k), (300, 300), borderMode=cv2.BORDER_REPLICATE)
-        if n in blank:
-            frame[:] = 128
-        cv2.imwrite(str(folder / f"img{n}.jpg"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    return {"dataset": "synthetic", "subject": "sub01", "clip": "EP01_01", "onset": ONSET, "apex": APEX,
-            "offset": OFFSET, "frames_dir": str(folder), "frame_format": "img{n}.jpg"}
-
-
-@pytest.fixture()
-def cache_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("MELIB_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
-
-
-def test_clip_landmarks_follow_the_face_and_hit_the_cache(tmp_path, faces, cache_dir, monkeypatch):
-    row = _write_clip(tmp_path, faces)
-    rec = clip_landmark_record(row, backend="dlib", options={"upsample": 0})
-    assert rec.frames.tolist() == list(range(ONSET, OFFSET + 1)) and rec.fallback.tolist() == [0] * 5
-    assert rec.path.is_file() and rec.path.parent == cache_dir / "landmarks" / "dlib" / "synthetic" / "sub01"
-    assert rec.path.name.startswith("EP01_01-")
-    iod = inter_ocular_distance(rec.landmarks[0])
-    for k in range(1, 5):  # each frame's landmarks follow the known motion of the onset face
-        moved = warp_landmarks(rec.landmarks[0], _frame_motion(k))
-        assert np.linalg.norm(rec.landmarks[k] - moved, axis=1).mean() < 0.05 * iod
-
-    mtime = rec.path.stat().st_mtime_ns
-
-    def no_detection(*args, **kwargs):
-        raise AssertionError("the detector must not run on a cache hit")
-
-    monkeypatch.setattr(clip_cache, "landmarks_and_box", no_detection)
-    again = clip_landmarks(row, backend="dlib", options={"upsample": 0})
-    assert np.array_equal(again, rec.landmarks) and rec.path.stat().st_mtime_ns == mtime
-    with pytest.raises(AssertionError, match="must not run"):
-        clip_landmarks(row, backend="dlib", options={"upsample": 0}, cache=False)
-
-    numbers = rec.frames.tolist()
-    keys = {cache_path(row, b, numbers, {"upsample": 0}) for b in ("dlib", "mediapipe")}
-    keys |= {cache_path(row, "dlib", [ONSET, APEX, OFFSET], {"upsample": 0}), cache_path(row, "dlib", numbers)}
-    assert len(keys) == 4 and all(p.name.startswith("EP01_01-") for p in keys)
-
-
-def test_key_frames_and_mediapipe_backend(tmp_path, faces, cache_dir):
-    row = _write_clip(tmp_path, faces)
-    rec = clip_landmark_record(row, backend="mediapipe", frames="key")
-    assert rec.frames.tolist() == [ONSET, APEX, OFFSET] and rec.landmarks.shape == (3, 68, 2)
-    assert "mediapipe" in rec.path.parts and rec.path.is_file()
-    dlib_onset = landmarks(cv2.cvtColor(cv2.imread(str(tmp_path / "frames/sub01/EP01_01/img10.jpg")),
-                                        cv2.COLOR_BGR2RGB))
-    assert group_distances(rec.landmarks[0], dlib_onset)["all"] < AGREEMENT_TOL
-
-
-def test_faceless_frames_fall_back_to_the_previous_box(tmp_path, faces, cache_dir):
-    row = _write_clip(tmp_path, faces, blank=(12,))
-    rec = clip_landmark_record(row, backend="dlib", options={"upsample": 0})
-    assert rec.fallback.tolist() == [0, 0, 1, 0, 0]
-    assert np.isfinite(rec.landmarks).all()
-    stored = np.load(rec.path)
-    assert stored["fallback"].tolist() == [0, 0, 1, 0, 0]
-    mp_rec = clip_landmark_record(row, backend="mediapipe")  # no face even around the box: copy
-    assert mp_rec.fallback.tolist() == [0, 0, 2, 0, 0]
-    assert np.array_equal(mp_rec.landmarks[2], mp_rec.landmarks[1])
-
-
-def test_onset_without_face_names_the_file(tmp_path, faces, cache_dir):
-    row = _write_clip(tmp_path, faces, blank=(ONSET,))
-    with pytest.raises(FaceNotFoundError, match=r"img10\.jpg"):
-        clip_landmarks(row, backend="dlib")
-    assert not (cache_dir / "landmarks").exists()
-    with pytest.raises(ValueError, match="frames must be"):
-        clip_landmarks(row, frames="every")

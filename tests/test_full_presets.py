@@ -20,13 +20,14 @@ import torch
 import torchvision
 
 from melib import train
+from melib.losses import class_weights
 from melib.face.template import TEMPLATE_68
 from melib.methods import annotation_mimic as mimic
 from melib.methods import iicl
 from melib.methods import micro_au_clip as mac
 from melib.methods import selfme as sm
 from melib.models.backbones import create_backbone, report_weights
-from melib.models.selfme import MotionLearner
+from melib.methods.selfme.model import MotionLearner
 
 BATCH = 2
 
@@ -108,7 +109,7 @@ def test_annotation_mimic_full_preset_trains_one_step(record_property):
     classes, aus = ["negative", "positive", "surprise"], (1, 2, 4, 7, 12, 14, 15, 17)
     method = mimic.MimicMethod(cfg, None, classes, aus)
     labels = torch.tensor([0, 2])
-    method.weights = mimic.class_weights(labels, len(classes))  # what datasets() sets from the fold
+    method.weights = class_weights(labels, len(classes))  # what datasets() sets from the fold
     torch.manual_seed(0)
     model = method.build_model()
     batch = {"image": _images(cfg.image_size), "label": labels,

@@ -4,7 +4,7 @@ import torch
 
 from melib.losses import au_bce
 from melib.models.backbones import create_backbone, report_weights
-from melib.models.iicl import FRAMES, VARIANTS, IICLNet, SeqNet, build_model, get_variant, variant_loss
+from melib.methods.iicl.model import FRAMES, VARIANTS, IICLNet, SeqNet, build_model, get_variant, variant_loss
 
 N_AUS = 4
 # rows 0/1 and 2/3 share no AU -> Eq. 4 negative pairs exist

@@ -76,13 +76,13 @@ def test_micro_au_clip_input_on_samm_is_the_face(samm):
 
 @pytest.mark.parametrize("name", ["annotation_mimic", "selfme"])
 def test_mimic_and_selfme_inputs_on_samm_come_from_aligned_faces(name, samm, monkeypatch):
-    module, seen = METHODS[name], []
+    seen = []
 
     def spy(row, numbers, align="none", *args, **kwargs):
         seen.append(align)
         return preprocess.face_frames(row, numbers, align, *args, **kwargs)
 
-    monkeypatch.setattr(module, "face_frames", spy)
+    monkeypatch.setattr({"annotation_mimic": am.inputs, "selfme": sm.motion}[name], "face_frames", spy)
     row = samm.iloc[0]
     if name == "annotation_mimic":
         cfg = am.preset("fast", "samm", magnify="eulerian")[0]

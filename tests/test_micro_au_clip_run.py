@@ -137,7 +137,7 @@ def test_two_subject_loso_run_end_to_end_then_load_and_label_free(manifest, tmp_
     monkeypatch.setattr(mac.MicroAUCLIPMethod, "training_step", lambda self, model, batch: calls.append(1))
     again = mac.run(two, cfg, schedule, fold=1, workers=1, out_dir=tmp_path / "run", progress=False)
     assert calls == [] and again.complete
-    np.testing.assert_allclose(again.predictions()["scores"], pred["scores"], atol=1e-5)
+    np.testing.assert_allclose(again.predictions()["scores"], pred["scores"], atol=1e-3)  # reloaded float16 weights (train.WEIGHTS_DTYPE)
 
     lf = mac.label_free_results(run, two)
     assert 0.0 <= lf["uf1"] <= 1.0 and 0.0 <= lf["uar"] <= 1.0 and 0.0 <= lf["acc"] <= 1.0
@@ -161,7 +161,7 @@ def test_held_out_outputs_come_from_the_fold_that_never_saw_the_subject(manifest
     run = mac.run(two, cfg, schedule, workers=1, out_dir=tmp_path / "run", progress=False)
     out = mac.held_out_outputs(run, two, keys=("au_features", "probs", "token_weights"))
     assert out["au_features"].shape == (len(two), len(cfg.aus), 64) and list(out["index"]) == list(two.index)
-    np.testing.assert_allclose(out["probs"], run.predictions()["scores"], atol=1e-5)  # the harness's scores
+    np.testing.assert_allclose(out["probs"], run.predictions()["scores"], atol=1e-3)  # float16 weights reloaded; the harness's scores
     np.testing.assert_allclose(out["token_weights"].sum(2), 1.0, atol=1e-5)
     with pytest.raises(KeyError, match="dependency"):
         mac.held_out_outputs(run, two, keys=("dependency",))
@@ -177,7 +177,7 @@ def test_fold_outputs_come_from_one_fold_model_and_mark_its_held_out_subject(man
     assert one["subject"] == "sub04" and list(one["held_out"]) == list(two["subject"] == "sub04")
     pooled = mac.held_out_outputs(run, two, keys=("probs",))["probs"]
     # fold 1's model scores its own held-out subject as the pooled outputs do, and the other subject differently
-    np.testing.assert_allclose(one["probs"][one["held_out"]], pooled[one["held_out"]], atol=1e-5)
+    np.testing.assert_allclose(one["probs"][one["held_out"]], pooled[one["held_out"]], atol=1e-3)  # float16 weights reloaded
     assert not np.allclose(one["probs"][~one["held_out"]], pooled[~one["held_out"]], atol=1e-5)
     with pytest.raises(ValueError, match="LOSO fold"):
         mac.fold_outputs(run, two, 2)

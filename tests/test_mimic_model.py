@@ -5,7 +5,7 @@ import torch
 
 from melib.losses import class_weights, mimic_total
 from melib.models.backbones import report_weights
-from melib.models.annotation_mimic import (VARIANTS, AreaWeightedModule, MimicNet, ShuffleAttention, au_cam,
+from melib.methods.annotation_mimic.model import (VARIANTS, AreaWeightedModule, MimicNet, ShuffleAttention, au_cam,
                                 build_model, cam_grid_size, cam_target_layers, split_halves)
 
 N_CLASSES = 3

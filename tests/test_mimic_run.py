@@ -132,7 +132,7 @@ def test_two_subject_loso_run_end_to_end_then_load_instead_of_train(manifest, tm
     monkeypatch.setattr(mimic.MimicMethod, "training_step", lambda self, model, batch: calls.append(1))
     again = mimic.run(two, cfg, schedule, fold=1, workers=1, out_dir=tmp_path / "run", progress=False)
     assert calls == [] and again.complete
-    np.testing.assert_allclose(again.predictions()["scores"], pred["scores"], atol=1e-6)
+    np.testing.assert_allclose(again.predictions()["scores"], pred["scores"], atol=1e-3)  # reloaded float16 weights (train.WEIGHTS_DTYPE)
 
     # the saved fold models reproduce the stored predictions of the subjects they held out
     kept = mimic.select_clips(two, cfg, verbose=False).reset_index(drop=True)
@@ -144,7 +144,7 @@ def test_two_subject_loso_run_end_to_end_then_load_instead_of_train(manifest, tm
         model = mimic.load_fold_model(run, kept, row)
         probs = mimic.MimicMethod(cfg, cache, m["classes"], mimic.resolve_aus(kept, cfg)).predict_step(
             model, {"image": mimic.input_tensor(cache, row), "label": torch.zeros(1, dtype=torch.int64)})[0]
-        np.testing.assert_allclose(probs[0].detach().numpy(), pred["scores"][fold_rows][0], atol=1e-5)
+        np.testing.assert_allclose(probs[0].detach().numpy(), pred["scores"][fold_rows][0], atol=1e-3)  # float16 weights
     features = mimic.fused_features(run, kept, cache, fold=0)
     assert features.shape == (len(kept), 1024) and np.isfinite(features).all()
     one = mimic.fold_features(run, two, 1)  # every clip under fold 1's model (one feature space)

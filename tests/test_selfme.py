@@ -8,7 +8,7 @@ import torch
 
 from melib import data, train
 from melib.methods import selfme as sm
-from melib.models.selfme import FAST_VIT, MotionLearner, RandomTPS, SCViT, make_grid, warp
+from melib.methods.selfme.model import FAST_VIT, MotionLearner, RandomTPS, SCViT, make_grid, warp
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +99,7 @@ def test_motion_learner_trains_resumes_and_loads(manifest, tmp_path, monkeypatch
     seen = sm.learner_groups(manifest, 2)[1]
     path = sm.learner_path(manifest, cfg, seen)
     calls = {"n": 0}
-    real = sm.multiscale_reconstruction
+    real = sm.learner.multiscale_reconstruction
 
     def crash_at_step_55(*args, **kwargs):
         calls["n"] += 1
@@ -107,11 +107,11 @@ def test_motion_learner_trains_resumes_and_loads(manifest, tmp_path, monkeypatch
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(sm, "multiscale_reconstruction", crash_at_step_55)
+    monkeypatch.setattr(sm.learner, "multiscale_reconstruction", crash_at_step_55)
     with pytest.raises(KeyboardInterrupt):
         sm.train_motion_learner(manifest, seen, cfg, progress=False, device="cpu")
     assert path.with_suffix(".last").is_file() and not path.is_file()   # the checkpoint of step 50
-    monkeypatch.setattr(sm, "multiscale_reconstruction", real)
+    monkeypatch.setattr(sm.learner, "multiscale_reconstruction", real)
     model, info = sm.train_motion_learner(manifest, seen, cfg, progress=False, device="cpu")
     assert info["path"] == path and path.is_file() and not path.with_suffix(".last").exists()
     assert info["history"][:, 0].tolist() == list(range(1, 61))        # steps 1-50 kept, 51-60 resumed
@@ -148,7 +148,7 @@ def test_loso_run_end_to_end_with_learned_motion_and_flow(manifest, tmp_path, mo
     with torch.no_grad():
         x = torch.stack([sm.SelfMEDataset(held, cache, cfg.motion_scale)[i]["motion"] for i in range(len(held))])
         scores = torch.softmax(model(x)["logits"], 1).numpy()
-    np.testing.assert_allclose(scores, run.predictions()["scores"][:len(held)], atol=1e-5)
+    np.testing.assert_allclose(scores, run.predictions()["scores"][:len(held)], atol=1e-3)  # float16 weights
     embedded = sm.fold_features(run, manifest, 0)
     assert embedded.shape[0] == len(clips) and f"{held.iloc[0]['subject']}/{held.iloc[0]['clip']}" in embedded.index
     with torch.no_grad():
@@ -214,7 +214,7 @@ def test_shipped_learner_fits_the_fast_profile_and_is_keyed_by_content(manifest,
 
 def test_equivariance_is_zero_for_the_identity_transform_and_not_for_a_random_one():
     from melib.losses import equivariance
-    from melib.models.selfme import RandomTPS
+    from melib.methods.selfme.model import RandomTPS
 
     torch.manual_seed(0)
     detector = MotionLearner(num_kp=4, expansion=8).kp_detector.eval()

@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 
 from melib.experiments import visual
+from melib.interpret import to_frame
 
 
 def test_cam_mass_inside_counts_mass_not_area():
@@ -17,10 +18,10 @@ def test_cam_mass_inside_counts_mass_not_area():
 
 
 def test_centre_crop_map_lands_where_the_crop_sits_in_the_frame():
-    out = visual._to_frame(np.ones((6, 6)), 56, crop=(4 / 56, 52 / 56))
+    out = to_frame(np.ones((6, 6)), 56, crop=(4 / 56, 52 / 56))
     assert out[4:52, 4:52].min() == pytest.approx(1.0)
     assert out[:4].max() == 0 and out[:, 52:].max() == 0
-    assert visual._to_frame(np.ones((7, 7)), 20).shape == (20, 20)
+    assert to_frame(np.ones((7, 7)), 20).shape == (20, 20)
 
 
 def test_true_region_is_where_the_synthetic_aus_move(tiny_synthetic):

@@ -22,7 +22,8 @@ from .mappings import (
     objective_class,
     split_regions,
 )
-from .manifest import au_matrix, dataset_root, has_au_labels, load_manifest, subset_subjects
+from .manifest import (au_matrix, dataset_root, has_au_labels, load_manifest, subset_subjects, three_class_clips,
+                       three_class_index)
 from .readers import DATASETS, AnnotationError, AnnotationWarning, read_annotations
 from .composite import load_composite
 
@@ -31,5 +32,5 @@ __all__ = [
     "OBJECTIVE_CLASS_EMOTIONS", "OBJECTIVE_CLASS_RULES", "SAMM_AUS", "au_region", "au_set",
     "available_frames", "dataset_root", "emotion_classes", "format_aus", "frame_path", "load_clip", "load_frame",
     "has_au_labels", "load_composite", "load_manifest", "map_emotion", "map_emotions", "objective_class", "parse_aus", "read_annotations", "split_regions",
-    "subset_subjects",
+    "subset_subjects", "three_class_clips", "three_class_index",
 ]

@@ -99,3 +99,20 @@ def au_matrix(rows: pd.DataFrame, aus: Sequence[int]) -> np.ndarray:
     cols = [rows[f"AU{a}"].to_numpy(dtype=np.float32) if f"AU{a}" in rows else np.zeros(len(rows), np.float32)
             for a in aus]
     return np.stack(cols, axis=1) if cols else np.zeros((len(rows), 0), np.float32)
+
+
+def three_class_clips(manifest: pd.DataFrame) -> pd.DataFrame:
+    """The clips with a 3-class label (MEGC composite mapping, each clip in its own dataset's words, so the
+    composite's rows too); ``others`` and unmapped emotions dropped."""
+    from .mappings import map_emotions
+
+    keep = [c is not None for c in map_emotions(manifest["dataset"], manifest["emotion"], "3class")]
+    return manifest[keep]
+
+
+def three_class_index(rows: pd.DataFrame) -> np.ndarray:
+    """Each clip's index in :data:`~melib.data.mappings.THREE_CLASSES` (rows of :func:`three_class_clips`)."""
+    from .mappings import THREE_CLASSES, map_emotions
+
+    return np.array([THREE_CLASSES.index(c) for c in map_emotions(rows["dataset"], rows["emotion"], "3class")],
+                    dtype=np.int64)

@@ -25,10 +25,12 @@ import pandas as pd
 from .. import metrics, train
 from ..data import composite
 from ..data.mappings import THREE_CLASSES
+from ..methods import SPECS
 from . import runs
 
-#: The emotion methods that run on the composite and their default variant there (module docstring).
-VARIANTS = {"annotation_mimic": "db+awm", "selfme": "selfme"}
+#: The emotion methods that run on the composite and their default variant there (module docstring; each
+#: spec's ``composite_variant``).
+VARIANTS = {name: s.composite_variant for name, s in SPECS.items() if s.composite_variant}
 
 
 def experiment(method: str, roots: composite.Roots = None, profile: str = "fast", variant: str | None = None,

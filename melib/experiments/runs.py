@@ -8,56 +8,17 @@ protocol and data) and is never trained twice.
 """
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from .. import config, data, splits, train
+from ..methods import SPECS, MethodSpec, spec
 
 
-@dataclass(frozen=True)
-class MethodSpec:
-    """How the harness runs one method: its module under ``melib.methods``, its task (``"au"``
-    detection or ``"emotion"`` recognition), the protocols it supports (the first is the paper's), its
-    variants and the CPU reference overrides of README's tables."""
-
-    name: str
-    module: str
-    task: str
-    protocols: tuple[str, ...]
-    default_variant: str
-    clips: Callable[[Any, pd.DataFrame, Any], pd.DataFrame] = field(repr=False)
-
-    @property
-    def methods(self) -> Any:
-        return importlib.import_module(f"melib.methods.{self.module}")
-
-    @property
-    def variants(self) -> list[str]:
-        m = self.methods
-        if hasattr(m, "VARIANTS"):
-            return list(m.VARIANTS)
-        from ..models import annotation_mimic, iicl  # variants live with the network
-
-        return list({"iicl": iicl, "annotation_mimic": annotation_mimic}[self.module].VARIANTS)
-
-    @property
-    def reference(self) -> dict[str, Any]:
-        return dict(getattr(self.methods, "REFERENCE_CPU", {}))
-
-
-METHODS: dict[str, MethodSpec] = {
-    "iicl": MethodSpec("iicl", "iicl", "au", ("kfold", "loso"), "iicl", clips=lambda m, manifest, cfg: manifest),
-    "micro_au_clip": MethodSpec("micro_au_clip", "micro_au_clip", "au", ("loso", "kfold"), "full",
-                                clips=lambda m, manifest, cfg: manifest),
-    "annotation_mimic": MethodSpec("annotation_mimic", "annotation_mimic", "emotion", ("loso",), "db+all",
-                                   clips=lambda m, manifest, cfg: m.select_clips(manifest, cfg, verbose=False)),
-    "selfme": MethodSpec("selfme", "selfme", "emotion", ("loso",), "selfme",
-                         clips=lambda m, manifest, cfg: m.select_clips(manifest)),
-}
+#: Every method's spec by name (:mod:`melib.methods.spec`; the registry is :data:`melib.methods.NAMES`).
+METHODS = SPECS
 
 
 @dataclass
@@ -76,7 +37,7 @@ class Experiment:
     @property
     def clips(self) -> pd.DataFrame:
         """The rows the method trains and evaluates on (e.g. only 3-class clips for emotion methods)."""
-        return self.method.clips(self.method.methods, self.manifest, self.config)
+        return self.method.clips(self.manifest, self.config)
 
     @property
     def n_folds(self) -> int:
@@ -84,12 +45,6 @@ class Experiment:
 
     def label(self) -> str:
         return f"{self.method.name}/{self.variant}/seed{self.seed}/{self.protocol}/{self.profile}"
-
-
-def spec(name: str) -> MethodSpec:
-    if name not in METHODS:
-        raise ValueError(f"unknown method {name!r}; choose from {list(METHODS)}")
-    return METHODS[name]
 
 
 def experiment(method: str, variant: str | None = None, seed: int | None = 0, profile: str = "auto",
@@ -126,19 +81,14 @@ def prepare(exp: Experiment, workers: int | None = None) -> None:
 
 def run(exp: Experiment, fold: int = -1, progress: bool = False, **kwargs: Any) -> train.Run:
     """Load-or-train ``fold`` (-1: every fold, then the pooled results) of the experiment."""
-    m = exp.method.methods
-    if exp.method.name in ("iicl", "micro_au_clip"):
-        kwargs["protocol"] = exp.protocol
-    return m.run(exp.manifest, exp.config, exp.schedule, fold=fold, progress=progress, **kwargs)
+    return exp.method.methods.run(exp.manifest, exp.config, exp.schedule, fold=fold, progress=progress,
+                                  protocol=exp.protocol, **kwargs)
 
 
 def harness(exp: Experiment, progress: bool = False, workers: int | None = None) -> tuple[train.Method, pd.DataFrame]:
     """The harness's :class:`melib.train.Method` of the experiment (inputs cached where missing, by ``workers``
     processes, default all cores) and its clips."""
-    m, cfg = exp.method.methods, exp.config
-    if exp.method.name == "selfme":
-        return m.harness(exp.manifest, cfg, exp.schedule.seed, progress=progress, workers=workers)
-    return m.harness(exp.manifest, cfg, progress=progress, workers=workers)
+    return exp.method.harness(exp, progress, workers)
 
 
 def locate(exp: Experiment) -> train.Run:

@@ -23,14 +23,14 @@ from typing import Any
 import cv2
 import numpy as np
 import pandas as pd
-import torch
 
 from .. import splits, train
+from ..methods import SPECS
 from . import runs
 
-#: The variants notebook 09 shows, per method (the notebooks' default runs, so their folds are reused).
-VIEWS: dict[str, tuple[str, ...]] = {"iicl": ("iicl",), "annotation_mimic": ("db+all",),
-                                     "micro_au_clip": ("full",), "selfme": ("selfme", "no_sc")}
+#: The variants notebook 09 shows, per method (each spec's ``views``: the notebooks' default runs, so
+#: their folds are reused).
+VIEWS: dict[str, tuple[str, ...]] = {name: s.views for name, s in SPECS.items() if s.views}
 
 
 @dataclass
@@ -118,17 +118,6 @@ def cam_mass_inside(cam: np.ndarray, region: np.ndarray) -> float:
     return float(cam[region].sum() / total) if total > 0 else float("nan")
 
 
-def _to_frame(cam: np.ndarray, size: int, crop: tuple[float, float] | None = None) -> np.ndarray:
-    """A map of the (possibly centre-cropped) input resized into whole-frame coordinates."""
-    cam = np.asarray(cam, dtype=np.float32)
-    if crop is None:
-        return cv2.resize(cam, (size, size), interpolation=cv2.INTER_LINEAR)
-    lo, hi = (int(round(c * size)) for c in crop)
-    out = np.zeros((size, size), np.float32)
-    out[lo:hi, lo:hi] = cv2.resize(cam, (hi - lo, hi - lo), interpolation=cv2.INTER_LINEAR)
-    return out
-
-
 def apex_image(row: Mapping[str, Any], size: int) -> np.ndarray:
     """The apex frame, grey, ``size`` x ``size`` in [0, 1]."""
     from ..data import load_frame
@@ -139,66 +128,13 @@ def apex_image(row: Mapping[str, Any], size: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------- the maps
-def _true_aus(row: Mapping[str, Any], aus: Sequence[int]) -> list[int]:
-    return [j for j, a in enumerate(aus) if int(row.get(f"AU{a}", 0))]
-
-
 def maps(t: Trained, rows: pd.DataFrame, size: int) -> dict[str, np.ndarray]:
     """Name -> ``(N, size, size)`` maps in [0, 1] of ``rows`` (clips of ``t``'s held-out subject), in
-    whole-frame coordinates (see the module docstring)."""
-    from ..interpret import grad_cam
-
-    name = t.exp.method.name
-    subject = str(rows["subject"].iloc[0])
-    fold = fold_of(t.exp, subject)
-    if name == "iicl":
-        from ..methods.iicl import IICLDataset
-
-        cfg = t.exp.config
-        model = t.method.build_model()
-        model.load_state_dict(t.run.fold_state(fold))
-        model.eval()
-        data = IICLDataset(rows, t.method.cache, cfg, training=False)
-        out = []
-        for i, (_, row) in enumerate(rows.iterrows()):
-            picked = _true_aus(row, cfg.aus) or list(range(len(cfg.aus)))
-            cam = grad_cam(model, data[i]["apex"][None], [model.backbone.layer4],
-                           lambda o, p=picked: o[1][:, p].sum(1))[0].numpy()
-            m = (cfg.image_size - cfg.crop_size) // 2
-            out.append(_to_frame(cam, size, (m / cfg.image_size, (m + cfg.crop_size) / cfg.image_size)))
-        return {"IICL Grad-CAM": np.stack(out)}
-    if name == "annotation_mimic":
-        from ..methods import annotation_mimic as am
-        from ..models.annotation_mimic import au_cam, cam_target_layers
-
-        model = am.fold_model(t.run, fold)
-        au, gc = [], []
-        for _, row in rows.iterrows():
-            x = am.input_tensor(t.method.cache, row)
-            au.append(_to_frame(au_cam(model, x)[0].numpy(), size))
-            gc.append(_to_frame(grad_cam(model, x, cam_target_layers(model),
-                                         lambda o: o["logits"].max(1).values)[0].numpy(), size))
-        return {"mimic AU-CAM": np.stack(au), "mimic Grad-CAM": np.stack(gc)}
-    if name == "micro_au_clip":
-        from ..methods import micro_au_clip as mac
-
-        cfg = mac.run_config(t.run)
-        out = mac.held_out_outputs(t.run, t.clips, keys=("token_weights", "token_index"), clips=rows)
-        grid = mac.fold_model(t.run, fold).grid_size
-        result = []
-        for i, (_, row) in enumerate(rows.iterrows()):
-            tokens = np.zeros(grid[0] * grid[1], np.float32)
-            for j in _true_aus(row, cfg.aus) or range(len(cfg.aus)):
-                np.add.at(tokens, out["token_index"][i][j].astype(int), out["token_weights"][i][j])
-            tokens = tokens.reshape(grid) / max(tokens.max(), 1e-12)
-            result.append(cv2.resize(tokens, (size, size), interpolation=cv2.INTER_NEAREST))
-        return {"Micro-AU CLIP PTA": np.stack(result)}
-    if name == "selfme":
-        from ..methods import selfme as sm
-
-        cams = sm.grad_cams(t.run, rows, t.clips, t.method.cache)
-        return {f"SelfME {t.exp.variant} Grad-CAM": np.stack([_to_frame(c, size) for c in cams])}
-    raise ValueError(f"no maps for method {name!r}")
+    whole-frame coordinates (see the module docstring): the method's ``maps`` hook."""
+    hook = t.exp.method.maps
+    if hook is None:
+        raise ValueError(f"no maps for method {t.exp.method.name!r} (its spec has no maps hook)")
+    return hook(t, rows, size, fold_of(t.exp, str(rows["subject"].iloc[0])))
 
 
 def map_table(all_maps: Mapping[str, np.ndarray], regions: np.ndarray, rows: pd.DataFrame) -> pd.DataFrame:
@@ -247,39 +183,15 @@ def overlay_grid(images: np.ndarray, all_maps: Mapping[str, np.ndarray], regions
 
 
 # ---------------------------------------------------------------------------- features and failures
-@torch.no_grad()
 def features(t: Trained, fold: int) -> pd.DataFrame:
-    """Every clip of the run embedded by **one** model, fold ``fold``'s (index ``"subject/clip"``):
-    annotation mimic's X_F, SelfME's class token, Micro-AU CLIP's AU features concatenated, IICL's
-    pooled backbone features. Each fold model has its own feature space; pooling several would group
-    clips by fold. The other subjects' clips were that model's training data."""
-    name = t.exp.method.name
-    if name == "annotation_mimic":
-        from ..methods import annotation_mimic as am
-
-        return am.fold_features(t.run, t.exp.manifest, fold)
-    if name == "selfme":
-        from ..methods import selfme as sm
-
-        return sm.fold_features(t.run, t.exp.manifest, fold)
-    ids = splits.clip_ids(t.clips).tolist()
-    if name == "micro_au_clip":
-        from torch.utils.data import DataLoader
-
-        from ..methods import micro_au_clip as mac
-
-        model, cfg = mac.fold_model(t.run, fold), mac.run_config(t.run)
-        parts = [model(b["image"], b["landmarks"], with_text=False)["au_features"].flatten(1).numpy()
-                 for b in DataLoader(mac.MicroAUCLIPDataset(t.clips, t.method.cache, cfg.aus), batch_size=32)]
-        return pd.DataFrame(np.concatenate(parts), index=ids)
-    from ..methods.iicl import IICLDataset
-
-    model = t.method.build_model()
-    model.load_state_dict(t.run.fold_state(fold))
-    model.eval()
-    data = IICLDataset(t.clips, t.method.cache, t.exp.config, training=False)
-    return pd.DataFrame(model(torch.stack([data[i]["apex"] for i in range(len(t.clips))]))[0].numpy(), index=ids)
-
+    """Every clip of the run embedded by **one** model, fold ``fold``'s (index ``"subject/clip"``): the
+    method's ``features`` hook (annotation mimic's X_F, SelfME's class token, Micro-AU CLIP's AU features
+    concatenated, IICL's pooled backbone features). Each fold model has its own feature space; pooling
+    several would group clips by fold. The other subjects' clips were that model's training data."""
+    hook = t.exp.method.features
+    if hook is None:
+        raise ValueError(f"no features for method {t.exp.method.name!r} (its spec has no features hook)")
+    return hook(t, fold)
 
 
 def au_set_labels(manifest: pd.DataFrame, ids: Sequence[str]) -> list[str]:

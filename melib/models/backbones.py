@@ -210,7 +210,7 @@ def report_weights(source: nn.Module | str) -> str:
     """Print (and return) which weights a backbone or model holds.
 
     ``source`` is a description string or a module with a ``weights_description`` attribute
-    (e.g. :class:`melib.models.iicl.IICLNet`).
+    (e.g. :class:`melib.methods.iicl.model.IICLNet`).
     """
     text = source if isinstance(source, str) else getattr(source, "weights_description", None)
     if text is None:

@@ -409,18 +409,17 @@ def load_features(run_dir: str | Path, manifest: pd.DataFrame, fold: int = 0) ->
     that subject), indexed by clip id: SelfME's class token, annotation mimic's X_F. One model, so one
     feature space (pooling several fold models would group clips by fold)."""
     from ..io import load_json
+    from ..methods import SPECS, spec_of_run
     from ..train import Run
 
     run_dir = Path(run_dir)
     info = load_json(run_dir / "run.json")
     run = Run(run_dir, int(info["k"]))
-    if info["method"] == "selfme":
-        from ..methods import selfme as module
-    elif info["method"].startswith("mimic"):
-        from ..methods import annotation_mimic as module
-    else:
-        raise ValueError(f"{run_dir}: features of {info['method']!r} runs are not supported (SelfME and annotation "
-                         "mimic are); pass a mapping clip id -> vector instead")
+    module = spec_of_run(info["method"]).methods
+    if not hasattr(module, "fold_features"):
+        able = [n for n, s in SPECS.items() if hasattr(s.methods, "fold_features")]
+        raise ValueError(f"{run_dir}: features of {info['method']!r} runs are not supported from a run folder alone "
+                         f"({', '.join(able)} are); pass a mapping clip id -> vector instead")
     return module.fold_features(run, manifest, fold)
 
 

@@ -52,7 +52,7 @@ from open_clip.transformer import VisionTransformer
 from torch import Tensor, nn
 
 from melib.models.backbones import report_weights
-from melib.models.label_free import (EMFACS_PROTOTYPES, EMFACS_TO_THREE_CLASS, LABEL_TABLES,  # noqa: F401 (re-exported)
+from melib.methods.micro_au_clip.label_free import (EMFACS_PROTOTYPES, EMFACS_TO_THREE_CLASS, LABEL_TABLES,  # noqa: F401 (re-exported)
                                      OBJECTIVE_TO_THREE_CLASS, emotion_label_combos, emotion_scores,
                                      label_free_emotion, label_table_rules, label_text_features)
 
