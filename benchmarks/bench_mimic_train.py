@@ -17,7 +17,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/timing.py
 from timing import throughput_main, train_step_rate  # noqa: E402
 
-from melib.losses import mimic_total  # noqa: E402
+from melib.methods.annotation_mimic.losses import mimic_total  # noqa: E402
 from melib.methods.annotation_mimic.model import build_model  # noqa: E402
 
 SETTINGS = {"fast (64 px)": (64, 16), "full (224 px)": (224, 128)}

@@ -20,14 +20,14 @@ import torch
 import torchvision
 
 from melib import train
-from melib.losses import class_weights
 from melib.face.template import TEMPLATE_68
 from melib.methods import annotation_mimic as mimic
 from melib.methods import iicl
 from melib.methods import micro_au_clip as mac
 from melib.methods import selfme as sm
-from melib.models.backbones import create_backbone, report_weights
+from melib.methods.annotation_mimic.losses import class_weights
 from melib.methods.selfme.model import MotionLearner
+from melib.models.backbones import create_backbone, report_weights
 
 BATCH = 2
 

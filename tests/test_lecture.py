@@ -1,13 +1,14 @@
 """melib.lecture (the source shown in the notebooks is the real one) and melib.progress's print-once notes."""
 import pytest
 
-from melib import lecture, losses
+from melib import lecture
+from melib.methods.micro_au_clip import losses
 
 
 def test_source_text_names_file_and_line_and_holds_the_def():
     text = lecture.source_text(losses.miaucl)
     header, body = text.split("\n", 1)
-    assert header.startswith("# melib/losses.py:") and header.endswith("(melib.losses.miaucl)")
+    assert header.startswith("# melib/methods/micro_au_clip/losses.py:") and header.endswith("(melib.methods.micro_au_clip.losses.miaucl)")
     assert body.startswith("def miaucl(")
 
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from melib.losses import (au_bce, au_positive_weights, contrastive_loss, iicl_losses, iicl_total, inter_loss,
-                          negative_pairs, pull_together, push_apart, triplet_loss)
+from melib.losses import au_bce, au_positive_weights, contrastive_loss, pull_together, push_apart, triplet_loss
+from melib.methods.iicl.losses import iicl_losses, iicl_total, inter_loss, negative_pairs
 
 R2 = math.sqrt(2.0)
 
@@ -180,7 +180,7 @@ def test_au_positive_weights_are_clipped_negative_positive_ratios():
 
 
 def test_symmetric_contrastive_matches_a_hand_computation():
-    from melib.losses import symmetric_contrastive
+    from melib.methods.selfme.losses import symmetric_contrastive
 
     torch.manual_seed(0)
     regions, labels, t = torch.randn(3, 4, 5), torch.tensor([0, 0, 1]), 0.5
@@ -203,7 +203,7 @@ def test_symmetric_contrastive_matches_a_hand_computation():
 
 
 def test_symmetric_contrastive_prefers_symmetric_same_class_embeddings():
-    from melib.losses import symmetric_contrastive
+    from melib.methods.selfme.losses import symmetric_contrastive
 
     labels = torch.tensor([0, 0, 1, 1])
     base = torch.eye(4)[labels * 2]                       # class 0 -> e0, class 1 -> e2
@@ -219,7 +219,7 @@ def test_symmetric_contrastive_prefers_symmetric_same_class_embeddings():
 
 
 def test_selfme_reconstruction_and_equivariance():
-    from melib.losses import equivariance, multiscale_reconstruction
+    from melib.methods.selfme.losses import equivariance, multiscale_reconstruction
 
     torch.manual_seed(0)
     target = torch.rand(2, 3, 32, 32)

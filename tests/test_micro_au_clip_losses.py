@@ -4,8 +4,13 @@ import math
 import pytest
 import torch
 
-from melib.losses import (MICRO_AU_CLIP_TRADE_OFFS, au_multitask_ce, gd_loss, miaucl,
-                          micro_au_clip_total)
+from melib.methods.micro_au_clip.losses import (
+    MICRO_AU_CLIP_TRADE_OFFS,
+    au_multitask_ce,
+    gd_loss,
+    miaucl,
+    micro_au_clip_total,
+)
 
 E = math.e
 

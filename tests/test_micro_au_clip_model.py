@@ -8,11 +8,18 @@ import torch
 
 from melib.data.mappings import CASME2_AUS, SAMM_AUS
 from melib.face.template import MIRROR_68, TEMPLATE_68
-from melib.losses import micro_au_clip_total
 from melib.methods.micro_au_clip import model as mac
-from melib.methods.micro_au_clip.model import (AU_DESCRIPTIONS, AU_LANDMARKS, MicroAUCLIP, emotion_label_combos,
-                                        emotion_scores, label_free_emotion, landmark_token_index,
-                                        pick_landmark_tokens)
+from melib.methods.micro_au_clip.losses import micro_au_clip_total
+from melib.methods.micro_au_clip.model import (
+    AU_DESCRIPTIONS,
+    AU_LANDMARKS,
+    MicroAUCLIP,
+    emotion_label_combos,
+    emotion_scores,
+    label_free_emotion,
+    landmark_token_index,
+    pick_landmark_tokens,
+)
 
 SIZE = 56  # the tiny config: 8-px patches, 7 x 7 grid
 

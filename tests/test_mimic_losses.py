@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from melib.losses import au_similarity, class_weights, mimic_ce, mimic_total, wscl
+from melib.losses import au_similarity
+from melib.methods.annotation_mimic.losses import class_weights, mimic_ce, mimic_total, wscl
 
 E = math.e
 EPS = 1e-5  # the authors' loss.py adds it to every exponential

@@ -3,10 +3,19 @@ import pytest
 import timm
 import torch
 
-from melib.losses import class_weights, mimic_total
+from melib.methods.annotation_mimic.losses import class_weights, mimic_total
+from melib.methods.annotation_mimic.model import (
+    VARIANTS,
+    AreaWeightedModule,
+    MimicNet,
+    ShuffleAttention,
+    au_cam,
+    build_model,
+    cam_grid_size,
+    cam_target_layers,
+    split_halves,
+)
 from melib.models.backbones import report_weights
-from melib.methods.annotation_mimic.model import (VARIANTS, AreaWeightedModule, MimicNet, ShuffleAttention, au_cam,
-                                build_model, cam_grid_size, cam_target_layers, split_halves)
 
 N_CLASSES = 3
 SIZE = 64

@@ -213,7 +213,7 @@ def test_shipped_learner_fits_the_fast_profile_and_is_keyed_by_content(manifest,
 
 
 def test_equivariance_is_zero_for_the_identity_transform_and_not_for_a_random_one():
-    from melib.losses import equivariance
+    from melib.methods.selfme.losses import equivariance
     from melib.methods.selfme.model import RandomTPS
 
     torch.manual_seed(0)

@@ -39,8 +39,6 @@ The package: config (settings, presets and the paper's numbers), inputs (the inp
 """
 from __future__ import annotations
 
-from .model import CONFIGS, VARIANTS, build_model, get_variant  # noqa: F401
-
 from .analysis import (  # noqa: F401
            SPEC,
            fold_features,
@@ -88,6 +86,7 @@ from .inputs import (  # noqa: F401
            trainable_variants,
 )
 from .method import MimicDataset, MimicMethod, harness, run  # noqa: F401
+from .model import CONFIGS, VARIANTS, build_model, get_variant  # noqa: F401
 
 __all__ = ["SPEC", "view_maps", "REFERENCE_CPU", "CLASS_SCHEMES", "LOSS_NAMES", "MimicConfig", "MimicDataset", "MimicMethod", "PAPER_NUMBERS", "paper_row", "PRESETS", "VARIANTS",
            "class_labels", "compute_input", "harness", "fold_features", "dataset_name", "fold_model", "fused_features", "halves_figure", "input_cache",

@@ -10,8 +10,8 @@ import torch
 
 from ... import papers, train
 from ...config import drop_defaults
-from ...losses import OFFICIAL_LABEL_SMOOTHING
 from ...preprocess import ALIGNERS, default_align
+from .losses import OFFICIAL_LABEL_SMOOTHING
 from .model import CONFIGS, get_variant
 
 #: ImageNet statistics, as the authors' ``MicroDataset`` normalises the 3-channel input.

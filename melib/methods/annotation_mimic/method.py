@@ -17,10 +17,10 @@ from ... import metrics, splits, train
 from ...cache import ClipCache
 from ...config import drop_defaults
 from ...data import au_matrix, au_region, emotion_classes
-from ...losses import class_weights, mimic_total
 from ...models.backbones import report_weights
 from .config import ADDED_FIELDS, MEAN, STD, MimicConfig
 from .inputs import class_labels, dataset_name, prepare, resolve_aus, select_clips
+from .losses import class_weights, mimic_total
 from .model import build_model, get_variant
 
 

@@ -15,11 +15,21 @@ The package: config (settings, presets and the paper's numbers), method (the Dat
 """
 from __future__ import annotations
 
-from .model import VARIANTS, build_model, get_variant, variant_loss  # noqa: F401
-from .config import MEAN, STD, LABELS, LOSS_NAMES, PAPER_NUMBERS, paper_f1, IICLConfig, PRESETS, REFERENCE_CPU, preset  # noqa: F401
 from ...preprocess import preprocess  # noqa: F401  (the front end, as iicl.preprocess)
-from .method import IICLDataset, _to_tensor, IICLMethod, run, harness  # noqa: F401
-from .analysis import f1_table, seed_table, format_seed_table, f1_by_amplitude, diagnostics, verdict, view_maps, view_features, SPEC  # noqa: F401
+from .analysis import (  # noqa: F401
+           SPEC,
+           diagnostics,
+           f1_by_amplitude,
+           f1_table,
+           format_seed_table,
+           seed_table,
+           verdict,
+           view_features,
+           view_maps,
+)
+from .config import LABELS, LOSS_NAMES, MEAN, PAPER_NUMBERS, PRESETS, REFERENCE_CPU, STD, IICLConfig, paper_f1, preset  # noqa: F401
+from .method import IICLDataset, IICLMethod, _to_tensor, harness, run  # noqa: F401
+from .model import VARIANTS, build_model, get_variant, variant_loss  # noqa: F401
 
 __all__ = ["SPEC", "view_maps", "view_features", "IICLConfig", "IICLDataset", "IICLMethod", "LABELS", "LOSS_NAMES", "PAPER_NUMBERS", "paper_f1", "PRESETS", "VARIANTS",
            "diagnostics", "f1_by_amplitude", "f1_table", "harness", "REFERENCE_CPU", "format_seed_table", "preset", "run",

@@ -42,8 +42,8 @@ from torch import Tensor, nn
 #: How IICLNet.forward_frames batches the frame types through BatchNorm (see its docstring).
 BATCHNORM_MODES = ("joint", "separate")
 
-from melib.losses import (DEFAULT_LAMBDA, DEFAULT_MARGIN, au_bce, contrastive_loss, iicl_total,
-                          triplet_loss)
+from melib.losses import DEFAULT_MARGIN, au_bce, contrastive_loss, triplet_loss
+from melib.methods.iicl.losses import DEFAULT_LAMBDA, iicl_total
 from melib.models.backbones import create_backbone
 
 FRAMES = ("onset", "close", "apex")

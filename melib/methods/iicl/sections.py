@@ -4,7 +4,6 @@ from __future__ import annotations
 from ...tables import Row, Section
 
 
-
 def comparison(task: str, protocol: str | None = None) -> tuple[Row, ...]:
     """IICL's rows of the comparison table of ``task`` under ``protocol`` (AU detection only)."""
     if task != "au":

@@ -35,14 +35,42 @@ The package: config (settings, presets, variants and the paper's numbers), input
 """
 from __future__ import annotations
 
-from .model import (AU_LANDMARKS, FUSIONS, GDA_FCS, LABEL_TABLES, PAPER_LR, PAPER_MODEL, PAPER_TRAIN_BLOCKS,  # noqa: F401
-                    POOLINGS, MicroAUCLIP, label_free_emotion)
-
-from .config import MEAN, STD, MAGNIFIERS, FLOW_METHODS, FLOW_ENCODINGS, LANDMARK_FALLBACKS, MIAUCL_MODES, CE_MODES, EULERIAN_LAMBDA_C, INPUT_VERSION, PAPER_NUMBERS, MicroAUCLIPConfig, PRESETS, REFERENCE_CPU, ADDED_FIELDS, VARIANTS, LOSS_NAMES, preset  # noqa: F401
-from .inputs import encode_flow, input_cache, apex_landmarks, compute_input, _learned, prepare, MicroAUCLIPDataset  # noqa: F401
-from .method import build_model, MicroAUCLIPMethod, run, harness, run_config, fold_model  # noqa: F401
-from .outputs import held_out_outputs, fold_outputs, label_pair_similarity, held_out_neighbours  # noqa: F401
-from .analysis import label_free_results, results_table, ablation_table, view_maps, view_features, SPEC  # noqa: F401
+from .analysis import SPEC, ablation_table, label_free_results, results_table, view_features, view_maps  # noqa: F401
+from .config import (  # noqa: F401
+                    ADDED_FIELDS,
+                    CE_MODES,
+                    EULERIAN_LAMBDA_C,
+                    FLOW_ENCODINGS,
+                    FLOW_METHODS,
+                    INPUT_VERSION,
+                    LANDMARK_FALLBACKS,
+                    LOSS_NAMES,
+                    MAGNIFIERS,
+                    MEAN,
+                    MIAUCL_MODES,
+                    PAPER_NUMBERS,
+                    PRESETS,
+                    REFERENCE_CPU,
+                    STD,
+                    VARIANTS,
+                    MicroAUCLIPConfig,
+                    preset,
+)
+from .inputs import MicroAUCLIPDataset, _learned, apex_landmarks, compute_input, encode_flow, input_cache, prepare  # noqa: F401
+from .method import MicroAUCLIPMethod, build_model, fold_model, harness, run, run_config  # noqa: F401
+from .model import (  # noqa: F401
+                    AU_LANDMARKS,
+                    FUSIONS,
+                    GDA_FCS,
+                    LABEL_TABLES,
+                    PAPER_LR,
+                    PAPER_MODEL,
+                    PAPER_TRAIN_BLOCKS,
+                    POOLINGS,
+                    MicroAUCLIP,
+                    label_free_emotion,
+)
+from .outputs import fold_outputs, held_out_neighbours, held_out_outputs, label_pair_similarity  # noqa: F401
 
 __all__ = ["SPEC", "view_maps", "view_features", "ablation_table", "LOSS_NAMES", "REFERENCE_CPU", "VARIANTS", "FLOW_ENCODINGS", "MicroAUCLIPConfig", "MicroAUCLIPDataset", "MicroAUCLIPMethod", "PAPER_NUMBERS",
            "PRESETS", "apex_landmarks", "build_model", "compute_input", "encode_flow", "fold_model", "fold_outputs", "harness",

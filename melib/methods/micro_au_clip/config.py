@@ -13,12 +13,8 @@ from ... import papers, train
 from ...config import drop_defaults
 from ...data import au_set
 from ...data.mappings import CASME2_AUS
-from ...losses import (
-    MIAUCL_READINGS,
-    MICRO_AU_CLIP_TEMPERATURE,
-    MICRO_AU_CLIP_TRADE_OFFS,
-)
 from ...preprocess import ALIGNERS, default_align
+from .losses import MIAUCL_READINGS, MICRO_AU_CLIP_TEMPERATURE, MICRO_AU_CLIP_TRADE_OFFS
 from .model import (
     AU_LANDMARKS,
     FUSIONS,
@@ -50,7 +46,7 @@ def _rows(rows: dict[str, tuple[float, float, float, float, tuple[str, ...]]], d
 #: The paper prints no per-AU F1, only averages over the AUs. Tables III and VI were run on the Add+MLP
 #: model (their reference rows, 0.776 / 0.716, are Table VII's Add+MLP), so melib runs their ablations on
 #: ``fusion="add_mlp"`` and reads them against its ``add_mlp`` run. Table VIII's MiAUCL and local OrigCL
-#: rows are reproduced under both readings of the loss (``miaucl_reading``, :func:`melib.losses.miaucl`).
+#: rows are reproduced under both readings of the loss (``miaucl_reading``, :func:`melib.methods.micro_au_clip.losses.miaucl`).
 _TABLES: dict[str, tuple[str, dict[str, tuple]]] = {
     "Table II": ("LSI + GSD", {"LSI only": (0.761, 0.904, 0.714, 0.846, ("lsi_only",)),
                                "GSD only": (0.730, 0.898, 0.638, 0.812, ("gsd_only",)),
@@ -207,7 +203,7 @@ def preset(profile: str, dataset: str = "synthetic",
            **overrides: Any) -> tuple[MicroAUCLIPConfig, train.Schedule, int | None]:
     """``(config, schedule, n_subjects)`` of a profile on ``dataset``; ``overrides`` set config or
     schedule fields (``None`` values are ignored). ``aus``, Eq. 12's ``alpha``/``beta`` and ``align``
-    follow the dataset (:func:`melib.data.au_set`, :data:`melib.losses.MICRO_AU_CLIP_TRADE_OFFS`,
+    follow the dataset (:func:`melib.data.au_set`, :data:`melib.methods.micro_au_clip.losses.MICRO_AU_CLIP_TRADE_OFFS`,
     :func:`melib.preprocess.default_align`; synthetic = CASME II); a dataset without a standard AU set
     (SMIC-HS has no AU labels, CAS(ME)^3 no set in the paper) raises unless ``aus`` is given.
     ``variant`` (a key of :data:`VARIANTS`, default ``"full"``) applies its ablation switches

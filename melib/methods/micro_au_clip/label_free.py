@@ -15,7 +15,6 @@ from torch import Tensor
 
 from melib.data.mappings import OBJECTIVE_CLASS_RULES, THREE_CLASSES
 
-
 #: Objective classes (Davison et al. 2018; :data:`melib.data.mappings.OBJECTIVE_CLASS_RULES`) -> 3 classes.
 OBJECTIVE_TO_THREE_CLASS = {"I": "positive", "II": "surprise", "III": "negative", "IV": "negative",
                             "V": "negative", "VI": "negative"}

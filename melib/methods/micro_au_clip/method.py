@@ -15,14 +15,11 @@ from ... import metrics, splits, train
 from ...cache import ClipCache
 from ...config import drop_defaults
 from ...io import load_json
-from ...losses import (
-    au_positive_weights,
-    miaucl,
-    micro_au_clip_total,
-)
+from ...losses import au_positive_weights
 from ...models.backbones import report_weights
 from .config import ADDED_FIELDS, MicroAUCLIPConfig
 from .inputs import MicroAUCLIPDataset, prepare
+from .losses import miaucl, micro_au_clip_total
 from .model import (
     MicroAUCLIP,
 )

@@ -51,10 +51,18 @@ import torch.nn.functional as F
 from open_clip.transformer import VisionTransformer
 from torch import Tensor, nn
 
+from melib.methods.micro_au_clip.label_free import (  # noqa: F401 (re-exported)
+    EMFACS_PROTOTYPES,
+    EMFACS_TO_THREE_CLASS,
+    LABEL_TABLES,
+    OBJECTIVE_TO_THREE_CLASS,
+    emotion_label_combos,
+    emotion_scores,
+    label_free_emotion,
+    label_table_rules,
+    label_text_features,
+)
 from melib.models.backbones import report_weights
-from melib.methods.micro_au_clip.label_free import (EMFACS_PROTOTYPES, EMFACS_TO_THREE_CLASS, LABEL_TABLES,  # noqa: F401 (re-exported)
-                                     OBJECTIVE_TO_THREE_CLASS, emotion_label_combos, emotion_scores,
-                                     label_free_emotion, label_table_rules, label_text_features)
 
 #: Table I, dlib 68-point indices. The table is already 0-based (dlib's numbering): 48 and 54 are
 #: dlib's 0-based mouth corners (1-based they would be a left-eye point and the upper lip), 19-24 is

@@ -4,7 +4,6 @@ from __future__ import annotations
 from ...tables import Row, Section
 
 
-
 def comparison(task: str, protocol: str | None = None) -> tuple[Row, ...]:
     """Micro-AU CLIP's rows of the comparison table of ``task``: AU detection under ``protocol``, or its
     label-free emotion recognition (two label tables)."""

@@ -18,7 +18,7 @@ Choices where the paper is open, or where melib must differ (each a field of :cl
   saying on which subjects; ``checkpoint`` loads a pretrained state dict of melib's architecture.
 - **Reconstruction loss.** Eq. 6 is VGG-19's perceptual loss, which needs ImageNet weights (offline
   here). ``reconstruction="pyramid"`` (default) is a weight-free L1 image-and-gradient pyramid
-  (:func:`melib.losses.multiscale_reconstruction`); ``"vgg19"`` uses timm's VGG-19 with ``vgg_weights``
+  (:func:`melib.methods.selfme.losses.multiscale_reconstruction`); ``"vgg19"`` uses timm's VGG-19 with ``vgg_weights``
   (``"imagenet"`` with internet, or a state-dict file).
 - **Frames.** Pairs are drawn from ``frames_per_clip`` evenly spaced frames between onset and offset
   of each clip (``0``: every frame), resized to ``frame_size``; from scratch Adam at ``learner_lr``
@@ -39,12 +39,33 @@ The package: config (settings, presets, variants and the paper's numbers), learn
 """
 from __future__ import annotations
 
+from .analysis import SPEC, fold_features, fold_model, grad_cams, results_table, view_maps  # noqa: F401
+from .config import (  # noqa: F401
+           ADDED_FIELDS,
+           LOSS_NAMES,
+           MOTIONS,
+           PAPER_NUMBERS,
+           PRESETS,
+           RECONSTRUCTIONS,
+           REFERENCE_CPU,
+           SHIPPED_LEARNER,
+           VARIANTS,
+           SelfMEConfig,
+           preset,
+)
+from .learner import learner_groups, learner_losses, learner_path, train_motion_learner  # noqa: F401
+from .method import SelfMEDataset, SelfMEMethod, build_model, class_index, harness, run, select_clips  # noqa: F401
 from .model import FAST_VIT, PAPER_VIT, MotionLearner, RandomTPS, SCViT  # noqa: F401
-from .config import MOTIONS, ADDED_FIELDS, SHIPPED_LEARNER, RECONSTRUCTIONS, PAPER_NUMBERS, SelfMEConfig, PRESETS, REFERENCE_CPU, LOSS_NAMES, VARIANTS, preset  # noqa: F401
-from .learner import learner_groups, learner_path, learner_losses, train_motion_learner  # noqa: F401
-from .motion import expand_motion, motion_image, compute_motion, prepare, true_motion, motion_against_truth, epe_by_amplitude, time_per_pair  # noqa: F401
-from .method import select_clips, class_index, SelfMEDataset, build_model, SelfMEMethod, harness, run  # noqa: F401
-from .analysis import fold_model, fold_features, grad_cams, results_table, view_maps, SPEC  # noqa: F401
+from .motion import (  # noqa: F401
+           compute_motion,
+           epe_by_amplitude,
+           expand_motion,
+           motion_against_truth,
+           motion_image,
+           prepare,
+           time_per_pair,
+           true_motion,
+)
 
 __all__ = ["SPEC", "view_maps", "LOSS_NAMES", "REFERENCE_CPU", "SHIPPED_LEARNER", "VARIANTS", "MOTIONS", "PAPER_NUMBERS", "PRESETS",
            "SelfMEConfig", "SelfMEDataset", "SelfMEMethod", "build_model", "class_index", "compute_motion",

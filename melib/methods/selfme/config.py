@@ -7,8 +7,8 @@ from typing import Any
 
 from ... import papers, train
 from ...config import drop_defaults
-from ...losses import SELFME_OMEGA, SELFME_TEMPERATURE
 from ...preprocess import ALIGNERS, default_align
+from .losses import SELFME_OMEGA, SELFME_TEMPERATURE
 from .model import FAST_VIT, PAPER_VIT
 
 MOTIONS = ("learned", "tvl1", "farneback", "dis")

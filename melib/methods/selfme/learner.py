@@ -15,10 +15,10 @@ from ... import splits, train
 from ...cache import dataset_fingerprint
 from ...config import config_hash, outputs_root
 from ...io import atomic_path
-from ...losses import equivariance, multiscale_reconstruction
 from ...preprocess import face_frames
 from ...progress import tqdm
 from .config import SelfMEConfig
+from .losses import equivariance, multiscale_reconstruction
 from .model import MotionLearner, RandomTPS
 
 

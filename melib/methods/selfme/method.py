@@ -17,9 +17,9 @@ from ...cache import ClipCache
 from ...config import drop_defaults
 from ...data import three_class_clips, three_class_index
 from ...data.mappings import THREE_CLASSES
-from ...losses import symmetric_contrastive
 from ...models.backbones import report_weights
 from .config import ADDED_FIELDS, SelfMEConfig
+from .losses import symmetric_contrastive
 from .model import SCViT
 from .motion import motion_image, prepare
 

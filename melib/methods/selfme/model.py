@@ -10,7 +10,7 @@ features by it and decodes the estimated target. Losses (Eqs. 6-8) are in :mod:`
 
 Stage 2, **SCViT** (Sec. 3.3): a ViT (timm) on the motion field; its patch embeddings ``Phi_d`` (Eqs.
 10-11) are regrouped into the upper-left, upper-right, bottom-left and bottom-right quarters and averaged
-(Eqs. 12-13) for the symmetric contrastive loss (Eq. 14, :func:`melib.losses.symmetric_contrastive`);
+(Eqs. 12-13) for the symmetric contrastive loss (Eq. 14, :func:`melib.methods.selfme.losses.symmetric_contrastive`);
 the class token goes through LN and a one-hidden-layer MLP (Eq. 15).
 
 Choices where the paper is open (after FOMM, whose code the paper builds on):
@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from melib.losses import SC_REGIONS
+from melib.methods.selfme.losses import SC_REGIONS
 
 KP_VARIANCE = 0.01   # FOMM's keypoint heatmap variance (normalised coordinates)
 LATTICE_SCALE = 0.25  # Eq. 2: the lattice U is 1/4 of the frame size
