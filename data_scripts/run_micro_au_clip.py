@@ -22,6 +22,7 @@ from melib import cli, config, data, io, ladder  # noqa: E402
 from melib.data.mappings import THREE_CLASSES  # noqa: E402
 from melib.methods import micro_au_clip as mac  # noqa: E402
 from melib.viz.tables import markdown_table  # noqa: E402
+from melib.yardsticks import majority_row  # noqa: E402
 
 DETECTION = ("f1_avg", "acc_avg", "auc_avg")
 LABEL_FREE = ("uf1", "uar", "acc")
@@ -69,8 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         kept = manifest[[n is not None for n in names]]
         y = np.array([THREE_CLASSES.index(n) for n in names if n is not None])
         free_rungs = ladder.emotion_rungs(kept, y, ("farneback", "onset"))
-        majority = np.bincount(y, minlength=3).argmax()
-        free_rungs.loc["majority class"] = [float(np.mean(y == majority)), *_majority_scores(y, majority)]
+        free_rungs.loc["majority class"] = majority_row(y, 3)
         text += ["", "Emotion-label-free 3-class MER (Eq. 13; never trained on emotions), pooled over the folds:", "",
                  markdown_table(cli.mean_sd_table(pd.DataFrame(free_rows), "variant", LABEL_FREE, 2)), "",
                  "Supervised yardsticks for the same 3-class task (trained on the emotion labels):", "",
@@ -85,12 +85,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"table written to {out}")
     return 0
 
-
-def _majority_scores(y: np.ndarray, majority: int) -> list[float]:
-    from melib import metrics
-
-    pred = np.full_like(y, majority)
-    return [metrics.uf1(y, pred, [0, 1, 2]), metrics.uar(y, pred, [0, 1, 2])]
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import pandas as pd  # noqa: E402
 from melib import cli, config, data, io, ladder  # noqa: E402
 from melib.methods import annotation_mimic as am  # noqa: E402
 from melib.viz.tables import markdown_table  # noqa: E402
+from melib.yardsticks import majority_row  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,7 +53,6 @@ def main(argv: list[str] | None = None) -> int:
             if run.results() is not None:
                 m = run.results()["metrics"]
                 rows.append({"variant": variant, "seed": seed, "acc": m["acc"], "uf1": m["uf1"], "uar": m["uar"],
-                             "majority uf1": m["majority_uf1"], "majority uar": m["majority_uar"],
                              "s per fold": per_fold})
     if not rows:
         return 0
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     labels = {c: i for i, c in enumerate(data.emotion_classes(am.dataset_name(kept), args.classes))}
     y = np.array([labels[c] for c in am.class_labels(kept, args.classes)])
     rungs = ladder.emotion_rungs(kept, y, ("farneback", "onset"))
-    rungs.loc["majority class"] = [np.bincount(y).max() / len(y), rows[0]["majority uf1"], rows[0]["majority uar"]]
+    rungs.loc["majority class"] = majority_row(y, len(labels))
     text = (markdown_table(shown) + "\n\nYardsticks on the same clips and LOSO folds "
             "(linear probes of the learnability ladder, predicting the emotion):\n\n" + markdown_table(rungs.round(3))
             + f"\n\n{len(kept)} clips, {kept['subject'].nunique()} subjects, {args.classes}, config {args.config}"

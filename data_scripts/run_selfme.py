@@ -15,12 +15,12 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without `pip install -e`
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from melib import cli, config, data, io, ladder  # noqa: E402
 from melib.methods import selfme as sm  # noqa: E402
 from melib.viz.tables import markdown_table  # noqa: E402
+from melib.yardsticks import majority_row  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
             if run.results() is not None:
                 m = run.results()["metrics"]
                 rows.append({"variant": variant, "seed": seed, "acc": m["acc"], "uf1": m["uf1"], "uar": m["uar"],
-                             "majority uf1": m["majority_uf1"], "majority uar": m["majority_uar"], "s per fold": per_fold})
+                             "s per fold": per_fold})
     if not rows:
         return 0
     per_seed = pd.DataFrame(rows)
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     shown["s per fold"] = [f"{v:.0f}" for v in per_seed.groupby("variant", sort=False)["s per fold"].mean()]
     y = sm.class_index(clips)
     rungs = ladder.emotion_rungs(clips, y, ("farneback", "onset"))
-    rungs.loc["majority class"] = [np.bincount(y).max() / len(y), rows[0]["majority uf1"], rows[0]["majority uar"]]
+    rungs.loc["majority class"] = majority_row(y, 3)
     text = (markdown_table(shown) + "\n\nYardsticks on the same clips and LOSO folds (linear probes of the learnability "
             "ladder, predicting the emotion):\n\n" + markdown_table(rungs.round(2))
             + f"\n\n{len(clips)} clips, {clips['subject'].nunique()} subjects, 3 classes, profile {profile}"

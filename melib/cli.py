@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from . import config
+from .viz.tables import mean_sd
 
 DATASETS = ("synthetic", "casme2", "samm")
 #: The datasets of the emotion methods (annotation mimic, SelfME): :data:`DATASETS` plus SMIC-HS, which has no
@@ -101,8 +102,8 @@ def mean_sd_table(per_seed: pd.DataFrame, by: str, columns: Sequence[str], digit
     seeds; a single seed shows the mean alone) plus a ``seeds`` column."""
     grouped = per_seed.groupby(by, sort=False)
     mean, sd = grouped[list(columns)].mean(), grouped[list(columns)].std()
-    shown = pd.DataFrame({c: [f"{m:.{digits}f}" + ("" if np.isnan(s) else f" ± {s:.{digits}f}")
-                              for m, s in zip(mean[c], sd[c])] for c in columns}, index=mean.index)
+    shown = pd.DataFrame({c: [mean_sd(m, s, digits) for m, s in zip(mean[c], sd[c])] for c in columns},
+                         index=mean.index)
     shown["seeds"] = grouped.size()
     return shown
 

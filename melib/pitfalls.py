@@ -36,6 +36,7 @@ from matplotlib.figure import Figure
 
 from . import metrics, splits
 from .methods import SPECS
+from .viz.tables import mean_sd
 
 PITFALLS: dict[str, str] = {
     "epoch_by_test": "(a) epoch chosen per subject by its test score, vs final epoch",
@@ -375,9 +376,8 @@ def markdown(summ: pd.DataFrame) -> str:
     lines = ["| " + "dataset | " * by_dataset + "pitfall | method | metric | honest | careless | inflation (mean ± sd) |",
              "|---" * (6 + by_dataset) + "|"]
     for _, r in summ.iterrows():
-        sd = "" if pd.isna(r.inflation_sd) else f" ± {r.inflation_sd:.3f}"
         lines.append("| " + (f"{r.dataset} | " if by_dataset else "") + f"{PITFALLS[r.pitfall]} | {r.method} | {r.metric.upper()} | {r.honest_mean:.3f} | "
-                     f"{r.careless_mean:.3f} | {r.inflation_mean:+.3f}{sd} |")
+                     f"{r.careless_mean:.3f} | {mean_sd(r.inflation_mean, r.inflation_sd, 3, signed=True)} |")
     return "\n".join(lines)
 
 

@@ -28,11 +28,13 @@ import numpy as np
 import pandas as pd
 
 from . import __version__, config
-from .cache import dataset_fingerprint
 from .io import load_json, save_json, write_text
 from .methods import SPECS
 from .papers import direction_stats, paper_comparison, seed_stats
 from .tables import Row, Section
+from .viz.tables import mean_sd
+from .yardsticks import learned
+from .yardsticks import compute as yardsticks  # noqa: F401  (report.yardsticks, as before)
 
 AU_METRICS = ("f1_avg", "auc_avg", "auc_within")  # auc_within: metrics.au_auc_within_folds, a diagnostic
 EMOTION_METRICS = ("uf1", "uar", "acc")
@@ -192,34 +194,6 @@ def _machine_line(machine: Mapping[str, Any]) -> str:
         f", {threads} torch thread{'s' if threads != 1 else ''}" if threads and not machine.get("gpu") else "")
 
 
-def yardsticks(dataset: str = "synthetic", root: str = "", subjects: int | None = None,
-               progress: bool = True) -> dict[str, dict[str, float]]:
-    """Linear probes on Farneback flow and on the onset frame alone (the null) for AU detection
-    (4-fold and LOSO, avg F1 / AUC) and 3-class emotion (LOSO, UF1 / UAR / acc), cached by data."""
-    from . import data, ladder
-    from .data import au_set, three_class_clips, three_class_index
-
-    manifest = data.load_manifest(dataset, root, subjects=subjects)
-    path = config.outputs_root() / "report" / f"yardsticks-{config.config_hash({'data': dataset_fingerprint(manifest), 'v': 1})}.json"
-    if path.is_file():
-        return load_json(path)
-    out: dict[str, dict[str, float]] = {}
-    aus = au_set("casme2" if dataset == "synthetic" else dataset) if data.has_au_labels(manifest) else ()
-    for protocol in ("kfold", "loso") if aus else ():  # no AU yardsticks where the clips carry no AU labels
-        table = ladder.ladder_table(ladder.run_ladder(manifest, aus, ("farneback", "onset"), protocol=protocol,
-                                                      progress=progress))
-        for rep, label in (("farneback", "flow probe"), ("onset", "onset null")):
-            r = table.loc[ladder.REPRESENTATIONS[rep]]
-            out[f"{label}, {protocol}"] = {"f1_avg": float(r["avg F1"]), "auc_avg": float(r["avg AUC"]),
-                                           **{a: float(r[a]) for a in table.columns if a.startswith("AU")}}
-    clips = three_class_clips(manifest)
-    rungs = ladder.emotion_rungs(clips, three_class_index(clips), ("farneback", "onset"))
-    for rep, label in (("farneback", "flow probe"), ("onset", "onset null")):
-        out[f"{label}, emotion"] = {k: float(v) for k, v in rungs.loc[ladder.REPRESENTATIONS[rep]].items()}
-    save_json(path, out)
-    return out
-
-
 # ------------------------------------------------------------------------------------------- tables
 def summary(results: pd.DataFrame, section: Section, sticks: Mapping[str, Mapping[str, float]] | None = None,
             digits: int = 3) -> pd.DataFrame:
@@ -270,11 +244,10 @@ def verdicts(results: pd.DataFrame, section: Section, sticks: Mapping[str, Mappi
             continue
         where = "emotion" if section.task == "emotion" else part.loc[got.index[0], "protocol"]
         probe, null = sticks[f"flow probe, {where}"][metric], sticks[f"onset null, {where}"][metric]
-        sd = f" ± {got.std():.2f}" if len(got) > 1 else ""
-        lines.append(f"{row.name}: {metric} {got.mean():.2f}{sd} against the flow probe's {probe:.2f} and the "
+        lines.append(f"{row.name}: {metric} {mean_sd(got.mean(), got.std() if len(got) > 1 else None, 2)} against the flow probe's {probe:.2f} and the "
                      f"onset null's {null:.2f}: " + ("beats the flow probe" if got.mean() > probe
                                                      else "does NOT beat the flow probe")
-                     + ("" if got.mean() > null + 0.05 else "; NOT above the null")
+                     + ("" if learned(got.mean(), null) else "; NOT above the null")
                      + ("; near or below chance (AUC 0.5)" if metric == "auc_avg" and got.mean() < 0.55 else ""))
     return lines
 
@@ -307,9 +280,7 @@ def auc_notes(results: pd.DataFrame, section: Section, gap: float = 0.05) -> lis
 
 
 def _format_stats(mean: float, sd: float, n: int, digits: int) -> str:
-    if n == 0:
-        return "not run"
-    return f"{mean:.{digits}f}" + (f" ± {sd:.{digits}f}" if n > 1 else "")
+    return "not run" if n == 0 else mean_sd(mean, sd if n > 1 else None, digits)
 
 
 def table_from_stats(stats: Mapping[str, Mapping[str, Any]], section: Section, cols: Sequence[str],

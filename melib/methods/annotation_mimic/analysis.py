@@ -11,6 +11,7 @@ import torch
 
 from ... import papers, splits, train
 from ...cache import ClipCache
+from ...yardsticks import emotion_verdict
 from ..spec import MethodSpec
 from . import sections
 from .config import MEAN, STD, MimicConfig
@@ -116,37 +117,8 @@ def halves_figure(images: Sequence[np.ndarray], titles: Sequence[str], title: st
     return fig
 
 
-def verdict(uf1: float, uar: float, yardsticks: pd.DataFrame, probe: str, margin: float = 0.1) -> str:
-    """One line on a run's pooled UF1 and UAR against the yardsticks of the same clips and folds.
-
-    Parameters
-    ----------
-    uf1, uar
-        The run's pooled unweighted F1 and unweighted average recall (``results()["metrics"]``).
-    yardsticks
-        One row per yardstick with columns ``uf1`` and ``uar`` (e.g. :func:`melib.ladder.emotion_rungs`
-        plus a ``"majority class"`` row). Every row but ``probe`` is a floor (the onset-alone null,
-        always answering the majority class): a run that learned sits above the best floor.
-    probe
-        The row of the bar a deep method should reach (the linear probe on optical flow).
-    margin
-        How far above the best floor, in both UF1 and UAR, counts as clearly learned.
-
-    Returns
-    -------
-    str
-        ``"UF1 0.74, UAR 0.77: clearly above the best floor (UF1 0.19, UAR 0.33); below the flow probe
-        (UF1 0.86)"``, or ``NOT clearly above`` / ``reaches`` as the numbers say.
-    """
-    if probe not in yardsticks.index:
-        raise KeyError(f"verdict: no yardstick row {probe!r}; rows are {list(yardsticks.index)}")
-    floors = yardsticks.drop(index=probe)
-    best_uf1, best_uar = float(floors["uf1"].max()), float(floors["uar"].max())
-    above = "clearly above" if uf1 > best_uf1 + margin and uar > best_uar + margin else "NOT clearly above"
-    bar = float(yardsticks.loc[probe, "uf1"])
-    return (f"UF1 {uf1:.2f}, UAR {uar:.2f}: {above} the best floor (UF1 {best_uf1:.2f}, UAR {best_uar:.2f}); "
-            + ("reaches" if uf1 >= bar else "below") + f" the flow probe (UF1 {bar:.2f})")
-
+#: The verdict against the yardsticks (:func:`melib.yardsticks.emotion_verdict`, one margin for every method).
+verdict = emotion_verdict
 
 
 # ---------------------------------------------------------------------------- the spec's read-back hooks

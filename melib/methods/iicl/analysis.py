@@ -12,6 +12,8 @@ from ... import metrics, splits, train
 from ...data import au_matrix
 from ...io import load_json
 from ...losses import au_positive_weights
+from ...viz.tables import mean_sd
+from ...yardsticks import au_verdict
 from ..spec import MethodSpec
 from . import sections
 from .config import LABELS, paper_f1
@@ -75,8 +77,7 @@ def format_seed_table(table: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
             mean, sd = part.loc["mean"], part.loc["sd"]
             n = int(mean["seeds"])
             out[(method, f"ours, {n} seed{'s' if n > 1 else ''}")] = {
-                c: f"{mean[c]:.{digits}f}" + ("" if np.isnan(sd[c]) else f" ± {sd[c]:.{digits}f}")
-                for c in table.columns if c != "seeds"}
+                c: mean_sd(mean[c], sd[c], digits) for c in table.columns if c != "seeds"}
         for stat in part.index:
             if stat.startswith("paper"):
                 out[(method, stat)] = {c: ("" if pd.isna(v) else f"{v:.{digits}f}")
@@ -131,33 +132,8 @@ def diagnostics(run: train.Run, manifest: pd.DataFrame, aus: Sequence[int]) -> p
     return table
 
 
-def verdict(auc: float, null_auc: float, flow_auc: float, margin: float = 0.1) -> str:
-    """One line on a run's pooled average ROC-AUC against its yardsticks.
-
-    Parameters
-    ----------
-    auc
-        The run's average over AUs of the pooled ROC-AUC (``results()["metrics"]["auc_avg"]``).
-    null_auc
-        The onset-alone null's average AUC on the same clips and folds (a linear probe on a frame
-        that shows no expression: what identity and label frequencies give).
-    flow_auc
-        The linear probe on Farneback flow, the classical bar a deep method should reach.
-    margin
-        How far above ``max(null_auc, 0.5)`` counts as clearly learned.
-
-    Returns
-    -------
-    str
-        ``"AUC 0.66: clearly above the onset null (0.48) and chance (0.50); below the flow probe (0.91)"``,
-        or ``NOT clearly above`` / ``reaches`` as the numbers say.
-    """
-    floor = max(null_auc, 0.5)
-    above = "clearly above" if auc >= floor + margin else "NOT clearly above"
-    bar = "reaches" if auc >= flow_auc else "below"
-    return (f"AUC {auc:.2f}: {above} the onset null ({null_auc:.2f}) and chance (0.50); "
-            f"{bar} the flow probe ({flow_auc:.2f})")
-
+#: The verdict against the yardsticks (:func:`melib.yardsticks.au_verdict`, one margin for every method).
+verdict = au_verdict
 
 
 # ---------------------------------------------------------------------------- the spec's read-back hooks
