@@ -49,21 +49,16 @@ def measure(exp: runs.Experiment, device: torch.device, steps: int, workers: int
     batches = endless()
     out = {"batch": batch_size, "loader": items_per_second(lambda: next(batches), batch_size, device, steps)}
     model = method.build_model().to(device).train()
-    opt, _ = train._make_optimizer(model, exp.schedule, method)
-    fixed = train._to_device(next(batches), device, False)
+    opt, _ = train.make_optimizer(model, exp.schedule, method)
+    fixed = train.to_device(next(batches), device, False)
     for amp in (False, True):
-        def step(feed) -> None:
-            batch = feed()
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                loss = method.training_step(model, batch)["loss"]
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+        def step(feed, amp=amp) -> None:
+            train.fit_step(method, model, feed(), opt, device, exp.schedule, amp=amp)  # the harness's own step
 
         tag = "AMP on" if amp else "AMP off"
         out[f"step alone, {tag}"] = items_per_second(lambda: step(lambda: fixed), batch_size, device, steps)
         out[f"step + loader, {tag}"] = items_per_second(
-            lambda: step(lambda: train._to_device(next(batches), device, False)), batch_size, device, steps)
+            lambda: step(lambda: train.to_device(next(batches), device, False)), batch_size, device, steps)
     return out
 
 

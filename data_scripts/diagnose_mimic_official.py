@@ -9,25 +9,22 @@ per epoch, on LOSO folds 0 and 1 of the 10 subjects with most clips, fast profil
 unless a row says otherwise). A configuration whose *training* loss stays at 2.2 does not fit the data
 at all, so its test scores cannot be better than chance; no test score is read here.
 
-Rows switch one piece of :class:`melib.methods.annotation_mimic.MimicConfig` (training side), or one
-piece of the official network (``net:`` rows; the network has no switch for these, so the script
-patches the built model, and each row gets its own run folder because the run key cannot see a patch).
+Rows switch one piece of :class:`melib.methods.annotation_mimic.MimicConfig`: the training side, or one piece
+of the official network (``net:`` rows, the network switches ``sa_gate``, ``dropout`` and ``feature_norm`` of
+:class:`melib.methods.annotation_mimic.model.MimicNet`, which the run key hashes). Each row writes under its own
+folder of ``--out``.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 import time
-import types
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without `pip install -e`
-from torch import nn  # noqa: E402
-
 from melib import cli, config, data  # noqa: E402
 from melib.io import load_json  # noqa: E402
 from melib.methods import annotation_mimic as am  # noqa: E402
-from melib.methods.annotation_mimic import model as mm  # noqa: E402
 
 PAPER_TRAINING = dict(label_smoothing=0.0, random_erasing="default", inference="softmax_sum", wscl_variant="paper")
 OFFICIAL_TRAINING = dict(label_smoothing=0.1, random_erasing="official", inference="logit_sum", wscl_variant="official")
@@ -43,27 +40,10 @@ ROWS: dict[str, dict] = {
     "paper net, label smoothing only": dict(config="paper", label_smoothing=0.1),
     "official, no erasing": dict(config="official", random_erasing="none"),
     "official, no WSCL": dict(config="official", lam=0.0),
-    "net: official, sigmoid SA gate": dict(config="official"),
-    "net: official, no dropout": dict(config="official"),
-    "net: official, no feature normalisation": dict(config="official"),
+    "net: official, sigmoid SA gate": dict(config="official", sa_gate="sigmoid"),
+    "net: official, no dropout": dict(config="official", dropout="off"),
+    "net: official, no feature normalisation": dict(config="official", feature_norm="off"),
 }
-
-
-def patch(model: mm.MimicNet, row: str) -> mm.MimicNet:
-    """Put one piece of the official network back to the paper's (module docstring of
-    :mod:`melib.methods.annotation_mimic.model`, items 1-3 and the dropouts of 4-6)."""
-    if row.endswith("sigmoid SA gate"):
-        for module in model.modules():
-            if isinstance(module, mm.ShuffleAttention):
-                module.gate = "sigmoid"
-    elif row.endswith("no dropout"):
-        for module in list(model.modules()):
-            for name, child in list(module.named_children()):
-                if isinstance(child, nn.Dropout):
-                    setattr(module, name, nn.Identity())
-    elif row.endswith("no feature normalisation"):
-        model._branch_feature = types.MethodType(lambda self, branch, x: mm._pool(branch(self.base(x))), model)
-    return model
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,23 +54,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cli.require_development(args.root)
     manifest = data.load_manifest("synthetic", args.root, subjects=10)
-    build = am.build_model
     print("| row | training CE by epoch, fold 0 | fold 1 | last epoch (mean of folds) |")
     print("|---|---|---|---:|")
-    try:
-        for row in args.rows:
-            cfg, schedule, _ = am.preset("fast", "synthetic", classes="3class", **ROWS[row])
-            am.build_model = (lambda *a, _row=row, **k: patch(build(*a, **k), _row)) if row.startswith("net:") else build
-            start, curves = time.perf_counter(), []
-            with config.outputs_at(Path(args.out).resolve() / slug(row)):  # runs/<method>/<key> under it
-                for fold in (0, 1):
-                    run = am.run(manifest, cfg, schedule, fold=fold, progress=False)
-                    curves.append([h["cls"] for h in load_json(run.fold_dir(fold) / "result.json")["history"]])
-            text = [" ".join(f"{v:.2f}" for v in c) for c in curves]
-            print(f"| {row} | {text[0]} | {text[1]} | {(curves[0][-1] + curves[1][-1]) / 2:.2f} |", flush=True)
-            print(f"  ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
-    finally:  # a failed row must not leave the patched builder behind (outputs_at restores the outputs)
-        am.build_model = build
+    for row in args.rows:
+        cfg, schedule, _ = am.preset("fast", "synthetic", classes="3class", **ROWS[row])
+        start, curves = time.perf_counter(), []
+        with config.outputs_at(Path(args.out).resolve() / slug(row)):  # runs/<method>/<key> under it
+            for fold in (0, 1):
+                run = am.run(manifest, cfg, schedule, fold=fold, progress=False)
+                curves.append([h["cls"] for h in load_json(run.fold_dir(fold) / "result.json")["history"]])
+        text = [" ".join(f"{v:.2f}" for v in c) for c in curves]
+        print(f"| {row} | {text[0]} | {text[1]} | {(curves[0][-1] + curves[1][-1]) / 2:.2f} |", flush=True)
+        print(f"  ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
     return 0
 
 

@@ -32,13 +32,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import pickle
 import platform
 import random
-import shutil
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -52,13 +49,11 @@ from .progress import tqdm
 from . import __version__, splits
 from .cache import dataset_fingerprint
 from .config import config_hash, display_path, outputs_root
-from .io import (READ_ERRORS, atomic_path, damaged, describe, load_json, load_npz, save_json, save_npz,
-                 zip_problem)
+from .fold_store import ANALYSIS_DIR, Run, is_zip, loso_fold_of, read_state, trained_subjects  # noqa: F401
+from .schedule import SCHEDULERS, Schedule, resolve_preset, schedule_key  # noqa: F401
+from .io import (atomic_path, damaged, save_json, save_npz)
 
 
-SCHEDULERS = ("step", "cosine_restarts", "exponential")
-#: Where ``record_test_epochs`` writes each epoch's test predictions: analysis only (notebook 10).
-ANALYSIS_DIR = "analysis_test_epochs"
 #: Seconds of training between two resume checkpoints (``last.pt``). Writing one costs about 0.7 s for
 #: a ResNet-18 pair with its optimizer state on this project's CPU, more than a fast-profile epoch, so
 #: short runs write none; an interrupted run loses at most this much training. 0: after every epoch but the last.
@@ -67,57 +62,6 @@ CHECKPOINT_EVERY_S = 60.0
 #: 45 -> 22 MB); a tensor that float16 cannot hold (a value beyond +-65504) stays float32. Predictions are
 #: always computed from the float32 model before it is stored; only analyses that reload a fold see the rounding.
 WEIGHTS_DTYPE = torch.float16
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """Optimisation schedule, stepped once per epoch.
-
-    ``scheduler="step"``: ``lr`` multiplied by ``lr_gamma`` every ``lr_step`` epochs (StepLR).
-    ``scheduler="exponential"``: ``lr`` multiplied by ``lr_gamma`` after every epoch (ExponentialLR; SelfME).
-    ``scheduler="cosine_restarts"``: cosine annealing from ``lr`` to 0 with warm restarts (SGDR,
-    Loshchilov & Hutter 2017), the first period ``t_0`` epochs and each next ``t_mult`` times longer
-    (``torch.optim.lr_scheduler.CosineAnnealingWarmRestarts``); ``lr_step``/``lr_gamma`` unused.
-    """
-
-    epochs: int = 80
-    batch_size: int = 32
-    lr: float = 0.01
-    optimizer: str = "sgd"
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    lr_step: int = 40
-    lr_gamma: float = 0.1
-    seed: int = 0
-    num_workers: int = 0
-    amp: bool = True
-    channels_last: bool = True
-    # Added after runs existed: run_key hashes these only when they differ from the defaults below
-    # (see schedule_key), so every run made before they existed keeps its key.
-    scheduler: str = "step"
-    t_0: int = 10
-    t_mult: int = 2
-
-    def __post_init__(self) -> None:
-        if self.optimizer not in ("sgd", "adam", "adamw"):
-            raise ValueError(f"optimizer must be 'sgd', 'adam' or 'adamw'; got {self.optimizer!r}")
-        if self.scheduler not in SCHEDULERS:
-            raise ValueError(f"scheduler must be one of {SCHEDULERS}; got {self.scheduler!r}")
-        if self.epochs < 1 or self.batch_size < 1 or self.lr_step < 1:
-            raise ValueError(f"epochs, batch_size and lr_step must be >= 1: {self}")
-        if self.t_0 < 1 or self.t_mult < 1:
-            raise ValueError(f"t_0 and t_mult must be >= 1: {self}")
-
-
-#: Schedule fields added after runs existed, with the values every earlier run implicitly had.
-_LATER_FIELDS = {"scheduler": "step", "t_0": 10, "t_mult": 2}
-
-
-def schedule_key(schedule: Schedule) -> dict[str, Any]:
-    """What :func:`run_key` hashes of a schedule: every field, except the later-added ones at their
-    defaults, so a schedule that does not use them hashes exactly as before they existed."""
-    return {k: v for k, v in dataclasses.asdict(schedule).items()
-            if not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])}
 
 
 class Method(Protocol):
@@ -139,173 +83,8 @@ class Method(Protocol):
     # ``lr``, scaled by the scheduler like the rest); without it every trainable parameter gets ``lr``.
 
 
-@dataclass
-class Run:
-    """A run folder: what is done and the accumulated predictions once every fold is."""
-
-    dir: Path
-    n_folds: int
-
-    def fold_dir(self, fold: int) -> Path:
-        return self.dir / f"fold{fold}"
-
-    def done_folds(self) -> list[int]:
-        """Folds with usable predictions; a damaged one is named in a warning and left out."""
-        done = []
-        for f in range(self.n_folds):
-            if (self.fold_dir(f) / "predictions.npz").is_file():
-                problem = self.fold_damage(f)
-                if problem is None:
-                    done.append(f)
-                else:
-                    damaged(*problem, f"fold {f} not used; run it again to retrain it")
-        return done
-
-    def fold_damage(self, fold: int) -> tuple[Path, str] | None:
-        """``(file, reason)`` when a stored file of ``fold`` cannot be read, or its predictions or model lack
-        their ``result.json``; None when all is well (or nothing is stored). ``model.pt`` is checked cheaply
-        (a truncated zip), predictions and ``result.json`` are read whole."""
-        d = self.fold_dir(fold)
-        predictions, result, model = d / "predictions.npz", d / "result.json", d / "model.pt"
-        for path, read in ((predictions, load_npz), (result, load_json)):
-            try:
-                if path.is_file():
-                    read(path)
-            except READ_ERRORS as error:
-                return path, describe(error)
-        for path in (predictions, model):
-            if path.is_file() and not result.is_file():
-                return path, f"its {result.name} is missing"
-        if model.is_file() and _is_zip(model) and (problem := zip_problem(model)) is not None:
-            return model, problem
-        return None
-
-    def set_aside(self, fold: int, problem: tuple[Path, str], action: str) -> Path:
-        """Move a damaged fold's folder to ``<run>/damaged/fold<k>`` (replacing an earlier copy), with a warning."""
-        target = self.dir / "damaged" / f"fold{fold}"
-        shutil.rmtree(target, ignore_errors=True)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        self.fold_dir(fold).rename(target)
-        damaged(*problem, f"fold {fold} moved to {target}; {action}")
-        return target
-
-    @property
-    def complete(self) -> bool:
-        return len(self.done_folds()) == self.n_folds
-
-    def predictions(self, folds: Sequence[int] | None = None) -> dict[str, np.ndarray]:
-        """Predictions of every fold (or of ``folds``), concatenated (the accumulated protocol)."""
-        folds = range(self.n_folds) if folds is None else folds
-        missing = sorted(set(folds) - set(self.done_folds()))
-        if missing:
-            raise FileNotFoundError(f"{self.dir}: folds {missing} have no predictions yet; run them "
-                                    f"(fold=<k>, or fold=-1 for all)")
-        parts = [load_npz(self.fold_dir(f) / "predictions.npz") for f in folds]
-        return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
-
-    def results(self) -> dict[str, Any] | None:
-        """``results.json``, or None while folds are missing (or when it cannot be read: warned about;
-        :func:`run_folds` rebuilds it from the folds)."""
-        path = self.dir / "results.json"
-        try:
-            return load_json(path) if path.is_file() else None
-        except READ_ERRORS as error:
-            damaged(path, describe(error), "not used; run_folds rebuilds it from the folds")
-            return None
-
-    def fold_results(self) -> list[dict[str, Any]]:
-        return [load_json(self.fold_dir(f) / "result.json") for f in self.done_folds()]
-
-    def config(self) -> dict[str, Any]:
-        """The method config the run was made with (``run.json``)."""
-        saved = self.dir / "run.json"
-        if not saved.is_file():
-            raise FileNotFoundError(f"{saved} is missing: {self.dir} is not a run folder")
-        return load_json(saved)["config"]
-
-    def test_epoch_predictions(self) -> list[dict[str, np.ndarray]]:
-        """**Analysis only.** Per epoch, the test predictions of every fold concatenated, as recorded
-        by ``run_folds(..., record_test_epochs=True)`` (each has ``epoch`` and ``fold`` per row).
-
-        They exist to measure what choosing an epoch by its test score inflates (notebook 10); the
-        harness itself never reads them, and every reported result uses the final epoch.
-        """
-        per_fold = []
-        for f in range(self.n_folds):
-            files = sorted((self.fold_dir(f) / ANALYSIS_DIR).glob("epoch_*.npz"))
-            if not files:
-                raise FileNotFoundError(f"{self.fold_dir(f) / ANALYSIS_DIR}: no per-epoch test predictions "
-                                        f"(run with record_test_epochs=True)")
-            per_fold.append([load_npz(path) for path in files])
-        epochs = min(len(p) for p in per_fold)
-        return [{key: np.concatenate([p[e][key] for p in per_fold]) for key in per_fold[0][e]}
-                for e in range(epochs)]
-
-    def fold_state(self, fold: int) -> dict[str, torch.Tensor]:
-        """The final-epoch model weights of ``fold`` (loaded with ``weights_only=True``)."""
-        path = self.fold_dir(fold) / "model.pt"
-        if not path.is_file():
-            if (self.fold_dir(fold) / "predictions.npz").is_file():
-                raise FileNotFoundError(f"{self.fold_dir(fold)}: this fold kept no weights (an analysis-only run, "
-                                        "keep_weights=False); run it with keep_weights=True to retrain it (the "
-                                        "same weights: seeds are fixed)")
-            raise FileNotFoundError(f"{self.fold_dir(fold)}: no trained model (run that fold first)")
-        state = _read_state(path, torch.device("cpu"))
-        if isinstance(state, str):
-            target = self.set_aside(fold, (path, state), "run the fold again to retrain it")
-            raise FileNotFoundError(f"{path} was damaged ({state}); fold {fold} moved to {target}: "
-                                    f"run it again to retrain it")
-        return state["model"]
-
-
-def trained_subjects(run: Run, rows: pd.DataFrame) -> list[str]:
-    """The held-out subjects of a LOSO ``run`` whose fold model is on disk (folds in sorted subject order)."""
-    subjects = splits.loso_subjects(rows)
-    return [subjects[f] for f in range(len(subjects)) if (run.fold_dir(f) / "model.pt").is_file()]
-
-
-def loso_fold_of(rows: pd.DataFrame, subject: str) -> int:
-    """The LOSO fold (index in sorted subject order of ``rows``) that holds out ``subject``."""
-    subjects = splits.loso_subjects(rows)
-    if subject not in subjects:
-        raise ValueError(f"subject {subject!r} is not among the run's subjects {subjects}")
-    return subjects.index(subject)
-
-
 def device_default() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def resolve_preset(presets: Mapping[str, Mapping[str, Any]], profile: str, config_cls: type,
-                   overrides: Mapping[str, Any], base_config: Mapping[str, Any] | None = None,
-                   method: str = "method") -> tuple[dict[str, Any], dict[str, Any], int | None]:
-    """A method's profile with overrides applied: ``(config fields, schedule fields, n_subjects)``.
-
-    ``presets[profile]`` holds ``config``, ``schedule`` and ``subjects``; ``base_config`` comes first
-    (dataset-dependent defaults). Each override goes to the config dataclass ``config_cls``, to
-    :class:`Schedule`, or is ``subjects``; ``None`` values are ignored (notebook parameters default to
-    the profile) and an unknown name raises, naming the method.
-    """
-    if profile not in presets:
-        raise ValueError(f"profile must be one of {sorted(presets)} (resolve 'auto' first); got {profile!r}")
-    base = presets[profile]
-    cfg = {**dict(base_config or {}), **base["config"]}
-    sched = dict(base["schedule"])
-    subjects = base["subjects"]
-    config_fields = {f.name for f in dataclasses.fields(config_cls)}
-    schedule_fields = {f.name for f in dataclasses.fields(Schedule)}
-    for key, value in overrides.items():
-        if value is None:
-            continue
-        if key == "subjects":
-            subjects = value
-        elif key in config_fields:
-            cfg[key] = value
-        elif key in schedule_fields:
-            sched[key] = value
-        else:
-            raise ValueError(f"unknown {method} setting {key!r}")
-    return cfg, sched, subjects
 
 
 def run_key(method: Method, schedule: Schedule, manifest: pd.DataFrame, protocol: str, k: int,
@@ -394,7 +173,7 @@ def _run_fold(method: Method, manifest: pd.DataFrame, split: splits.Split, sched
     model = method.build_model().to(device)
     if device.type == "cuda" and schedule.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    state = _read_state(final, device) if final.is_file() else None
+    state = read_state(final, device) if final.is_file() else None
     if isinstance(state, str):
         run.set_aside(split.fold, (final, state), "retraining it")
         state = None
@@ -459,8 +238,10 @@ def _seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def _make_optimizer(model: nn.Module, s: Schedule, method: Method | None = None
-                    ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+def make_optimizer(model: nn.Module, s: Schedule, method: Method | None = None
+                   ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """The schedule's optimiser over ``model`` (the method's ``param_groups`` where it has them) and its
+    learning-rate scheduler, stepped once per epoch."""
     groups = getattr(method, "param_groups", None)  # optional per-group learning rates (see Method)
     params = groups(model, s.lr) if groups is not None else [p for p in model.parameters() if p.requires_grad]
     if s.optimizer == "sgd":
@@ -476,7 +257,8 @@ def _make_optimizer(model: nn.Module, s: Schedule, method: Method | None = None
     return opt, torch.optim.lr_scheduler.StepLR(opt, step_size=s.lr_step, gamma=s.lr_gamma)
 
 
-def _to_device(batch: Mapping[str, Any], device: torch.device, channels_last: bool) -> dict[str, Any]:
+def to_device(batch: Mapping[str, Any], device: torch.device, channels_last: bool = False) -> dict[str, Any]:
+    """A batch's tensors on ``device`` (4-d float tensors channels-last when asked)."""
     out = {}
     for key, value in batch.items():
         if isinstance(value, torch.Tensor):
@@ -487,20 +269,34 @@ def _to_device(batch: Mapping[str, Any], device: torch.device, channels_last: bo
     return out
 
 
-def _autocast(device: torch.device, schedule: Schedule):
-    enabled = device.type == "cuda" and schedule.amp
+def _autocast(device: torch.device, schedule: Schedule, amp: bool | None = None):
+    enabled = device.type == "cuda" and (schedule.amp if amp is None else amp)
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def fit_step(method: Method, model: nn.Module, batch: Mapping[str, Any], optimizer: torch.optim.Optimizer,
+             device: torch.device, schedule: Schedule, amp: bool | None = None) -> dict[str, torch.Tensor]:
+    """One step of the harness's training loop, the only one: the batch to ``device``, the method's losses
+    (under bf16 autocast on CUDA when ``amp``, default the schedule's), backward of ``"loss"``, the optimiser
+    step. Returns the losses; benchmarks and tests time and check a method's step through it."""
+    batch = to_device(batch, device, device.type == "cuda" and schedule.channels_last)
+    with _autocast(device, schedule, amp):
+        losses = method.training_step(model, batch)
+    optimizer.zero_grad(set_to_none=True)
+    losses["loss"].backward()
+    optimizer.step()
+    return losses
 
 
 def _train(method: Method, model: nn.Module, train_set: Dataset, s: Schedule, fold_dir: Path, fold: int, key: str,
            device: torch.device, progress: bool, on_epoch_end: Callable | None,
            record: tuple[Dataset, pd.DataFrame] | None = None, checkpoint_every_s: float = CHECKPOINT_EVERY_S
            ) -> list[dict]:
-    optimizer, scheduler = _make_optimizer(model, s, method)
+    optimizer, scheduler = make_optimizer(model, s, method)
     resume = fold_dir / "last.pt"
     start, history = 0, []
     last_checkpoint = time.perf_counter()
-    state = _read_state(resume, device) if resume.is_file() else None
+    state = read_state(resume, device) if resume.is_file() else None
     if isinstance(state, str):
         damaged(resume, state, "removed; the fold starts from its first epoch")
         resume.unlink(missing_ok=True)
@@ -511,7 +307,6 @@ def _train(method: Method, model: nn.Module, train_set: Dataset, s: Schedule, fo
         start, history = int(state["epoch"]) + 1, list(state["history"])
         if progress:
             print(f"[{method.name}] fold {fold}: resuming after epoch {start}/{s.epochs}")
-    channels_last = device.type == "cuda" and s.channels_last
     epochs = tqdm(range(start, s.epochs), desc=f"{method.name} fold {fold}", initial=start, total=s.epochs,
                   disable=not progress)
     for epoch in epochs:
@@ -522,12 +317,7 @@ def _train(method: Method, model: nn.Module, train_set: Dataset, s: Schedule, fo
         sums: dict[str, float] = {}
         n, tic = 0, time.perf_counter()
         for batch in loader:
-            batch = _to_device(batch, device, channels_last)
-            with _autocast(device, s):
-                losses = method.training_step(model, batch)
-            optimizer.zero_grad(set_to_none=True)
-            losses["loss"].backward()
-            optimizer.step()
+            losses = fit_step(method, model, batch, optimizer, device, s)
             size = len(batch["index"])
             for name, value in losses.items():
                 sums[name] = sums.get(name, 0.0) + float(value.detach()) * size
@@ -551,21 +341,6 @@ def _train(method: Method, model: nn.Module, train_set: Dataset, s: Schedule, fo
     return history
 
 
-def _read_state(path: Path, device: torch.device) -> dict[str, Any] | str:
-    """A checkpoint, or why it cannot be read."""
-    try:
-        return torch.load(path, map_location=device, weights_only=True)
-    except pickle.UnpicklingError as error:  # torch's text suggests weights_only=False: wrong for a damaged file
-        return f"{type(error).__name__}: not a readable torch checkpoint"
-    except READ_ERRORS as error:
-        return describe(error)
-
-
-def _is_zip(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        return fh.read(2) == b"PK"
-
-
 @torch.no_grad()
 def _predict(method: Method, model: nn.Module, test_set: Dataset, s: Schedule,
              device: torch.device) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -573,7 +348,7 @@ def _predict(method: Method, model: nn.Module, test_set: Dataset, s: Schedule,
     loader = DataLoader(test_set, batch_size=s.batch_size, shuffle=False, num_workers=s.num_workers)
     scores, targets, index = [], [], []
     for batch in loader:
-        batch = _to_device(batch, device, device.type == "cuda" and s.channels_last)
+        batch = to_device(batch, device, device.type == "cuda" and s.channels_last)
         with _autocast(device, s):
             score, target = method.predict_step(model, batch)
         scores.append(score.float().cpu().numpy())

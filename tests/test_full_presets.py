@@ -4,7 +4,7 @@ Each method's ``full`` preset builds the paper's network (IICL: SE-ResNet-50 on 
 CLIP: ViT-B/32 CLIP with its text tower; annotation mimic: the dual-branch ResNet-18 at 224 px; SelfME:
 the 256 px motion learner and SCViT's ViT-S/16 at 224 px) and takes one optimiser step on a batch of 2
 random samples through the method's own ``training_step`` and the harness's optimiser
-(:func:`melib.train._make_optimizer`), as :func:`melib.train._train` does. Then the weight files users
+(:func:`melib.train.make_optimizer`), as :func:`melib.train.fit_step` does. Then the weight files users
 have (timm / torchvision ResNet-18, timm SE-ResNet, open_clip ViT-B-32, timm ViT-S/16; made here with
 random init) load through each method's ``weights`` field with every backbone tensor matched.
 """
@@ -33,15 +33,12 @@ BATCH = 2
 
 
 def _one_step(method, model: torch.nn.Module, schedule: train.Schedule, batch: dict) -> dict[str, float]:
-    """One step of the harness's loop (:func:`melib.train._train`): the method's loss, backward, the
+    """One step of the harness's loop (:func:`melib.train.fit_step`): the method's loss, backward, the
     schedule's optimiser; asserts a finite loss and that some trainable parameter moved."""
     model.train()
-    optimizer, _ = train._make_optimizer(model, schedule, method)
+    optimizer, _ = train.make_optimizer(model, schedule, method)
     before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
-    losses = method.training_step(model, batch)
-    optimizer.zero_grad(set_to_none=True)
-    losses["loss"].backward()
-    optimizer.step()
+    losses = train.fit_step(method, model, batch, optimizer, torch.device("cpu"), schedule)
     values = {k: float(v.detach()) for k, v in losses.items()}
     assert all(math.isfinite(v) for v in values.values()), values
     moved = [n for n, p in model.named_parameters() if n in before and not torch.equal(p.detach(), before[n])]
@@ -124,7 +121,7 @@ def test_annotation_mimic_full_schedule_ends_mid_cycle_as_the_paper_says():
     70, so the last epoch trains 30 epochs into the fourth (80-epoch) cycle at about 71 % of the peak lr."""
     _, schedule, _ = mimic.preset("full")
     assert (schedule.epochs, schedule.t_0, schedule.t_mult, schedule.scheduler) == (100, 10, 2, "cosine_restarts")
-    optimizer, scheduler = train._make_optimizer(torch.nn.Linear(1, 1), schedule)
+    optimizer, scheduler = train.make_optimizer(torch.nn.Linear(1, 1), schedule)
     lrs = []
     for _ in range(schedule.epochs):  # the harness logs the lr an epoch trained with, then steps
         lrs.append(optimizer.param_groups[0]["lr"])

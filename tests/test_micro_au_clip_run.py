@@ -103,7 +103,7 @@ def test_optimizer_has_the_two_paper_learning_rates_and_the_full_preset_is_the_p
             schedule.seed, schedule.optimizer) == (80, 8, 1e-2, 40, 0.1, 1, "sgd")
     method = mac.MicroAUCLIPMethod(cfg, cache)
     model = method.build_model()
-    optimizer, scheduler = train._make_optimizer(model, schedule, method)
+    optimizer, scheduler = train.make_optimizer(model, schedule, method)
     heads, encoders = optimizer.param_groups
     assert heads["lr"] == pytest.approx(1e-2) and encoders["lr"] == pytest.approx(1e-3)
     assert {id(p) for p in encoders["params"]} == {id(p) for p in model.clip.parameters() if p.requires_grad}
@@ -112,7 +112,7 @@ def test_optimizer_has_the_two_paper_learning_rates_and_the_full_preset_is_the_p
     for _ in range(40):
         scheduler.step()
     assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([1e-3, 1e-4])  # /10 at epoch 40
-    plain, _ = train._make_optimizer(model, schedule)  # without a method: one group, as before
+    plain, _ = train.make_optimizer(model, schedule)  # without a method: one group, as before
     assert len(plain.param_groups) == 1
 
 

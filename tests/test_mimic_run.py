@@ -188,7 +188,7 @@ def test_new_schedule_fields_leave_existing_run_keys_unchanged():
     with pytest.raises(ValueError, match="scheduler"):
         train.Schedule(scheduler="cosine")
     model = torch.nn.Linear(2, 2)
-    _, scheduler = train._make_optimizer(model, train.Schedule(optimizer="adamw", lr=1.0, scheduler="cosine_restarts",
+    _, scheduler = train.make_optimizer(model, train.Schedule(optimizer="adamw", lr=1.0, scheduler="cosine_restarts",
                                                                t_0=2, t_mult=2))
     assert isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingWarmRestarts)
 

@@ -190,7 +190,7 @@ def test_config_validates():
     assert (cfg.vit, cfg.gamma_train, cfg.gamma_test, cfg.omega, cfg.temperature) == ("vit_small_patch16_224", 1.0, 2.0, 0.1, 0.07)
     assert (schedule.epochs, schedule.batch_size, schedule.lr, schedule.optimizer, schedule.scheduler,
             schedule.lr_gamma) == (60, 32, 1e-4, "adam", "exponential", 0.9)
-    opt, sched = train._make_optimizer(torch.nn.Linear(2, 2), schedule)
+    opt, sched = train.make_optimizer(torch.nn.Linear(2, 2), schedule)
     opt.step()  # the order training uses (no gradients yet, so the weights do not move)
     sched.step()
     assert opt.param_groups[0]["lr"] == pytest.approx(0.9e-4)

@@ -17,7 +17,7 @@ from . import sections
 from .config import MEAN, STD, MimicConfig
 from .inputs import select_clips
 from .method import harness
-from .model import build_model, get_variant
+from .model import SWITCHES, build_model, get_variant
 
 
 def input_tensor(cache: ClipCache, row: Mapping[str, Any]) -> torch.Tensor:
@@ -29,7 +29,8 @@ def input_tensor(cache: ClipCache, row: Mapping[str, Any]) -> torch.Tensor:
 def fold_model(run: train.Run, fold: int) -> torch.nn.Module:
     """The final-epoch model of one LOSO fold of a run (built from the run's own config), in eval mode."""
     conf = run.config()
-    model = build_model(conf["variant"], len(conf["class_names"]), conf["config"], "none")
+    model = build_model(conf["variant"], len(conf["class_names"]), conf["config"], "none",
+                        **{name: conf.get(name, "auto") for name in SWITCHES})
     model.load_state_dict(run.fold_state(fold))
     return model.eval()
 

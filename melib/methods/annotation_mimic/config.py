@@ -12,7 +12,7 @@ from ... import papers, train
 from ...config import drop_defaults
 from ...preprocess import ALIGNERS, default_align
 from .losses import OFFICIAL_LABEL_SMOOTHING
-from .model import CONFIGS, get_variant
+from .model import CONFIGS, SWITCHES, get_variant
 
 #: ImageNet statistics, as the authors' ``MicroDataset`` normalises the 3-channel input.
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
@@ -91,6 +91,9 @@ class MimicConfig:
     flip: bool = True                # RandomHorizontalFlip(0.5)
     random_erasing: str = ""         # "" -> by config; "none" switches it off
     inference: str = ""              # "" -> by config
+    sa_gate: str = "auto"            # network switches (model.SWITCHES): "auto" follows config; one official piece
+    dropout: str = "auto"            #   on its own: Shuffle Attention gate, every dropout module, the L2 norm of
+    feature_norm: str = "auto"       #   the pooled branch features (data_scripts/diagnose_mimic_official.py)
 
     def __post_init__(self) -> None:
         get_variant(self.variant)
@@ -113,6 +116,8 @@ class MimicConfig:
         _check("wscl_features", self.wscl_features, ("l2", "raw"))
         _check("random_erasing", self.random_erasing, ERASING)
         _check("inference", self.inference, INFERENCE)
+        for name in SWITCHES:
+            _check(name, getattr(self, name), SWITCHES[name])
         if isinstance(self.aus, str):
             _check("aus", self.aus, ("all", "standard"))
         else:
@@ -134,6 +139,10 @@ class MimicConfig:
         if self.weights not in ("none", "imagenet") and not Path(self.weights).is_file():
             raise ValueError(f"MimicConfig.weights must be 'none', 'imagenet' or an existing file; "
                              f"got {self.weights!r}")
+
+    def switches(self) -> dict[str, str]:
+        """The network switches (:data:`~melib.methods.annotation_mimic.model.SWITCHES`) for :func:`build_model`."""
+        return {name: getattr(self, name) for name in SWITCHES}
 
     def input_settings(self) -> dict[str, Any]:
         """The settings that change the cached input (its cache key, with the data fingerprint)."""
@@ -173,7 +182,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 REFERENCE_CPU: dict[str, Any] = dict(subjects=12)
 
 #: Config fields added after caches and runs existed, with their defaults: hashed only when set otherwise.
-ADDED_FIELDS: dict[str, Any] = {"align": "none"}
+ADDED_FIELDS: dict[str, Any] = {"align": "none", "sa_gate": "auto", "dropout": "auto", "feature_norm": "auto"}
 
 
 def preset(profile: str, dataset: str = "synthetic",

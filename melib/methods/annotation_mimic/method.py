@@ -125,7 +125,7 @@ class MimicMethod:
                 "class_names": self.classes, "au_list": list(self.aus)}
 
     def build_model(self) -> torch.nn.Module:
-        return build_model(self.variant, len(self.classes), self.cfg.config, self.cfg.weights)
+        return build_model(self.variant, len(self.classes), self.cfg.config, self.cfg.weights, **self.cfg.switches())
 
     def datasets(self, train_rows: pd.DataFrame, test_rows: pd.DataFrame) -> tuple[Dataset, Dataset]:
         """The fold's datasets; also the class weights of Eq. 6 from the training clips."""

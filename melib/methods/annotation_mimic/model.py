@@ -61,6 +61,9 @@ from torch import Tensor, nn
 from melib.models.backbones import create_backbone
 
 CONFIGS = ("paper", "official")
+#: Values of the network switches of :class:`MimicNet` (``sa_gate``, ``dropout``, ``feature_norm``): "auto" follows
+#: ``official``; the others set one piece of the official network on its own (data_scripts/diagnose_mimic_official.py).
+SWITCHES = {"sa_gate": ("auto", "sigmoid", "softmax"), "dropout": ("auto", "on", "off"), "feature_norm": ("auto", "on", "off")}
 FEATURE_DIM = 512         # ResNet-18 layer4 channels: X_eyes, X_mouth in R^512 (Sec. 3.4)
 AWM_HIDDEN = 1024         # h in Eq. 1 (Sec. 4.3)
 HEAD_HIDDEN = 512         # the paper gives none; the authors' SAMER.eyes/mouth use 512
@@ -137,13 +140,15 @@ class AreaWeightedModule(nn.Module):
     Dropout(0.3) after the ReLU, and the input detached (the authors' ``SAMER.area_weight``/``fusing``).
     """
 
-    def __init__(self, in_dim: int = 2 * FEATURE_DIM, hidden: int = AWM_HIDDEN, official: bool = False):
+    def __init__(self, in_dim: int = 2 * FEATURE_DIM, hidden: int = AWM_HIDDEN, official: bool = False,
+                 dropout: bool | None = None):
         super().__init__()
         self.official = official
         if official:
+            drop = nn.Dropout(OFFICIAL_AWM_DROPOUT) if (official if dropout is None else dropout) else nn.Identity()
             self.mlp = nn.Sequential(
                 nn.Linear(in_dim, hidden), nn.LayerNorm(hidden), nn.ReLU(),
-                nn.Dropout(OFFICIAL_AWM_DROPOUT), nn.Linear(hidden, in_dim), nn.LayerNorm(in_dim))
+                drop, nn.Linear(hidden, in_dim), nn.LayerNorm(in_dim))
         else:
             self.mlp = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, in_dim))
 
@@ -153,11 +158,12 @@ class AreaWeightedModule(nn.Module):
         return x_cat * x_weight, x_weight  # Eq. 2
 
 
-def _head(n_classes: int, hidden: int, official: bool) -> nn.Sequential:
+def _head(n_classes: int, hidden: int, official: bool, dropout: bool | None = None) -> nn.Sequential:
     """Sec. 3.6 "double-layers fully-connected network" (the softmax lives in the loss)."""
     if official:
+        drop = nn.Dropout(OFFICIAL_HEAD_DROPOUT) if (official if dropout is None else dropout) else nn.Identity()
         return nn.Sequential(nn.Linear(FEATURE_DIM, hidden), nn.LayerNorm(hidden), nn.ReLU(),
-                             nn.Dropout(OFFICIAL_HEAD_DROPOUT), nn.Linear(hidden, n_classes))
+                             drop, nn.Linear(hidden, n_classes))
     return nn.Sequential(nn.Linear(FEATURE_DIM, hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
 
 
@@ -187,12 +193,22 @@ class MimicNet(nn.Module):
         Insert Shuffle Attention into every BasicBlock (Sec. 3.3).
     sa_groups, awm_hidden, head_hidden
         G of Shuffle Attention, h of Eq. 1, hidden width of the heads.
+    sa_gate, dropout, feature_norm
+        One piece of the official network each (:data:`SWITCHES`): the Shuffle Attention gate (item 1), every
+        dropout module (items 2, 4, 6), the L2 normalisation of the pooled branch features (item 3); ``"auto"``
+        follows ``official``. The state-dict layout is the same either way (a switched-off dropout is an Identity).
     """
 
     def __init__(self, n_classes: int, dual_branch: bool = True, awm: bool = True, official: bool = False,
                  weights: str | Path = "none", shuffle_attention: bool = True, sa_groups: int = SA_GROUPS,
-                 awm_hidden: int = AWM_HIDDEN, head_hidden: int = HEAD_HIDDEN):
+                 awm_hidden: int = AWM_HIDDEN, head_hidden: int = HEAD_HIDDEN, sa_gate: str = "auto",
+                 dropout: str = "auto", feature_norm: str = "auto"):
         super().__init__()
+        for name, value in (("sa_gate", sa_gate), ("dropout", dropout), ("feature_norm", feature_norm)):
+            if value not in SWITCHES[name]:
+                raise ValueError(f"MimicNet: {name} must be one of {SWITCHES[name]}, got {value!r}")
+        drops = official if dropout == "auto" else dropout == "on"
+        self.feature_norm = official if feature_norm == "auto" else feature_norm == "on"
         if n_classes < 2:
             raise ValueError(f"n_classes must be >= 2, got {n_classes}")
         if awm and not dual_branch:
@@ -204,13 +220,13 @@ class MimicNet(nn.Module):
         if dim != FEATURE_DIM:
             raise RuntimeError(f"resnet18 gave {dim}-d features, expected {FEATURE_DIM}")
         if shuffle_attention:
-            gate = "softmax" if official else "sigmoid"
+            gate = ("softmax" if official else "sigmoid") if sa_gate == "auto" else sa_gate
             for layer in (resnet.layer1, resnet.layer2, resnet.layer3, resnet.layer4):
                 for block in layer:
                     block.se = ShuffleAttention(block.bn2.num_features, sa_groups, gate)
             description += f"; Shuffle Attention (G={sa_groups}, {gate}) random init"
         def drop() -> nn.Module:  # official item 2
-            return nn.Dropout(OFFICIAL_BACKBONE_DROPOUT) if official else nn.Identity()
+            return nn.Dropout(OFFICIAL_BACKBONE_DROPOUT) if drops else nn.Identity()
 
         self.base = nn.Sequential(OrderedDict([
             ("conv1", resnet.conv1), ("bn1", resnet.bn1), ("act1", resnet.act1), ("maxpool", resnet.maxpool),
@@ -220,18 +236,18 @@ class MimicNet(nn.Module):
         if dual_branch:
             self.eyes_branch = branch
             self.mouth_branch = copy.deepcopy(branch)
-            self.awm = AreaWeightedModule(2 * FEATURE_DIM, awm_hidden, official) if awm else None
-            self.eyes_head = _head(n_classes, head_hidden, official)
-            self.mouth_head = _head(n_classes, head_hidden, official)
+            self.awm = AreaWeightedModule(2 * FEATURE_DIM, awm_hidden, official, drops) if awm else None
+            self.eyes_head = _head(n_classes, head_hidden, official, drops)
+            self.mouth_head = _head(n_classes, head_hidden, official, drops)
             description += "; eyes and mouth branches = two copies of layer3-4"
         else:
             self.face_branch = branch
-            self.head = _head(n_classes, head_hidden, official)
+            self.head = _head(n_classes, head_hidden, official, drops)
         self.weights_description = description + "; AWM and heads random init"
 
     def _branch_feature(self, branch: nn.Module, x: Tensor) -> Tensor:
         feature = _pool(branch(self.base(x)))
-        return F.normalize(feature, dim=1) if self.official else feature
+        return F.normalize(feature, dim=1) if self.feature_norm else feature
 
     def _wscl_feature(self, x_f: Tensor) -> Tensor:
         if not self.official:
@@ -312,13 +328,14 @@ def get_variant(variant: str | Variant) -> Variant:
 
 
 def build_model(variant: str | Variant, n_classes: int, config: str = "paper",
-                weights: str | Path = "none") -> MimicNet:
-    """The network of a Table 4 variant in the ``"paper"`` or ``"official"`` configuration."""
+                weights: str | Path = "none", **switches: str) -> MimicNet:
+    """The network of a Table 4 variant in the ``"paper"`` or ``"official"`` configuration; ``switches``: the
+    network switches of :class:`MimicNet` (``sa_gate``, ``dropout``, ``feature_norm``)."""
     if config not in CONFIGS:
         raise ValueError(f"config must be one of {CONFIGS}, got {config!r}")
     v = get_variant(variant)
     return MimicNet(n_classes, dual_branch=v.dual_branch, awm=v.awm, official=config == "official",
-                    weights=weights)
+                    weights=weights, **switches)
 
 
 def cam_target_layers(model: MimicNet) -> list[nn.Module]:
