@@ -3,7 +3,7 @@ retrained), the pooled predictions, results and each fold's final weights. :mod:
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -152,6 +152,29 @@ def loso_fold_of(rows: pd.DataFrame, subject: str) -> int:
     return subjects.index(subject)
 
 
+def run_machine(run: Any) -> str:
+    """Where a run's folds were trained: each fold's ``result.json`` records its machine; runs made before
+    it did fall back to ``run.json`` (the last call that trained), whose thread count is then not shown,
+    since earlier versions rewrote that record on every look at the run."""
+    folds = [f.get("machine") for f in run.fold_results()] if run.dir.is_dir() else []
+    if folds and all(folds):
+        return "; ".join(sorted({_machine_line(m) for m in folds}))
+    saved = run.dir / "run.json"
+    machine = load_json(saved).get("machine", {}) if saved.is_file() else {}
+    return _machine_line({k: v for k, v in machine.items() if k != "torch_threads"})
+
+
+def _machine_line(machine: Mapping[str, Any]) -> str:
+    """One line per machine of a table, with torch's CPU thread count where the record has it: on
+    CPU the CNN methods repeat bit for bit only at the same count (docs/setup.md, "Repeating a run")."""
+    if not machine:
+        return ""
+    where = machine.get("gpu") or f"{machine.get('cpu', '?')} CPU, {machine.get('cpu_count', '?')} cores"
+    threads = machine.get("torch_threads")
+    return f"{where}, torch {machine.get('torch', '?')}" + (
+        f", {threads} torch thread{'s' if threads != 1 else ''}" if threads and not machine.get("gpu") else "")
+
+
 def read_state(path: Path, device: torch.device) -> dict[str, Any] | str:
     """A checkpoint, or why it cannot be read."""
     import pickle
@@ -169,4 +192,4 @@ def is_zip(path: Path) -> bool:
         return fh.read(2) == b"PK"
 
 
-__all__ = ["ANALYSIS_DIR", "Run", "is_zip", "loso_fold_of", "read_state", "trained_subjects"]
+__all__ = ["ANALYSIS_DIR", "Run", "is_zip", "loso_fold_of", "read_state", "run_machine", "trained_subjects"]

@@ -16,9 +16,6 @@ and ``<!-- /report:NAME -->`` are rewritten from the same numbers; then README's
 from __future__ import annotations
 
 import argparse
-import base64
-import html
-import io as _io
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -27,17 +24,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import __version__, config
-from .io import load_json, save_json, write_text
+from . import __version__
+from .io import load_json, save_json
 from .methods import SPECS
 from .papers import direction_stats, paper_comparison, seed_stats
-from .tables import Row, Section
+from .fold_store import run_machine  # noqa: F401  (report.run_machine, as before)
+from .report_page import _png, block_name, figure, report_dir, rewrite_blocks, write_page  # noqa: F401
+from .tables import AU_METRICS, EMOTION_METRICS, Row, Section
 from .viz.tables import mean_sd
 from .yardsticks import learned
 from .yardsticks import compute as yardsticks  # noqa: F401  (report.yardsticks, as before)
 
-AU_METRICS = ("f1_avg", "auc_avg", "auc_within")  # auc_within: metrics.au_auc_within_folds, a diagnostic
-EMOTION_METRICS = ("uf1", "uar", "acc")
 
 
 def comparison_rows(task: str, protocol: str | None = None) -> tuple[Row, ...]:
@@ -169,29 +166,6 @@ def collect(scope: str = "main", seeds: Sequence[int] = (0, 1, 2), profile: str 
                     "paper": (row_paper(row, section) or {}).get("value"),
                     "machine": machine, **(metrics or {})})
     return pd.DataFrame(out)
-
-
-def run_machine(run: Any) -> str:
-    """Where a run's folds were trained: each fold's ``result.json`` records its machine; runs made before
-    it did fall back to ``run.json`` (the last call that trained), whose thread count is then not shown,
-    since earlier versions rewrote that record on every look at the run."""
-    folds = [f.get("machine") for f in run.fold_results()] if run.dir.is_dir() else []
-    if folds and all(folds):
-        return "; ".join(sorted({_machine_line(m) for m in folds}))
-    saved = run.dir / "run.json"
-    machine = load_json(saved).get("machine", {}) if saved.is_file() else {}
-    return _machine_line({k: v for k, v in machine.items() if k != "torch_threads"})
-
-
-def _machine_line(machine: Mapping[str, Any]) -> str:
-    """One line per machine of a table, with torch's CPU thread count where the record has it: on
-    CPU the CNN methods repeat bit for bit only at the same count (docs/setup.md, "Repeating a run")."""
-    if not machine:
-        return ""
-    where = machine.get("gpu") or f"{machine.get('cpu', '?')} CPU, {machine.get('cpu_count', '?')} cores"
-    threads = machine.get("torch_threads")
-    return f"{where}, torch {machine.get('torch', '?')}" + (
-        f", {threads} torch thread{'s' if threads != 1 else ''}" if threads and not machine.get("gpu") else "")
 
 
 # ------------------------------------------------------------------------------------------- tables
@@ -398,67 +372,7 @@ def by_amplitude(results: pd.DataFrame, section: Section, clips: pd.DataFrame,
     return frame
 
 
-# -------------------------------------------------------------------------------------------- figure
-def figure(results: pd.DataFrame, section: Section, sticks: Mapping[str, Mapping[str, float]] | None = None):
-    """Bar chart of the section's first metric per row: mean with one sd over seeds (dots: seeds), read
-    against the yardsticks of the same protocol (``sticks`` from :func:`yardsticks`: the flow probe, the
-    onset-alone null) and chance (AUC 0.5), each drawn over the bars it applies to."""
-    import matplotlib.pyplot as plt
-
-    metric = AU_METRICS[1] if section.task == "au" else EMOTION_METRICS[0]
-    part = results[(results["section"] == section.name) & (results["status"] == "done")]
-    part = part if metric in part else part.assign(**{metric: np.nan})  # nothing trained yet
-    names = [r.name for r in section.rows]
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.75 * len(names) + 2.5), 3.4))
-    where: dict[str, list[int]] = {}
-    for i, row in enumerate(section.rows):
-        where.setdefault("emotion" if section.task == "emotion" else (row.protocol or "loso"), []).append(i)
-        values = part[part["row"] == row.name][metric].dropna().astype(float)
-        if values.empty:
-            ax.text(i, 0.02, "not run", rotation=90, ha="center", va="bottom", fontsize=7, color="grey")
-            continue
-        ax.bar(i, values.mean(), yerr=values.std() if len(values) > 1 else 0, color="tab:blue", alpha=0.6,
-               capsize=3, label=f"mean ± sd over seeds" if i == 0 else None)
-        ax.plot(np.full(len(values), i), values, "k.", ms=3, label="one seed" if i == 0 else None)
-    styles = (("flow probe", "tab:green", "-"), ("onset null", "tab:red", "--"))
-    for protocol, idx in where.items():
-        for label, color, style in styles:
-            key = f"{label}, {protocol}"
-            if sticks and key in sticks and metric in sticks[key]:
-                ax.hlines(sticks[key][metric], min(idx) - 0.45, max(idx) + 0.45, colors=color, linestyles=style,
-                          label=label if protocol == next(iter(where)) else None)
-    if metric == "auc_avg":
-        ax.axhline(0.5, color="grey", lw=0.8, ls=":", label="chance (AUC 0.5)")
-    ax.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=7)
-    ax.set_ylabel({"auc_avg": "average AU ROC-AUC (pooled)", "uf1": "UF1 (3 classes, pooled)"}[metric], fontsize=8)
-    ax.set_ylim(0, 1)
-    ax.set_title(section.title, fontsize=9)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    fig.tight_layout()
-    return fig
-
-
-def _png(fig) -> str:
-    buffer = _io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    return base64.b64encode(buffer.getvalue()).decode()
-
-
 # ------------------------------------------------------------------------------------ page and README
-def report_dir(tag: str = "") -> Path:
-    """``<outputs>/report``, or ``<outputs>/report/<tag>`` for a tagged report (another dataset, e.g.
-    ``tag="motion"`` for the motion-only twin), so that two reports never overwrite each other."""
-    if tag and not re.fullmatch(r"[A-Za-z0-9_.-]+", tag):
-        raise ValueError(f"tag must be letters, digits, '_', '.' or '-'; got {tag!r}")
-    return config.outputs_root() / "report" / tag if tag else config.outputs_root() / "report"
-
-
-def block_name(section: Section, tag: str = "") -> str:
-    """Marker name of a section's block in ``docs/results.md``: ``comparison-au``, or ``comparison-au@motion`` in a
-    tagged report, so that each dataset has blocks of its own."""
-    return f"{section.name}@{tag}" if tag else section.name
-
-
 def section_markdown(section: Section, frame: pd.DataFrame, results: pd.DataFrame, profile: str,
                      seeds: Sequence[int], subjects: int = 0, epochs: int | None = None,
                      dataset: str = "synthetic", root: str = "", tag: str = "") -> str:
@@ -495,46 +409,6 @@ def section_markdown(section: Section, frame: pd.DataFrame, results: pd.DataFram
     return "\n".join(text)
 
 
-def rewrite_blocks(page: Path, blocks: Mapping[str, str]) -> bool:
-    """Replace each ``<!-- report:NAME -->...<!-- /report:NAME -->`` block of the Markdown file ``page``
-    (``docs/results.md``, README) whose NAME is in ``blocks``; returns whether the file changed (it is not
-    written when nothing did). A NAME with no block in ``page`` is left out, not appended."""
-    text = page.read_text(encoding="utf-8")
-    new = text
-    for name, body in blocks.items():
-        pattern = re.compile(rf"(<!-- report:{re.escape(name)} -->\n).*?(\n<!-- /report:{re.escape(name)} -->)", re.S)
-        new = pattern.sub(lambda m: m.group(1) + body + m.group(2), new)
-    if new != text:
-        write_text(page, new)
-    return new != text
-
-
-def write_page(results: pd.DataFrame, tables: Mapping[str, pd.DataFrame], figures: Mapping[str, str],
-               out: Path, profile: str, seeds: Sequence[int], dataset: str = "synthetic") -> Path:
-    """``out/index.html``: one self-contained page (figures inlined as PNG)."""
-    from .train import machine_info
-
-    parts = [f"<h1>melib report</h1><p>melib {html.escape(__version__)}, dataset <b>{html.escape(dataset)}</b>, "
-             f"profile <b>{html.escape(profile)}</b>, seeds "
-             f"{', '.join(map(str, seeds))}. Report made on: {html.escape(str(machine_info()))}.</p>",
-             "<p>Synthetic data (melib's generator); the paper columns are the published numbers on real data.</p>"]
-    for s in SECTIONS:
-        if s.name not in tables:
-            continue
-        parts.append(f"<h2 id='{s.name}'>{html.escape(s.title)}</h2>")
-        if s.name in figures:
-            parts.append(f"<img alt='{s.name}' src='data:image/png;base64,{figures[s.name]}'>")
-        parts.append(tables[s.name].to_html(classes="t", escape=True))
-    runs_table = results[["section", "row", "seed", "protocol", "status", "run_key", "machine"]]
-    parts += ["<h2>Runs (settings hash = run key)</h2>", runs_table.to_html(index=False, classes="t")]
-    style = ("<style>body{font-family:sans-serif;max-width:1100px;margin:auto}table.t{border-collapse:collapse;"
-             "font-size:12px}table.t td,table.t th{border:1px solid #ccc;padding:2px 6px}</style>")
-    page = out / "index.html"
-    write_text(page, f"<!doctype html><html><head><meta charset='utf-8'><title>melib report</title>{style}</head>"
-                     f"<body>{''.join(parts)}</body></html>\n")
-    return page
-
-
 def build(scope: str = "main", seeds: Sequence[int] = (0, 1, 2), profile: str = "fast", dataset: str = "synthetic",
           root: str = "", train_missing: bool = False, results_md: Path | None = None, progress: bool = True,
           only: Sequence[str] | None = None, subjects: int | None = None, epochs: int | None = None,
@@ -567,7 +441,8 @@ def build(scope: str = "main", seeds: Sequence[int] = (0, 1, 2), profile: str = 
                                                       dataset, root, tag)
     save_json(out / "results.json", {"profile": profile, "seeds": list(seeds), "melib": __version__,
                                      "runs": results.replace({np.nan: None}).to_dict("records"), "yardsticks": sticks})
-    page = write_page(results, tables, figures, out, profile, seeds, dataset=f"{dataset} {root}".strip())
+    page = write_page(results, tables, figures, out, profile, seeds, dataset=f"{dataset} {root}".strip(),
+                      sections=SECTIONS)
     changed = rewrite_blocks(results_md, blocks) if results_md is not None else False
     front = {"readme": False, "image": False}
     if results_md is not None and (readme is not None or image is not None):

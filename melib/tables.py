@@ -9,6 +9,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+#: The metrics of a report row: AU detection (``auc_within``: metrics.au_auc_within_folds, a diagnostic) and emotion.
+AU_METRICS = ("f1_avg", "auc_avg", "auc_within")
+EMOTION_METRICS = ("uf1", "uar", "acc")
+
 
 @dataclass(frozen=True)
 class Row:
@@ -43,4 +47,4 @@ class Section:
     classes: int | None = None  # emotion class count of every row (None: AU detection)
 
 
-__all__ = ["Row", "Section"]
+__all__ = ["AU_METRICS", "EMOTION_METRICS", "Row", "Section"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from melib import report
+from melib import fold_store, report
 
 README = """# project
 
@@ -136,11 +136,11 @@ def test_the_cli_refuses_to_write_another_datasets_numbers_into_the_default_bloc
 
 def test_the_machine_line_names_the_cpu_thread_count_only_where_it_was_recorded():
     cpu = {"cpu": "x86_64", "cpu_count": 2, "torch": "2.14", "torch_threads": 1}
-    assert report._machine_line(cpu) == "x86_64 CPU, 2 cores, torch 2.14, 1 torch thread"
-    assert report._machine_line({**cpu, "torch_threads": 2}).endswith(", 2 torch threads")
-    assert report._machine_line({k: v for k, v in cpu.items() if k != "torch_threads"}) == "x86_64 CPU, 2 cores, torch 2.14"
-    assert report._machine_line({**cpu, "gpu": "NVIDIA H200"}) == "NVIDIA H200, torch 2.14"
-    assert report._machine_line({}) == ""
+    assert fold_store._machine_line(cpu) == "x86_64 CPU, 2 cores, torch 2.14, 1 torch thread"
+    assert fold_store._machine_line({**cpu, "torch_threads": 2}).endswith(", 2 torch threads")
+    assert fold_store._machine_line({k: v for k, v in cpu.items() if k != "torch_threads"}) == "x86_64 CPU, 2 cores, torch 2.14"
+    assert fold_store._machine_line({**cpu, "gpu": "NVIDIA H200"}) == "NVIDIA H200, torch 2.14"
+    assert fold_store._machine_line({}) == ""
 
 
 def _rows(section, values):
