@@ -66,7 +66,8 @@ def log_facts(log: Path) -> dict[str, float | int | str]:
 
 def disk_facts(log: Path) -> dict[str, float]:
     """Peak GiB of the clone, of pytest's temporary folder and of outputs/runs (``du`` samples)."""
-    rows = [[float(x) for x in line.split()] for line in log.read_text().splitlines() if len(line.split()) == 4]
+    rows = [[float(x) for x in line.split()] + [0.0] * (4 - len(line.split()))  # a folder not made yet: 0
+            for line in log.read_text().splitlines() if 2 <= len(line.split()) <= 4]
     if not rows:
         raise SystemExit(f"{log}: no 'seconds clone_MB pytest_MB runs_MB' samples")
     gib = lambda col: max(r[col] for r in rows) / 1024  # noqa: E731

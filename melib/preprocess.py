@@ -107,7 +107,7 @@ class FrontEnd:
     size: int = 256
     magnify: str = "eulerian"
     alpha: float = 10.0          # EVM convention for both magnifiers: displacement becomes (1 + alpha) times larger
-    lambda_c: float = 16.0       # EVM spatial cut-off wavelength (px)
+    lambda_c: float = 16.0       # EVM spatial cut-off wavelength (px), EULERIAN_LAMBDA_C
     learned_checkpoint: str = ""  # learned magnifier weights; "" = melib's self-trained model
     learned_profile: str = "fast"
     flow: str = "none"           # onset->apex flow of the aligned, unmagnified frames
@@ -183,6 +183,29 @@ def _magnify(onset: np.ndarray, frame: np.ndarray, front: FrontEnd) -> np.ndarra
 
     model = learned_magnifier(front.learned_checkpoint, front.learned_profile)
     return learned.magnify_pair(model, onset, frame, 1.0 + front.alpha)  # the learned model takes the total factor
+
+
+#: EVM's spatial cut-off wavelength (px): the front end's default, and every method that magnifies by EVM.
+EULERIAN_LAMBDA_C = 16.0
+MAGNIFIERS = ("learned", "eulerian", "none")
+
+
+def magnify_apex(onset: np.ndarray, apex: np.ndarray, method: str, factor: float, checkpoint: str = "",
+                 profile: str = "fast") -> np.ndarray:
+    """The apex magnified ``factor`` times in total against the onset, as the methods' inputs take it:
+    ``"eulerian"`` (EVM, alpha = factor - 1, cut-off :data:`EULERIAN_LAMBDA_C`), ``"learned"`` (Oh et al.,
+    :func:`learned_magnifier` of ``checkpoint``/``profile``) or ``"none"`` (the apex as it is)."""
+    if method == "eulerian":
+        from .motion.magnify import magnify_pair
+
+        return magnify_pair(onset, apex, factor - 1.0, lambda_c=EULERIAN_LAMBDA_C)
+    if method == "learned":
+        from .motion import learned
+
+        return learned.magnify_pair(learned_magnifier(checkpoint, profile), onset, apex, factor)  # total factor
+    if method == "none":
+        return apex
+    raise ValueError(f"magnifier must be one of {MAGNIFIERS}; got {method!r}")
 
 
 @functools.lru_cache(maxsize=2)

@@ -47,4 +47,21 @@ class Section:
     classes: int | None = None  # emotion class count of every row (None: AU detection)
 
 
-__all__ = ["AU_METRICS", "EMOTION_METRICS", "Row", "Section"]
+def ours(run: Any, columns: Mapping[str, str]) -> dict[str, float] | None:
+    """A complete run's pooled metrics as a table row (``{column: metric key}``); None while folds are missing."""
+    results = run.results()
+    return None if results is None else {column: results["metrics"][key] for column, key in columns.items()}
+
+
+def stacked(rows: list[dict[str, float]], index: list[tuple[str, str]], columns: list[str],
+            names: tuple[str, str]) -> Any:
+    """Rows of ours beside the paper's as one table: a two-level index (``names``), ``columns`` in order
+    (an empty table with those columns when there is no row)."""
+    import pandas as pd
+
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    return pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=list(names))).reindex(columns=columns)
+
+
+__all__ = ["AU_METRICS", "EMOTION_METRICS", "Row", "Section", "ours", "stacked"]

@@ -22,7 +22,7 @@ def _run(tmp_path: Path, name: str) -> Path:
     prefix = tmp_path / name
     Path(f"{prefix}_junit.xml").write_text(JUNIT)
     Path(f"{prefix}_test.log").write_text(LOG)
-    Path(f"{prefix}_disk.log").write_text("0 15 1 0\n20 8000 100 500\n40 9000 50 1200\n")
+    Path(f"{prefix}_disk.log").write_text("0 15\n10 7000 900 \n20 8000 100 500\n40 9000 50 1200\n")
     return prefix
 
 
@@ -33,6 +33,7 @@ def test_tables_read_the_stages_the_notebooks_and_the_disk(tmp_path):
     assert "| install of `.venv` (pip's download cache warm) | 1:59 | 1:59 |" in text  # 1395 - 253.1 - 1022.4
     assert "| 01 | 1:00 | 1:00 |" in text and "| 04 | 2:05 | 2:05 |" in text
     assert "| `outputs/runs` | 1.2 | 1.2 |" in text and "| clone + temporary folder | 8.8 | 8.8 |" in text
+    assert "| pytest's temporary folder | 0.9 | 0.9 |" in text  # sampled before outputs/runs existed
 
 
 def test_an_unfinished_run_is_named(tmp_path):

@@ -64,3 +64,15 @@ def test_interrupted_preprocessing_resumes_with_only_the_missing_clips(manifest,
     assert cache.missing(manifest).empty
     row = manifest.iloc[-1]
     np.testing.assert_array_equal(cache.load(row)["frames"], real(row.to_dict(), front)["frames"])
+
+
+def test_magnify_apex_is_the_one_magnifier_of_every_method_input():
+    rng = np.random.default_rng(0)
+    onset = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    apex = np.roll(onset, 1, axis=1)
+    np.testing.assert_array_equal(preprocess.magnify_apex(onset, apex, "none", 6.0), apex)
+    np.testing.assert_array_equal(preprocess.magnify_apex(onset, apex, "eulerian", 6.0),
+                                  magnify_pair(onset, apex, 5.0, lambda_c=preprocess.EULERIAN_LAMBDA_C))
+    assert preprocess.FrontEnd().lambda_c == preprocess.EULERIAN_LAMBDA_C
+    with pytest.raises(ValueError, match="magnifier must be one of"):
+        preprocess.magnify_apex(onset, apex, "optical", 6.0)

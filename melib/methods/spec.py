@@ -105,4 +105,14 @@ class MethodSpec:
         return method_name.startswith(self.run_prefix)
 
 
-__all__ = ["MethodSpec"]
+def look_up(table: Mapping[str, Any], key: Any, kind: type, what: str) -> Any:
+    """``table[key]``, or ``key`` itself when it already is a ``kind`` (a variant passed through); an unknown
+    name raises, naming ``what`` and the choices."""
+    if isinstance(key, kind):
+        return key
+    if key not in table:
+        raise ValueError(f"unknown {what} {key!r}; choose from {list(table)}")
+    return table[key]
+
+
+__all__ = ["MethodSpec", "look_up"]

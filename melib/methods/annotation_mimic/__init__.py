@@ -74,7 +74,6 @@ from .config import (  # noqa: F401
            preset,
 )
 from .inputs import (  # noqa: F401
-           _learned,
            cam_picks,
            class_labels,
            compute_input,

@@ -11,6 +11,7 @@ import torch
 
 from ... import papers, splits, train
 from ...cache import ClipCache
+from ...tables import ours, stacked
 from ...yardsticks import emotion_verdict
 from ..spec import MethodSpec
 from . import sections
@@ -77,19 +78,14 @@ def results_table(runs: Mapping[str, train.Run], dataset: str = "casme2", classe
     Table 4 for the ablation variants (5-class only, no UAR), Table 3 for ``db+all`` (:func:`paper_row`)."""
     rows, index = [], []
     for variant, run in runs.items():
-        results = run.results()
-        if results is not None:
-            m = results["metrics"]
-            rows.append({"acc": m["acc"], "uf1": m["uf1"], "uar": m["uar"]})
+        if (row := ours(run, {"acc": "acc", "uf1": "uf1", "uar": "uar"})) is not None:
+            rows.append(row)
             index.append((variant, "ours"))
         paper = paper_row(variant, dataset, classes)
         if paper:
             rows.append(paper)
             index.append((variant, f"paper ({dataset}, {classes}, real)"))
-    if not rows:
-        return pd.DataFrame(columns=["acc", "uf1", "uar"])
-    table = pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["variant", "source"]))
-    return table.reindex(columns=["acc", "uf1", "uar"])
+    return stacked(rows, index, ["acc", "uf1", "uar"], ("variant", "source"))
 
 
 def halves_figure(images: Sequence[np.ndarray], titles: Sequence[str], title: str = "",

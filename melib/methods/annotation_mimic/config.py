@@ -10,7 +10,7 @@ import torch
 
 from ... import papers, train
 from ...config import drop_defaults
-from ...preprocess import ALIGNERS, default_align
+from ...preprocess import ALIGNERS, EULERIAN_LAMBDA_C, default_align
 from .losses import OFFICIAL_LABEL_SMOOTHING
 from .model import CONFIGS, SWITCHES, get_variant
 
@@ -25,7 +25,6 @@ FLOW_METHODS = ("tvl1", "farneback", "dis")
 ERASING = ("default", "official", "none")
 INFERENCE = ("softmax_sum", "logit_sum")
 RR_AUS = ("regions", "union")
-EULERIAN_LAMBDA_C = 16.0   # EVM spatial cut-off (px), as melib's front end
 INPUT_VERSION = 1          # bump when compute_input changes meaning without a setting changing
 
 #: Panel titles of the training-loss terms (keys of a fold's history; :func:`melib.viz.results.training_curves`).

@@ -15,9 +15,9 @@ from ...cache import ClipCache, dataset_fingerprint
 from ...config import display_path
 from ...data import au_set, has_au_labels, map_emotions
 from ...data.composite import PARTS as COMPOSITE_PARTS
-from ...preprocess import face_frames
+from ...preprocess import face_frames, learned_magnifier, magnify_apex
 from ...progress import print_once
-from .config import EULERIAN_LAMBDA_C, MimicConfig
+from .config import MimicConfig
 from .model import VARIANTS, get_variant
 
 
@@ -41,14 +41,7 @@ def compute_input(row: Mapping[str, Any], cfg: MimicConfig) -> dict[str, np.ndar
     numbers = [int(row["onset"]), int(row["apex"]), int(row["offset"])]
     frames, _ = face_frames(row, numbers, cfg.align)
     onset, apex, offset = (frames[n] for n in numbers)
-    if cfg.magnify == "eulerian":
-        from ...motion.magnify import magnify_pair
-
-        magnified = magnify_pair(onset, apex, cfg.factor - 1.0, lambda_c=EULERIAN_LAMBDA_C)
-    else:
-        from ...motion import learned
-
-        magnified = learned.magnify_pair(_learned(cfg), onset, apex, cfg.factor)  # total factor
+    magnified = magnify_apex(onset, apex, cfg.magnify, cfg.factor, cfg.learned_checkpoint, cfg.learned_profile)
     image = mimic_input(onset, apex, offset, magnified_apex=magnified, target=cfg.flow_target,
                         threshold=cfg.flow_threshold, method=cfg.flow)
     size = cfg.image_size
@@ -56,12 +49,6 @@ def compute_input(row: Mapping[str, Any], cfg: MimicConfig) -> dict[str, np.ndar
         shrink = image.shape[0] > size and image.shape[1] > size
         image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
     return {"image": np.clip(image, 0.0, 1.0).astype(np.float16), "frame_numbers": np.asarray(numbers)}
-
-
-def _learned(cfg: MimicConfig):
-    from ...preprocess import learned_magnifier  # one lru-cached model per process, shared with the front end
-
-    return learned_magnifier(cfg.learned_checkpoint, cfg.learned_profile)
 
 
 def prepare(manifest: pd.DataFrame, cfg: MimicConfig, rows: pd.DataFrame | None = None, workers: int | None = None,
@@ -73,7 +60,7 @@ def prepare(manifest: pd.DataFrame, cfg: MimicConfig, rows: pd.DataFrame | None 
     """
     cache = input_cache(manifest, cfg, root)
     if cfg.magnify == "learned":
-        _learned(cfg)
+        learned_magnifier(cfg.learned_checkpoint, cfg.learned_profile)  # one model per process, the front end's
     report = cache.build(manifest if rows is None else rows, functools.partial(compute_input, cfg=cfg),
                          workers=workers, progress=progress, strict=strict)
     if progress or report.failed:

@@ -58,6 +58,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from melib.methods.spec import look_up
 from melib.models.backbones import create_backbone
 
 CONFIGS = ("paper", "official")
@@ -320,11 +321,7 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
 
 def get_variant(variant: str | Variant) -> Variant:
     """Look up a Table 4 variant by name (or pass a :class:`Variant` through)."""
-    if isinstance(variant, Variant):
-        return variant
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown mimic variant {variant!r}; choose from {list(VARIANTS)}")
-    return VARIANTS[variant]
+    return look_up(VARIANTS, variant, Variant, "mimic variant")
 
 
 def build_model(variant: str | Variant, n_classes: int, config: str = "paper",

@@ -44,6 +44,7 @@ BATCHNORM_MODES = ("joint", "separate")
 
 from melib.losses import DEFAULT_MARGIN, au_bce, contrastive_loss, triplet_loss
 from melib.methods.iicl.losses import DEFAULT_LAMBDA, iicl_total
+from melib.methods.spec import look_up
 from melib.models.backbones import create_backbone
 
 FRAMES = ("onset", "close", "apex")
@@ -247,11 +248,7 @@ VARIANTS: dict[str, Variant] = {
 
 def get_variant(variant: str | Variant) -> Variant:
     """Look up a variant by name (or pass a :class:`Variant` through)."""
-    if isinstance(variant, Variant):
-        return variant
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown IICL variant {variant!r}; choose from {sorted(VARIANTS)}")
-    return VARIANTS[variant]
+    return look_up(VARIANTS, variant, Variant, "IICL variant")
 
 
 def build_model(variant: str | Variant, n_aus: int, backbone_size: str = "50",

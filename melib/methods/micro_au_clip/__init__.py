@@ -56,7 +56,7 @@ from .config import (  # noqa: F401
                     MicroAUCLIPConfig,
                     preset,
 )
-from .inputs import MicroAUCLIPDataset, _learned, apex_landmarks, compute_input, encode_flow, input_cache, prepare  # noqa: F401
+from .inputs import MicroAUCLIPDataset, apex_landmarks, compute_input, encode_flow, input_cache, prepare  # noqa: F401
 from .method import MicroAUCLIPMethod, build_model, fold_model, harness, run, run_config  # noqa: F401
 from .model import (  # noqa: F401
                     AU_LANDMARKS,

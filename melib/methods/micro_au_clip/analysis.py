@@ -15,6 +15,7 @@ from ... import metrics, papers, splits, train
 from ...data import map_emotion
 from ...data.mappings import THREE_CLASSES
 from ...io import save_json
+from ...tables import ours, stacked
 from ..spec import MethodSpec
 from . import sections
 from .config import VARIANTS
@@ -89,20 +90,15 @@ def results_table(runs: Mapping[str, train.Run], dataset: str = "casme2") -> pd.
     """Average F1 / accuracy / AUC per run (complete runs only), beside the paper's full model on real data."""
     rows, index = [], []
     for label, run in runs.items():
-        results = run.results()
-        if results is not None:
-            m = results["metrics"]
-            rows.append({"f1": m["f1_avg"], "acc": m["acc_avg"], "auc": m["auc_avg"]})
+        if (row := ours(run, {"f1": "f1_avg", "acc": "acc_avg", "auc": "auc_avg"})) is not None:
+            rows.append(row)
             index.append((label, "ours"))
     paper = papers.paper_comparison("micro_au_clip", "full", dataset)
     if paper is not None and paper["dataset"] == dataset:
         printed = papers.row_values(paper)
         rows.append({"f1": printed["f1_avg"], "acc": printed.get("acc", np.nan)})
         index.append(("Micro-AU CLIP", f"paper ({dataset}, real, {paper['table']})"))
-    if not rows:
-        return pd.DataFrame(columns=["f1", "acc", "auc"])
-    table = pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["run", "source"]))
-    return table.reindex(columns=["f1", "acc", "auc"])
+    return stacked(rows, index, ["f1", "acc", "auc"], ("run", "source"))
 
 
 def ablation_table(runs: Mapping[str, train.Run], dataset: str = "casme2") -> pd.DataFrame:

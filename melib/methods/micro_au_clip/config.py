@@ -13,7 +13,7 @@ from ... import papers, train
 from ...config import drop_defaults
 from ...data import au_set
 from ...data.mappings import CASME2_AUS
-from ...preprocess import ALIGNERS, default_align
+from ...preprocess import ALIGNERS, EULERIAN_LAMBDA_C, default_align
 from .losses import MIAUCL_READINGS, MICRO_AU_CLIP_TEMPERATURE, MICRO_AU_CLIP_TRADE_OFFS
 from .model import (
     AU_LANDMARKS,
@@ -34,7 +34,6 @@ FLOW_ENCODINGS = ("hsv", "xy_mag")
 LANDMARK_FALLBACKS = ("none", "groundtruth")
 MIAUCL_MODES = ("shared", "diagonal", "global", "none")   # Table VIII: MiAUCL, local/global OrigCL, No CL
 CE_MODES = ("paper", "balanced")
-EULERIAN_LAMBDA_C = 16.0   # EVM spatial cut-off (px), as melib's front end
 INPUT_VERSION = 1          # bump when compute_input changes meaning without a setting changing
 
 def _rows(rows: dict[str, tuple[float, float, float, float, tuple[str, ...]]], dataset: str) -> dict:

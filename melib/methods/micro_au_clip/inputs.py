@@ -16,8 +16,8 @@ from ... import face
 from ...cache import ClipCache, dataset_fingerprint
 from ...config import display_path
 from ...data import au_matrix
-from ...preprocess import face_frames
-from .config import EULERIAN_LAMBDA_C, FLOW_ENCODINGS, MEAN, STD, MicroAUCLIPConfig, _check
+from ...preprocess import face_frames, learned_magnifier, magnify_apex
+from .config import FLOW_ENCODINGS, MEAN, STD, MicroAUCLIPConfig, _check
 
 
 # --------------------------------------------------------------------------------------- input cache
@@ -83,16 +83,7 @@ def compute_input(row: Mapping[str, Any], cfg: MicroAUCLIPConfig, dataset_root: 
     numbers = [int(row["onset"]), int(row["apex"])]
     frames, matrix = face_frames(row, numbers, cfg.align)
     onset, apex = (frames[n] for n in numbers)
-    if cfg.magnify == "eulerian":
-        from ...motion.magnify import magnify_pair
-
-        magnified = magnify_pair(onset, apex, cfg.factor - 1.0, lambda_c=EULERIAN_LAMBDA_C)
-    elif cfg.magnify == "learned":
-        from ...motion import learned
-
-        magnified = learned.magnify_pair(_learned(cfg), onset, apex, cfg.factor)  # total factor
-    else:
-        magnified = apex
+    magnified = magnify_apex(onset, apex, cfg.magnify, cfg.factor, cfg.learned_checkpoint, cfg.learned_profile)
     flow = optical_flow(onset, magnified, method=cfg.flow)
     (h, w), size = flow.shape[:2], cfg.image_size
     if (h, w) != (size, size):
@@ -108,19 +99,13 @@ def compute_input(row: Mapping[str, Any], cfg: MicroAUCLIPConfig, dataset_root: 
             "flow_scale": np.float32(scale), "frame_numbers": np.asarray(numbers)}
 
 
-def _learned(cfg: MicroAUCLIPConfig):
-    from ...preprocess import learned_magnifier  # one lru-cached model per process, shared with the front end
-
-    return learned_magnifier(cfg.learned_checkpoint, cfg.learned_profile)
-
-
 def prepare(manifest: pd.DataFrame, cfg: MicroAUCLIPConfig, workers: int | None = None, progress: bool = True,
             strict: bool = True, root: str | Path | None = None) -> ClipCache:
     """Compute every missing input of ``manifest`` in parallel, resumably; ``strict`` raises (after the
     others are done) naming every clip that failed. The learned magnifier is loaded once, before forking."""
     cache = input_cache(manifest, cfg, root)
     if cfg.magnify == "learned":
-        _learned(cfg)
+        learned_magnifier(cfg.learned_checkpoint, cfg.learned_profile)  # one model per process, the front end's
     compute = functools.partial(compute_input, cfg=cfg, dataset_root=str(manifest.attrs.get("root", "")))
     report = cache.build(manifest, compute, workers=workers, progress=progress, strict=strict)
     if progress or report.failed:

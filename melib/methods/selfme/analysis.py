@@ -10,6 +10,7 @@ import torch
 
 from ... import papers, splits, train
 from ...cache import ClipCache
+from ...tables import ours, stacked
 from ..spec import MethodSpec
 from . import sections
 from .config import SelfMEConfig
@@ -68,10 +69,8 @@ def results_table(runs: Mapping[str, train.Run], dataset: str = "synthetic") -> 
     """
     rows, index = [], []
     for variant, run in runs.items():
-        results = run.results()
-        if results is not None:
-            m = results["metrics"]
-            rows.append({"uf1": m["uf1"], "uar": m["uar"], "acc": m["acc"]})
+        if (row := ours(run, {"uf1": "uf1", "uar": "uar", "acc": "acc"})) is not None:
+            rows.append(row)
             index.append((variant, f"ours ({dataset})"))
         if dataset == "synthetic":  # CASME II where the row exists, else its one dataset
             paper = papers.paper_comparison("selfme", variant)
@@ -82,9 +81,7 @@ def results_table(runs: Mapping[str, train.Run], dataset: str = "synthetic") -> 
             printed = papers.row_values(paper)
             rows.append({"uf1": printed["uf1"], "uar": printed.get("uar", np.nan), "acc": np.nan})
             index.append((variant, f"paper {paper['table']} ({paper['dataset']}, real)"))
-    if not rows:
-        return pd.DataFrame(columns=["uf1", "uar", "acc"])
-    return pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["variant", "source"]))
+    return stacked(rows, index, ["uf1", "uar", "acc"], ("variant", "source"))
 
 
 # ---------------------------------------------------------------------------- the spec's read-back hooks
