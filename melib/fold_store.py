@@ -2,6 +2,7 @@
 retrained), the pooled predictions, results and each fold's final weights. :mod:`melib.train` writes it."""
 from __future__ import annotations
 
+import pickle
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -177,8 +178,6 @@ def _machine_line(machine: Mapping[str, Any]) -> str:
 
 def read_state(path: Path, device: torch.device) -> dict[str, Any] | str:
     """A checkpoint, or why it cannot be read."""
-    import pickle
-
     try:
         return torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as error:  # torch's text suggests weights_only=False: wrong for a damaged file

@@ -232,9 +232,9 @@ def au_split_runs(seed: int, profile: str = "fast", root: str | Path = "", progr
     module = ie.method.methods
     # the folds are drawn with the seed too, so the spread covers the split as well as training
     subject = module.run(ie.manifest, ie.config, ie.schedule, protocol="kfold", progress=progress, split_seed=seed,
-                   keep_weights=False)
+                         keep_weights=False)
     rnd = module.run(ie.manifest, ie.config, ie.schedule, protocol="random_clips", progress=progress, split_seed=seed,
-               keep_weights=False)
+                     keep_weights=False)
     return subject, rnd
 
 

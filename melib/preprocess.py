@@ -43,6 +43,8 @@ from .data import available_frames, load_frame
 FRAME_SETS = ("iicl", "pair", "triplet")
 ALIGNERS = ("none", "dlib", "mediapipe", "auto")  # "auto": default_align of each row's own dataset
 MAGNIFIERS = ("none", "eulerian", "learned")
+#: EVM's spatial cut-off wavelength (px): the front end's default, and every method that magnifies by EVM.
+EULERIAN_LAMBDA_C = 16.0
 FLOWS = ("none", "tvl1", "farneback", "dis")
 #: Datasets whose frames are whole camera frames, not face crops: methods align faces there by default.
 FULL_FRAME_DATASETS = ("samm",)
@@ -107,7 +109,7 @@ class FrontEnd:
     size: int = 256
     magnify: str = "eulerian"
     alpha: float = 10.0          # EVM convention for both magnifiers: displacement becomes (1 + alpha) times larger
-    lambda_c: float = 16.0       # EVM spatial cut-off wavelength (px), EULERIAN_LAMBDA_C
+    lambda_c: float = EULERIAN_LAMBDA_C  # EVM spatial cut-off wavelength (px)
     learned_checkpoint: str = ""  # learned magnifier weights; "" = melib's self-trained model
     learned_profile: str = "fast"
     flow: str = "none"           # onset->apex flow of the aligned, unmagnified frames
@@ -183,11 +185,6 @@ def _magnify(onset: np.ndarray, frame: np.ndarray, front: FrontEnd) -> np.ndarra
 
     model = learned_magnifier(front.learned_checkpoint, front.learned_profile)
     return learned.magnify_pair(model, onset, frame, 1.0 + front.alpha)  # the learned model takes the total factor
-
-
-#: EVM's spatial cut-off wavelength (px): the front end's default, and every method that magnifies by EVM.
-EULERIAN_LAMBDA_C = 16.0
-MAGNIFIERS = ("learned", "eulerian", "none")
 
 
 def magnify_apex(onset: np.ndarray, apex: np.ndarray, method: str, factor: float, checkpoint: str = "",

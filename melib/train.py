@@ -194,15 +194,14 @@ def _run_fold(method: Method, manifest: pd.DataFrame, split: splits.Split, sched
             "final_losses": {k: v for k, v in history[-1].items() if k not in ("epoch", "seconds", "lr")},
             "history": history, "machine": machine_info(device),
             "weights": f"model.pt ({str(WEIGHTS_DTYPE).removeprefix('torch.')})" if keep_weights else "not kept"})
-        # predictions from the float32 model in memory, before the weights are stored (rounded)
+    # a fresh model's predictions come from its float32 weights, before they are stored (rounded) below
+    if not (fold_dir / "predictions.npz").is_file():
         _save_predictions(fold_dir / "predictions.npz", method, model, test_set, schedule, device, manifest, split.fold)
+    if state is None:
         if keep_weights:
             with atomic_path(final) as tmp:
                 torch.save({"model": compact_state(model.state_dict()), "run_key": key, "fold": split.fold}, tmp)
         (fold_dir / "last.pt").unlink(missing_ok=True)
-        return
-    if not (fold_dir / "predictions.npz").is_file():
-        _save_predictions(fold_dir / "predictions.npz", method, model, test_set, schedule, device, manifest, split.fold)
 
 
 def _fold_done(fold_dir: Path, keep_weights: bool) -> bool:

@@ -1,7 +1,7 @@
 """Methods as the training harness runs them: presets, datasets over the front-end cache, the paper tables.
 
-Each paper is one module here that ends with ``SPEC = MethodSpec(...)`` (:mod:`melib.methods.spec`);
-:data:`NAMES` is the registry, one entry a paper. Adding a method: docs/methods.md ("Adding a method").
+Each paper is one package here whose ``SPEC = MethodSpec(...)`` (:mod:`melib.methods.spec`) says how everything
+after training reaches it; :data:`NAMES` is the registry, one entry a paper. Adding a method: docs/methods.md.
 """
 from __future__ import annotations
 
