@@ -16,7 +16,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/timing.py
 from timing import throughput_main, train_step_rate  # noqa: E402
 
-from melib.methods.iicl.model import build_model, get_variant, variant_loss  # noqa: E402
+from melib.methods import iicl  # noqa: E402
+from melib.methods.iicl.model import build_model, get_variant  # noqa: E402
 
 SETTINGS = {"fast (SE-ResNet-18, 64 px)": ("18", 64, 16), "full (SE-ResNet-50, 224 px)": ("50", 224, 32)}
 
@@ -24,15 +25,15 @@ SETTINGS = {"fast (SE-ResNet-18, 64 px)": ("18", 64, 16), "full (SE-ResNet-50, 2
 def samples_per_second(variant: str, size: str, crop: int, batch: int, amp: bool, device: torch.device,
                        steps: int) -> float:
     torch.manual_seed(0)
-    v = get_variant(variant)
-    model = build_model(v, 8, backbone_size=size).to(device)
+    cfg, _, _ = iicl.preset("full", variant=variant)
+    method, v = iicl.IICLMethod(cfg, cache=None), get_variant(variant)  # the harness's step, on a fixed batch
+    model = build_model(v, len(cfg.aus), backbone_size=size).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    frames = {k: torch.randn(batch, 3, crop, crop, device=device) for k in v.inputs}
-    labels = (torch.rand(batch, 8, device=device) > 0.7).float()
-    return train_step_rate(lambda: variant_loss(v, model.forward_frames(frames), labels)["total"], opt, batch, amp,
-                           device, steps)
+    data = {k: torch.randn(batch, 3, crop, crop, device=device) for k in v.inputs}
+    data["aus"] = (torch.rand(batch, len(cfg.aus), device=device) > 0.7).float()
+    return train_step_rate(lambda: method.training_step(model, data), opt, batch, amp, device, steps)
 
 
 def measure(variant: str, setting: tuple, amp: bool, device: torch.device, steps: int) -> float:

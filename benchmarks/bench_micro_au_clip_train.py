@@ -37,7 +37,7 @@ def images_per_second(variant: str, model_name: str, size: int, batch: int, amp:
             "aus": (torch.rand(batch, len(cfg.aus)) > 0.7).float()}
     data = {k: v.to(device) for k, v in data.items()}
 
-    return train_step_rate(lambda: method.training_step(model, data)["loss"], opt, batch, amp, device, steps)
+    return train_step_rate(lambda: method.training_step(model, data), opt, batch, amp, device, steps)
 
 
 def measure(variant: str, setting: tuple, amp: bool, device: torch.device, steps: int) -> float:

@@ -12,12 +12,11 @@ import sys
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/timing.py
 from timing import throughput_main, train_step_rate  # noqa: E402
 
-from melib.methods.annotation_mimic.losses import mimic_total  # noqa: E402
+from melib.methods import annotation_mimic as am  # noqa: E402
 from melib.methods.annotation_mimic.model import build_model  # noqa: E402
 
 SETTINGS = {"fast (64 px)": (64, 16), "full (224 px)": (224, 128)}
@@ -25,19 +24,16 @@ SETTINGS = {"fast (64 px)": (64, 16), "full (224 px)": (224, 128)}
 
 def clips_per_second(variant: str, size: int, batch: int, amp: bool, device: torch.device, steps: int) -> float:
     torch.manual_seed(0)
+    cfg, _, _ = am.preset("full", variant=variant)
+    method = am.MimicMethod(cfg, None, ("negative", "positive", "surprise"), range(8))  # the harness's step
     model = build_model(variant, 3).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    x = torch.randn(batch, 3, size, size, device=device)
-    labels = torch.randint(0, 3, (batch,), device=device)
-    aus = (torch.rand(batch, 8, device=device) > 0.7).float()
-
-    def loss() -> torch.Tensor:
-        out = model(x)
-        return mimic_total(model.head_logits(out), F.normalize(out["features"].float(), dim=1), labels, aus)["total"]
-
-    return train_step_rate(loss, opt, batch, amp, device, steps)
+    data = {"image": torch.randn(batch, 3, size, size, device=device),
+            "label": torch.randint(0, 3, (batch,), device=device),
+            "aus": (torch.rand(batch, 8, device=device) > 0.7).float()}
+    return train_step_rate(lambda: method.training_step(model, data), opt, batch, amp, device, steps)
 
 
 def measure(variant: str, setting: tuple, amp: bool, device: torch.device, steps: int) -> float:

@@ -39,9 +39,9 @@ def measure(stage: str, setting: tuple, amp: bool, device: torch.device, steps: 
         source, target = (torch.rand(batch, 3, cfg.frame_size, cfg.frame_size, device=device) for _ in range(2))
         gen = torch.Generator().manual_seed(0)
 
-        def loss() -> torch.Tensor:
+        def loss() -> dict[str, torch.Tensor]:
             rec, eqv = sm.learner_losses(model, source, target, cfg, gen)
-            return rec + eqv
+            return {"loss": rec + eqv}
     else:
         model = sm.build_model(cfg).to(device).train()
         method = sm.SelfMEMethod(cfg, cache=None)
@@ -49,8 +49,8 @@ def measure(stage: str, setting: tuple, amp: bool, device: torch.device, steps: 
         data = {"motion": torch.randn(batch, 3, cfg.vit_image_size, cfg.vit_image_size, device=device),
                 "label": torch.arange(batch, device=device) % 3}
 
-        def loss() -> torch.Tensor:
-            return method.training_step(model, data)["loss"]
+        def loss() -> dict[str, torch.Tensor]:
+            return method.training_step(model, data)
     return train_step_rate(loss, opt, batch, amp, device, steps)
 
 

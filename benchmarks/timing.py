@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 
+from melib import loop
+
 
 def machine_line(device: torch.device) -> str:
     """One line: platform, CPU or GPU name, cores, torch version, threads and device."""
@@ -32,16 +34,15 @@ def items_per_second(step: Callable[[], None], items_per_step: int, device: torc
     return items_per_step * steps / (time.perf_counter() - start)
 
 
-def train_step_rate(loss: Callable[[], torch.Tensor], optimizer: torch.optim.Optimizer, items_per_step: int,
-                    amp: bool, device: torch.device, steps: int) -> float:
-    """Items per second of full optimisation steps: ``loss()`` under bf16 autocast when ``amp``, then
-    zero_grad, backward and step (as the harness trains)."""
+def train_step_rate(losses: Callable[[], dict[str, torch.Tensor]], optimizer: torch.optim.Optimizer,
+                    items_per_step: int, amp: bool, device: torch.device, steps: int) -> float:
+    """Items per second of full optimisation steps: ``losses()`` (a method's ``training_step`` on a fixed batch,
+    or a loss dict with ``"loss"``) under bf16 autocast when ``amp``, then the training loop's own update,
+    :func:`melib.loop.optimise` (zero_grad, backward of ``"loss"``, step), as the harness trains."""
     def step() -> None:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            value = loss()
-        optimizer.zero_grad(set_to_none=True)
-        value.backward()
-        optimizer.step()
+            out = losses()
+        loop.optimise(out, optimizer)
 
     return items_per_second(step, items_per_step, device, steps)
 

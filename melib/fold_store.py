@@ -2,7 +2,6 @@
 retrained), the pooled predictions, results and each fold's final weights. :mod:`melib.train` writes it."""
 from __future__ import annotations
 
-import pickle
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ import torch
 
 from . import splits
 from .io import READ_ERRORS, damaged, describe, load_json, load_npz, zip_problem
+from .loop import read_checkpoint
 
 #: Where ``record_test_epochs`` writes each epoch's test predictions: analysis only (notebook 10).
 ANALYSIS_DIR = "analysis_test_epochs"
@@ -131,7 +131,7 @@ class Run:
                                         "keep_weights=False); run it with keep_weights=True to retrain it (the "
                                         "same weights: seeds are fixed)")
             raise FileNotFoundError(f"{self.fold_dir(fold)}: no trained model (run that fold first)")
-        state = read_state(path, torch.device("cpu"))
+        state = read_checkpoint(path, torch.device("cpu"))
         if isinstance(state, str):
             target = self.set_aside(fold, (path, state), "run the fold again to retrain it")
             raise FileNotFoundError(f"{path} was damaged ({state}); fold {fold} moved to {target}: "
@@ -176,19 +176,9 @@ def _machine_line(machine: Mapping[str, Any]) -> str:
         f", {threads} torch thread{'s' if threads != 1 else ''}" if threads and not machine.get("gpu") else "")
 
 
-def read_state(path: Path, device: torch.device) -> dict[str, Any] | str:
-    """A checkpoint, or why it cannot be read."""
-    try:
-        return torch.load(path, map_location=device, weights_only=True)
-    except pickle.UnpicklingError as error:  # torch's text suggests weights_only=False: wrong for a damaged file
-        return f"{type(error).__name__}: not a readable torch checkpoint"
-    except READ_ERRORS as error:
-        return describe(error)
-
-
 def is_zip(path: Path) -> bool:
     with open(path, "rb") as fh:
         return fh.read(2) == b"PK"
 
 
-__all__ = ["ANALYSIS_DIR", "Run", "is_zip", "loso_fold_of", "read_state", "run_machine", "trained_subjects"]
+__all__ = ["ANALYSIS_DIR", "Run", "is_zip", "loso_fold_of", "run_machine", "trained_subjects"]

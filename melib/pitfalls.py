@@ -36,7 +36,7 @@ from matplotlib.figure import Figure
 
 from . import metrics, splits
 from .methods import SPECS
-from .viz.tables import mean_sd
+from .viz.tables import markdown_table, mean_sd
 
 PITFALLS: dict[str, str] = {
     "epoch_by_test": "(a) epoch chosen per subject by its test score, vs final epoch",
@@ -371,14 +371,17 @@ def plot_inflation(summ: pd.DataFrame, table: pd.DataFrame | None = None) -> Fig
 
 
 def markdown(summ: pd.DataFrame) -> str:
-    """The summary as a Markdown table (docs/results.md, notebook 10)."""
-    by_dataset = "dataset" in summ
-    lines = ["| " + "dataset | " * by_dataset + "pitfall | method | metric | honest | careless | inflation (mean ± sd) |",
-             "|---" * (6 + by_dataset) + "|"]
-    for _, r in summ.iterrows():
-        lines.append("| " + (f"{r.dataset} | " if by_dataset else "") + f"{PITFALLS[r.pitfall]} | {r.method} | {r.metric.upper()} | {r.honest_mean:.3f} | "
-                     f"{r.careless_mean:.3f} | {mean_sd(r.inflation_mean, r.inflation_sd, 3, signed=True)} |")
-    return "\n".join(lines)
+    """The summary as a Markdown table (docs/results.md, notebook 10), written by
+    :func:`melib.viz.tables.markdown_table`: the first column (``dataset`` where the summary has it, else
+    ``pitfall``) as its index, every cell preformatted, no column alignment."""
+    columns = ["dataset"] * ("dataset" in summ) + ["pitfall", "method", "metric", "honest", "careless",
+                                                   "inflation (mean ± sd)"]
+    rows = [{"dataset": r.get("dataset"), "pitfall": PITFALLS[r.pitfall], "method": r.method,
+             "metric": r.metric.upper(), "honest": f"{r.honest_mean:.3f}", "careless": f"{r.careless_mean:.3f}",
+             "inflation (mean ± sd)": mean_sd(r.inflation_mean, r.inflation_sd, 3, signed=True)}
+            for _, r in summ.iterrows()]
+    text = pd.DataFrame(rows, columns=columns).set_index(columns[0])
+    return markdown_table(text, digits=None, align="none", index_header=columns[0])
 
 
 __all__ = ["AU", "EMOTION", "PITFALLS", "SETTINGS", "STYLED", "SeedRuns", "best_thresholds", "epoch_by_test", "identity_prior",

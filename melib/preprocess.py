@@ -23,12 +23,20 @@ frames hold a face of about 400 x 400) need the face found and aligned before an
 loads a clip's frames aligned by one transform from its onset (the methods that read frames themselves
 call it). ``align="auto"`` decides per clip from its ``dataset`` (the MEGC composite mixes SAMM's full frames
 with CASME II's and SMIC-HS's cropped faces; :func:`row_align`).
+
+Every method's inputs come through here. IICL (and the ladder) take :class:`FrontEnd` entries as they are;
+the methods whose input is an image made from the frames (annotation mimic's magnified-flow image, Micro-AU
+CLIP's encoded flow, SelfME's motion) compute it from :func:`face_frames`, :func:`magnify_apex` and
+:func:`resize_flow`, and keep it in a cache made and filled by :func:`input_cache` and :func:`build_inputs`:
+one key recipe (the input's settings, the data fingerprint and the dataset root), one parallel, resumable
+build that loads the learned magnifier once before forking and reports what it computed, reused or mended.
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +44,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from .cache import ClipCache, dataset_fingerprint
+from .cache import BuildReport, ClipCache, dataset_fingerprint
 from .config import display_path
 from .data import available_frames, load_frame
 
@@ -138,11 +146,32 @@ def frame_numbers(row: Mapping[str, Any], front: FrontEnd) -> list[int]:
     return [onset] + [min(max(apex + k, lo), hi) for k in range(-front.close, front.close + 1)]
 
 
+def input_cache(name: str, settings: Mapping[str, Any], manifest: pd.DataFrame,
+                root: str | os.PathLike | None = None) -> ClipCache:
+    """The cache ``<cache root>/<name>/<key>`` of one kind of method input for ``manifest``'s dataset: the key
+    hashes ``settings`` (what makes the input), the data fingerprint and the dataset root."""
+    return ClipCache(name, {**dict(settings), "data": dataset_fingerprint(manifest),
+                            "dataset_root": str(manifest.attrs.get("root", ""))}, root=root)
+
+
+def build_inputs(cache: ClipCache, rows: pd.DataFrame, compute: Callable[[dict[str, Any]], dict[str, np.ndarray]],
+                 label: str, workers: int | None = None, progress: bool = True, strict: bool = False,
+                 learned: tuple[str, str] | None = None) -> BuildReport:
+    """Compute every missing (or damaged) entry of ``rows`` into ``cache`` with ``compute(row)``, in ``workers``
+    processes, resumably; print ``label``'s report when ``progress`` or when clips failed (``strict`` raises
+    after the others are done). ``learned``: the learned magnifier's ``(checkpoint, profile)``, loaded (or
+    trained) once here, before forking, so no worker trains its own."""
+    if learned is not None:
+        learned_magnifier(*learned)
+    report = cache.build(rows, compute, workers=workers, progress=progress, strict=strict)
+    if progress or report.failed:
+        print(f"{label} {cache.key} ({display_path(cache.dir)}): {report}")
+    return report
+
+
 def cache_for(manifest: pd.DataFrame, front: FrontEnd, root: str | None = None) -> ClipCache:
     """The cache holding ``front``'s entries for ``manifest``'s dataset."""
-    settings = {"front_end": dataclasses.asdict(front), "data": dataset_fingerprint(manifest),
-                "dataset_root": str(manifest.attrs.get("root", ""))}
-    return ClipCache("frontend", settings, root=root)
+    return input_cache("frontend", {"front_end": dataclasses.asdict(front)}, manifest, root)
 
 
 def compute_clip(row: Mapping[str, Any], front: FrontEnd) -> dict[str, np.ndarray]:
@@ -165,6 +194,16 @@ def compute_clip(row: Mapping[str, Any], front: FrontEnd) -> dict[str, np.ndarra
         entry["flow"] = flow.astype(np.float32)
         entry["flow_scale"] = np.float64(scale)
     return entry
+
+
+def resize_flow(flow: np.ndarray, size: int, enlarge: int = cv2.INTER_LINEAR) -> np.ndarray:
+    """A flow field ``(H, W, 2)`` in pixels of its frames as ``(size, size, 2)`` in pixels of the ``size`` image:
+    resampled (area averaging where both sides shrink, ``enlarge`` otherwise) and each component rescaled."""
+    h, w = flow.shape[:2]
+    if (h, w) == (size, size):
+        return flow
+    interpolation = cv2.INTER_AREA if h > size and w > size else enlarge
+    return cv2.resize(flow, (size, size), interpolation=interpolation) * np.array([size / w, size / h], np.float32)
 
 
 def _resize(image: np.ndarray, size: int) -> np.ndarray:
@@ -220,10 +259,7 @@ def preprocess(manifest: pd.DataFrame, front: FrontEnd, workers: int | None = No
     Clips that fail are listed with their reasons; ``strict=True`` raises once the rest are done.
     """
     cache = cache_for(manifest, front, root)
-    if front.magnify == "learned":
-        learned_magnifier(front.learned_checkpoint, front.learned_profile)  # train once, before forking
-    report = cache.build(manifest, functools.partial(compute_clip, front=front), workers=workers,
-                         progress=progress, strict=strict)
-    if progress or report.failed:
-        print(f"front end {cache.key} ({display_path(cache.dir)}): {report}")
+    learned = (front.learned_checkpoint, front.learned_profile) if front.magnify == "learned" else None
+    build_inputs(cache, manifest, functools.partial(compute_clip, front=front), "front end", workers, progress,
+                 strict, learned)
     return cache

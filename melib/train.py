@@ -25,6 +25,8 @@ a training step that returns its losses, and a prediction step. The harness owns
   done folds leaves it as it is), ``fold<k>/result.json`` (timings, losses, the machine that trained that fold) and, once
   every fold is done, ``results.json`` (the method's metrics on the accumulated predictions).
 
+The loop itself (one step, the epochs, the resume checkpoint) is :mod:`melib.loop`'s epoch mode.
+
 A run lives in ``<outputs>/runs/<method>/<run key>/`` where the key hashes the method's config,
 the schedule, the protocol and the data fingerprint: change any of them and a new run starts.
 """
@@ -33,8 +35,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import platform
-import random
-import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -44,20 +44,16 @@ import pandas as pd
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-from .progress import tqdm
 
 from . import __version__, splits
 from .cache import dataset_fingerprint
 from .config import config_hash, display_path, outputs_root
-from .fold_store import ANALYSIS_DIR, Run, is_zip, loso_fold_of, read_state, trained_subjects  # noqa: F401
+from .fold_store import ANALYSIS_DIR, Run, is_zip, loso_fold_of, trained_subjects  # noqa: F401
+from .io import atomic_path, save_json, save_npz
+from .loop import (CHECKPOINT_EVERY_S, autocast, fit_step, make_optimizer, read_checkpoint,  # noqa: F401
+                   seed_everything, to_device, train_epochs)
 from .schedule import SCHEDULERS, Schedule, resolve_preset, schedule_key  # noqa: F401
-from .io import (atomic_path, damaged, save_json, save_npz)
 
-
-#: Seconds of training between two resume checkpoints (``last.pt``). Writing one costs about 0.7 s for
-#: a ResNet-18 pair with its optimizer state on this project's CPU, more than a fast-profile epoch, so
-#: short runs write none; an interrupted run loses at most this much training. 0: after every epoch but the last.
-CHECKPOINT_EVERY_S = 60.0
 #: How a finished fold's ``model.pt`` stores floating-point weights: float16 halves a fold (ResNet-18:
 #: 45 -> 22 MB); a tensor that float16 cannot hold (a value beyond +-65504) stays float32. Predictions are
 #: always computed from the float32 model before it is stored; only analyses that reload a fold see the rounding.
@@ -168,12 +164,12 @@ def _run_fold(method: Method, manifest: pd.DataFrame, split: splits.Split, sched
     train_rows, test_rows = split.frames(manifest)
     # Everything that draws before training (dataset draws, weight init) starts from the fold's seed,
     # so the same command gives the same weights from scratch, not only when resuming.
-    _seed_everything(schedule.seed * 100_003 + split.fold * 1_009 - 1)
+    seed_everything(schedule.seed * 100_003 + split.fold * 1_009 - 1)
     train_set, test_set = method.datasets(train_rows, test_rows)
     model = method.build_model().to(device)
     if device.type == "cuda" and schedule.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    state = read_state(final, device) if final.is_file() else None
+    state = read_checkpoint(final, device) if final.is_file() else None
     if isinstance(state, str):
         run.set_aside(split.fold, (final, state), "retraining it")
         state = None
@@ -184,9 +180,13 @@ def _run_fold(method: Method, manifest: pd.DataFrame, split: splits.Split, sched
         if progress:
             print(f"[{method.name}] fold {split.fold}: loaded {final} (training skipped)")
     else:
-        record = (test_set, manifest) if record_test_epochs else None
-        history = _train(method, model, train_set, schedule, fold_dir, split.fold, key, device, progress, on_epoch_end,
-                         record, checkpoint_every_s)
+        record = None
+        if record_test_epochs:  # analysis only: each epoch's test predictions
+            def record(model: nn.Module, epoch: int) -> None:
+                _save_predictions(fold_dir / ANALYSIS_DIR / f"epoch_{epoch:03d}.npz", method, model, test_set, schedule,
+                                  device, manifest, split.fold, epoch=epoch)
+        history = train_epochs(method, model, train_set, schedule, fold_dir / "last.pt", split.fold, key, device,
+                               progress, on_epoch_end, record, checkpoint_every_s)
         save_json(fold_dir / "result.json", {
             "fold": split.fold, "n_train": len(train_rows), "n_test": len(test_rows),
             "test_subjects": list(split.test_subjects), "epochs": schedule.epochs,
@@ -230,116 +230,6 @@ def _save_predictions(path: Path, method: Method, model: nn.Module, test_set: Da
              **{k: np.full(len(index), v) for k, v in extra.items()})
 
 
-def _seed_everything(seed: int) -> torch.Generator:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)
-
-
-def make_optimizer(model: nn.Module, s: Schedule, method: Method | None = None
-                   ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
-    """The schedule's optimiser over ``model`` (the method's ``param_groups`` where it has them) and its
-    learning-rate scheduler, stepped once per epoch."""
-    groups = getattr(method, "param_groups", None)  # optional per-group learning rates (see Method)
-    params = groups(model, s.lr) if groups is not None else [p for p in model.parameters() if p.requires_grad]
-    if s.optimizer == "sgd":
-        opt: torch.optim.Optimizer = torch.optim.SGD(params, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
-    elif s.optimizer == "adam":
-        opt = torch.optim.Adam(params, lr=s.lr, weight_decay=s.weight_decay)
-    else:
-        opt = torch.optim.AdamW(params, lr=s.lr, weight_decay=s.weight_decay)
-    if s.scheduler == "cosine_restarts":
-        return opt, torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=s.t_0, T_mult=s.t_mult)
-    if s.scheduler == "exponential":
-        return opt, torch.optim.lr_scheduler.ExponentialLR(opt, gamma=s.lr_gamma)
-    return opt, torch.optim.lr_scheduler.StepLR(opt, step_size=s.lr_step, gamma=s.lr_gamma)
-
-
-def to_device(batch: Mapping[str, Any], device: torch.device, channels_last: bool = False) -> dict[str, Any]:
-    """A batch's tensors on ``device`` (4-d float tensors channels-last when asked)."""
-    out = {}
-    for key, value in batch.items():
-        if isinstance(value, torch.Tensor):
-            value = value.to(device, non_blocking=True)
-            if channels_last and value.ndim == 4 and value.is_floating_point():
-                value = value.contiguous(memory_format=torch.channels_last)
-        out[key] = value
-    return out
-
-
-def _autocast(device: torch.device, schedule: Schedule, amp: bool | None = None):
-    enabled = device.type == "cuda" and (schedule.amp if amp is None else amp)
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
-
-
-def fit_step(method: Method, model: nn.Module, batch: Mapping[str, Any], optimizer: torch.optim.Optimizer,
-             device: torch.device, schedule: Schedule, amp: bool | None = None) -> dict[str, torch.Tensor]:
-    """One step of the harness's training loop, the only one: the batch to ``device``, the method's losses
-    (under bf16 autocast on CUDA when ``amp``, default the schedule's), backward of ``"loss"``, the optimiser
-    step. Returns the losses; benchmarks and tests time and check a method's step through it."""
-    batch = to_device(batch, device, device.type == "cuda" and schedule.channels_last)
-    with _autocast(device, schedule, amp):
-        losses = method.training_step(model, batch)
-    optimizer.zero_grad(set_to_none=True)
-    losses["loss"].backward()
-    optimizer.step()
-    return losses
-
-
-def _train(method: Method, model: nn.Module, train_set: Dataset, s: Schedule, fold_dir: Path, fold: int, key: str,
-           device: torch.device, progress: bool, on_epoch_end: Callable | None,
-           record: tuple[Dataset, pd.DataFrame] | None = None, checkpoint_every_s: float = CHECKPOINT_EVERY_S
-           ) -> list[dict]:
-    optimizer, scheduler = make_optimizer(model, s, method)
-    resume = fold_dir / "last.pt"
-    start, history = 0, []
-    last_checkpoint = time.perf_counter()
-    state = read_state(resume, device) if resume.is_file() else None
-    if isinstance(state, str):
-        damaged(resume, state, "removed; the fold starts from its first epoch")
-        resume.unlink(missing_ok=True)
-    elif state is not None and state.get("run_key") == key:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        start, history = int(state["epoch"]) + 1, list(state["history"])
-        if progress:
-            print(f"[{method.name}] fold {fold}: resuming after epoch {start}/{s.epochs}")
-    epochs = tqdm(range(start, s.epochs), desc=f"{method.name} fold {fold}", initial=start, total=s.epochs,
-                  disable=not progress)
-    for epoch in epochs:
-        generator = _seed_everything(s.seed * 100_003 + fold * 1_009 + epoch)
-        loader = DataLoader(train_set, batch_size=s.batch_size, shuffle=True, drop_last=len(train_set) > s.batch_size,
-                            num_workers=s.num_workers, generator=generator, pin_memory=device.type == "cuda")
-        model.train()
-        sums: dict[str, float] = {}
-        n, tic = 0, time.perf_counter()
-        for batch in loader:
-            losses = fit_step(method, model, batch, optimizer, device, s)
-            size = len(batch["index"])
-            for name, value in losses.items():
-                sums[name] = sums.get(name, 0.0) + float(value.detach()) * size
-            n += size
-        logs = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - tic,
-                **{name: total / max(n, 1) for name, total in sums.items()}}
-        scheduler.step()
-        history.append(logs)
-        if record is not None:  # analysis only; written before the checkpoint, so a resumed run has every epoch
-            _save_predictions(fold_dir / ANALYSIS_DIR / f"epoch_{epoch:03d}.npz", method, model, record[0], s, device,
-                              record[1], fold, epoch=epoch)
-        if epoch + 1 < s.epochs and time.perf_counter() - last_checkpoint >= checkpoint_every_s:
-            with atomic_path(resume) as tmp:
-                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                            "scheduler": scheduler.state_dict(), "epoch": epoch, "history": history,
-                            "run_key": key}, tmp)
-            last_checkpoint = time.perf_counter()
-        epochs.set_postfix(loss=f"{logs.get('loss', float('nan')):.4f}")
-        if on_epoch_end is not None:
-            on_epoch_end(fold, epoch, logs)
-    return history
-
-
 @torch.no_grad()
 def _predict(method: Method, model: nn.Module, test_set: Dataset, s: Schedule,
              device: torch.device) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -348,7 +238,7 @@ def _predict(method: Method, model: nn.Module, test_set: Dataset, s: Schedule,
     scores, targets, index = [], [], []
     for batch in loader:
         batch = to_device(batch, device, device.type == "cuda" and s.channels_last)
-        with _autocast(device, s):
+        with autocast(device, s):
             score, target = method.predict_step(model, batch)
         scores.append(score.float().cpu().numpy())
         targets.append(target.cpu().numpy())

@@ -65,6 +65,24 @@ def test_markdown_table_formats_multiindex_rows_and_nan():
         "| method / source | AU1 | AVG |", "|---|---:|---:|", "| IICL / ours | 0.50 | 0.25 |", "| IICL / paper | - | 0.12 |"]
 
 
+def test_markdown_table_aligns_names_the_index_column_and_keeps_cells_as_asked():
+    import pandas as pd
+
+    from melib.viz.tables import markdown_table
+
+    table = pd.DataFrame({"f1": [0.5, np.nan], "seeds": [3, 1]}, index=pd.Index(["a", "b"], name="row"))
+    assert markdown_table(table).splitlines() == ["| row | f1 | seeds |", "|---|---:|---:|", "| a | 0.50 | 3 |",
+                                                  "| b | - | 1 |"]
+    assert markdown_table(table, align="none", index_header="").splitlines()[:2] == ["|  | f1 | seeds |",
+                                                                                     "|---|---|---|"]
+    assert markdown_table(table, align="left", index_header="run").splitlines()[:2] == ["| run | f1 | seeds |",
+                                                                                        "|---|:---|:---|"]
+    assert markdown_table(table, align="center").splitlines()[1] == "|---|:---:|:---:|"
+    assert markdown_table(table, digits=None).splitlines()[2:] == ["| a | 0.5 | 3 |", "| b | nan | 1 |"]  # str(cell)
+    with pytest.raises(ValueError, match="align"):
+        markdown_table(table, align="middle")
+
+
 def test_importing_viz_loads_neither_torch_nor_ipywidgets():
     """Notebook 01 needs plots only: the harness (torch) and widgets load on first use."""
     import subprocess

@@ -2,9 +2,10 @@
 
 Modules: ``data`` (manifest statistics, one clip's motion), ``results`` (training curves, F1 tables),
 ``tables`` (Markdown), ``ladder`` (the learnability ladder), ``attention`` (token maps of ViT-based
-methods), ``widgets`` (interactive viewers), ``explorer`` (the AU-similarity explorer, :func:`au_explorer`).
-``results`` (which needs torch, through the harness) and ``widgets`` (ipywidgets) are imported on
-first use, so ``import melib.viz`` stays light for notebooks that need neither.
+methods), ``widgets`` (interactive viewers), ``explorer`` (the AU-similarity explorer, :func:`au_explorer`)
+and ``similarity`` (its neighbour tables, no widgets). ``results`` (which needs torch, through the harness)
+and ``widgets`` (ipywidgets) are imported on first use, so ``import melib.viz`` stays light for notebooks
+that need neither.
 """
 from __future__ import annotations
 

@@ -11,11 +11,11 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from ...cache import ClipCache, dataset_fingerprint
-from ...config import display_path
+from ... import preprocess
+from ...cache import ClipCache
 from ...data import au_set, has_au_labels, map_emotions
 from ...data.composite import PARTS as COMPOSITE_PARTS
-from ...preprocess import face_frames, learned_magnifier, magnify_apex
+from ...preprocess import face_frames, magnify_apex
 from ...progress import print_once
 from .config import MimicConfig
 from .model import VARIANTS, get_variant
@@ -23,10 +23,8 @@ from .model import VARIANTS, get_variant
 
 # --------------------------------------------------------------------------------------- input cache
 def input_cache(manifest: pd.DataFrame, cfg: MimicConfig, root: str | Path | None = None) -> ClipCache:
-    """The cache of ``cfg``'s inputs for ``manifest``'s dataset (key: input settings + data fingerprint)."""
-    settings = {"mimic_input": cfg.input_settings(), "data": dataset_fingerprint(manifest),
-                "dataset_root": str(manifest.attrs.get("root", ""))}
-    return ClipCache("mimic", settings, root=root)
+    """The front end's cache of ``cfg``'s inputs for ``manifest``'s dataset (:func:`melib.preprocess.input_cache`)."""
+    return preprocess.input_cache("mimic", {"mimic_input": cfg.input_settings()}, manifest, root)
 
 
 def compute_input(row: Mapping[str, Any], cfg: MimicConfig) -> dict[str, np.ndarray]:
@@ -59,12 +57,9 @@ def prepare(manifest: pd.DataFrame, cfg: MimicConfig, rows: pd.DataFrame | None 
     different clips of it, share one cache. The learned magnifier is loaded once, before forking.
     """
     cache = input_cache(manifest, cfg, root)
-    if cfg.magnify == "learned":
-        learned_magnifier(cfg.learned_checkpoint, cfg.learned_profile)  # one model per process, the front end's
-    report = cache.build(manifest if rows is None else rows, functools.partial(compute_input, cfg=cfg),
-                         workers=workers, progress=progress, strict=strict)
-    if progress or report.failed:
-        print(f"annotation-mimic inputs {cache.key} ({display_path(cache.dir)}): {report}")
+    learned = (cfg.learned_checkpoint, cfg.learned_profile) if cfg.magnify == "learned" else None
+    preprocess.build_inputs(cache, manifest if rows is None else rows, functools.partial(compute_input, cfg=cfg),
+                            "annotation-mimic inputs", workers, progress, strict, learned)
     return cache
 
 

@@ -31,7 +31,7 @@ Choices the paper leaves open (fields of :class:`MicroAUCLIPConfig` where they c
 - ``weights="none"`` by default (offline); the paper starts from OpenAI's CLIP (``weights="openai"``
   with internet, or a state-dict file). Every ablation row is a switch: :data:`VARIANTS` names them.
 
-The package: config (settings, presets, variants and the paper's numbers), inputs (the input cache and the Dataset), method (the network from a config and the harness's Method), outputs (held-out outputs and feature similarities), analysis (label-free MER, tables, read-back hooks and the spec), model (the network).
+The package: config (settings, presets, variants and the paper's numbers), inputs (the input cache and the Dataset), method (the network from a config and the harness's Method), outputs (held-out outputs and feature similarities), analysis (label-free MER, tables, read-back hooks and the spec), model (the network), towers (its CLIP encoders), heads (its LSI and GSD modules, Eqs. 1-7).
 """
 from __future__ import annotations
 

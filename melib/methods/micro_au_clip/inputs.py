@@ -6,17 +6,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from ... import face
-from ...cache import ClipCache, dataset_fingerprint
-from ...config import display_path
+from ... import face, preprocess
+from ...cache import ClipCache
 from ...data import au_matrix
-from ...preprocess import face_frames, learned_magnifier, magnify_apex
+from ...preprocess import face_frames, magnify_apex, resize_flow
 from .config import FLOW_ENCODINGS, MEAN, STD, MicroAUCLIPConfig, _check
 
 
@@ -41,10 +39,8 @@ def encode_flow(flow: np.ndarray, encoding: str = "hsv", max_magnitude: float = 
 
 
 def input_cache(manifest: pd.DataFrame, cfg: MicroAUCLIPConfig, root: str | Path | None = None) -> ClipCache:
-    """The cache of ``cfg``'s inputs for ``manifest``'s dataset (key: input settings + data fingerprint)."""
-    settings = {"micro_au_clip_input": cfg.input_settings(), "data": dataset_fingerprint(manifest),
-                "dataset_root": str(manifest.attrs.get("root", ""))}
-    return ClipCache("micro_au_clip", settings, root=root)
+    """The front end's cache of ``cfg``'s inputs for ``manifest``'s dataset (:func:`melib.preprocess.input_cache`)."""
+    return preprocess.input_cache("micro_au_clip", {"micro_au_clip_input": cfg.input_settings()}, manifest, root)
 
 
 def apex_landmarks(row: Mapping[str, Any], apex: np.ndarray, fallback: str = "none",
@@ -86,10 +82,7 @@ def compute_input(row: Mapping[str, Any], cfg: MicroAUCLIPConfig, dataset_root: 
     magnified = magnify_apex(onset, apex, cfg.magnify, cfg.factor, cfg.learned_checkpoint, cfg.learned_profile)
     flow = optical_flow(onset, magnified, method=cfg.flow)
     (h, w), size = flow.shape[:2], cfg.image_size
-    if (h, w) != (size, size):
-        shrink = h > size and w > size
-        flow = cv2.resize(flow, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-        flow = flow * np.array([size / w, size / h], dtype=np.float32)
+    flow = resize_flow(flow, size)
     image, scale = encode_flow(flow, cfg.flow_encoding, cfg.flow_max)
     points, source = apex_landmarks(row, apex, cfg.landmark_fallback, dataset_root)
     if source == 1:  # ground truth is in the stored frame's pixels: into the aligned crop's
@@ -104,12 +97,9 @@ def prepare(manifest: pd.DataFrame, cfg: MicroAUCLIPConfig, workers: int | None 
     """Compute every missing input of ``manifest`` in parallel, resumably; ``strict`` raises (after the
     others are done) naming every clip that failed. The learned magnifier is loaded once, before forking."""
     cache = input_cache(manifest, cfg, root)
-    if cfg.magnify == "learned":
-        learned_magnifier(cfg.learned_checkpoint, cfg.learned_profile)  # one model per process, the front end's
+    learned = (cfg.learned_checkpoint, cfg.learned_profile) if cfg.magnify == "learned" else None
     compute = functools.partial(compute_input, cfg=cfg, dataset_root=str(manifest.attrs.get("root", "")))
-    report = cache.build(manifest, compute, workers=workers, progress=progress, strict=strict)
-    if progress or report.failed:
-        print(f"Micro-AU CLIP inputs {cache.key} ({display_path(cache.dir)}): {report}")
+    preprocess.build_inputs(cache, manifest, compute, "Micro-AU CLIP inputs", workers, progress, strict, learned)
     return cache
 
 

@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ... import splits, train
+from ... import loop, splits, train
 from ...cache import dataset_fingerprint
 from ...config import config_hash, outputs_root
-from ...io import atomic_path
+from ...io import damaged
 from ...preprocess import face_frames
 from ...progress import tqdm
 from .config import SelfMEConfig
@@ -98,31 +98,37 @@ def learner_losses(model: MotionLearner, source: torch.Tensor, target: torch.Ten
 
 def train_motion_learner(manifest: pd.DataFrame, seen: Sequence[str], cfg: SelfMEConfig, seed: int = 0,
                          progress: bool = True, device: str | torch.device | None = None) -> tuple[MotionLearner, dict]:
-    """Load-or-train the motion learner on the clips of subjects ``seen`` only (Eq. 8, random frame pairs).
+    """Load-or-train the motion learner on the clips of subjects ``seen`` only (Eq. 8, random frame pairs),
+    in the step mode of the one training loop (:func:`melib.loop.train_steps`).
 
     Resumable: ``<path>.last`` is written atomically every 50 steps with the optimiser state and the
     step (a resumed run reseeds its pair sampling from the step, so it is not bit-identical to an
-    uninterrupted one); the finished model goes to :func:`learner_path` with its loss history. Returns the model (eval
-    mode, CPU) and ``{"path", "history", "steps", "seen"}``.
+    uninterrupted one; a damaged one is named, removed and training starts over); the finished model goes to
+    :func:`learner_path` with its loss history. Returns the model (eval mode, CPU) and
+    ``{"path", "history", "steps", "seen"}``.
     """
     path = learner_path(manifest, cfg, seen, seed)
     model = MotionLearner(cfg.num_kp, 3, cfg.expansion)
     if path.is_file():
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"])
-        return model.eval(), {"path": path, "history": state["history"], "steps": cfg.learner_steps, "seen": list(seen)}
+        state = loop.read_checkpoint(path)
+        if isinstance(state, str):
+            damaged(path, state, "removed; training the motion learner again")
+            path.unlink(missing_ok=True)
+        else:
+            model.load_state_dict(state["model"])
+            return model.eval(), {"path": path, "history": state["history"], "steps": cfg.learner_steps,
+                                  "seen": list(seen)}
     start_weights = cfg.checkpoint_path()
     if start_weights is not None:
         model.load_state_dict(torch.load(start_weights, map_location="cpu", weights_only=True))
     device = torch.device(device) if device is not None else train.device_default()
-    model.to(device).train()
+    model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.learner_lr, betas=(0.5, 0.999))
     milestones = [max(1, cfg.learner_steps // 2), max(1, 3 * cfg.learner_steps // 4)]
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones, gamma=0.1)
     start, history = 0, []
     last = path.with_suffix(".last")
-    if last.is_file():
-        state = torch.load(last, map_location="cpu", weights_only=True)
+    if (state := loop.resume_state(last, "cpu", "the motion learner starts from step 0")) is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -132,30 +138,34 @@ def train_motion_learner(manifest: pd.DataFrame, seen: Sequence[str], cfg: SelfM
     features = _reconstruction_features(cfg, device)
     rng = random.Random(f"{seed}-{start}")
     gen = torch.Generator().manual_seed(seed * 100003 + start)
-    bar = tqdm(range(start, cfg.learner_steps), desc="motion learner", disable=not progress, leave=False)
-    for step in bar:
-        pairs = []
+
+    def pairs() -> tuple[torch.Tensor, torch.Tensor]:
+        """``learner_batch`` random (source, target) frame pairs, each of one clip, ``(B, 3, S, S)`` in [0, 1]."""
+        chosen = []
         for _ in range(cfg.learner_batch):
             frames = clips[rng.randrange(len(clips))]
             i, j = rng.sample(range(len(frames)), 2) if len(frames) > 1 else (0, 0)
-            pairs.append((frames[i], frames[j]))
-        source, target = (torch.from_numpy(np.stack([p[k] for p in pairs])).permute(0, 3, 1, 2).float().div(255).to(device)
-                          for k in (0, 1))
-        rec, eqv = learner_losses(model, source, target, cfg, gen, features)
-        opt.zero_grad(set_to_none=True)
-        (rec + eqv).backward()
-        opt.step()
-        sched.step()
-        history.append({"step": step + 1, "rec": rec.item(), "eqv": eqv.item()})
-        bar.set_postfix(rec=f"{history[-1]['rec']:.3f}", eqv=f"{history[-1]['eqv']:.3f}")
-        if (step + 1) % 50 == 0 or step + 1 == cfg.learner_steps:
-            table = torch.tensor([[h["step"], h["rec"], h["eqv"]] for h in history], dtype=torch.float64)
-            state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                     "step": step + 1, "history": table}
-            with atomic_path(last) as tmp:
-                torch.save(state, tmp)
-    table = torch.tensor([[h["step"], h["rec"], h["eqv"]] for h in history], dtype=torch.float64).reshape(-1, 3)
-    with atomic_path(path) as tmp:
-        torch.save({"model": {k: v.cpu() for k, v in model.state_dict().items()}, "history": table}, tmp)
+            chosen.append((frames[i], frames[j]))
+        return tuple(torch.from_numpy(np.stack([p[k] for p in chosen])).permute(0, 3, 1, 2).float().div(255).to(device)
+                     for k in (0, 1))
+
+    def losses_of(batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
+        rec, eqv = learner_losses(model, *batch, cfg, gen, features)
+        return {"loss": rec + eqv, "rec": rec, "eqv": eqv}
+
+    def state_at(done: int, steps: list[dict]) -> dict:
+        return {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                "step": done, "history": _history_table(steps)}
+
+    history = loop.train_steps(model, opt, ((step, pairs()) for step in range(start, cfg.learner_steps)), losses_of,
+                               cfg.learner_steps, start=start, scheduler=sched, checkpoint=last, checkpoint_every=50,
+                               state_at=state_at, history=history, desc="motion learner", progress=progress)
+    table = _history_table(history)
+    loop.save_checkpoint(path, {"model": {k: v.cpu() for k, v in model.state_dict().items()}, "history": table})
     last.unlink(missing_ok=True)
     return model.cpu().eval(), {"path": path, "history": table, "steps": cfg.learner_steps, "seen": list(seen)}
+
+
+def _history_table(history: Sequence[Mapping[str, float]]) -> torch.Tensor:
+    """The learner's loss history as stored: ``(steps, 3)`` float64 rows ``(step, rec, eqv)``."""
+    return torch.tensor([[h["step"], h["rec"], h["eqv"]] for h in history], dtype=torch.float64).reshape(-1, 3)

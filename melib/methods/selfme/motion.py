@@ -13,11 +13,11 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from ... import splits
-from ...cache import ClipCache, dataset_fingerprint
+from ... import preprocess, splits
+from ...cache import ClipCache
 from ...config import drop_defaults
 from ...motion.diffeo import bspline_upsample, folding_fraction, integrate_velocity
-from ...preprocess import face_frames
+from ...preprocess import face_frames, resize_flow
 from .config import ADDED_FIELDS, SelfMEConfig
 from .learner import _frames, learner_groups, train_motion_learner
 from .model import MotionLearner
@@ -64,9 +64,7 @@ def compute_motion(row: Mapping[str, Any], cfg: SelfMEConfig, learner: MotionLea
                 "folding_after": np.float32(folding_fraction(expanded)[0])}
     frames, _ = face_frames(row, (onset, apex), cfg.align)
     flow = optical_flow(frames[onset], frames[apex], method=cfg.motion)
-    h, w = flow.shape[:2]
-    flow = cv2.resize(flow, (size, size), interpolation=cv2.INTER_AREA) * np.array([size / w, size / h], np.float32)
-    return {"motion": flow.transpose(2, 0, 1).astype(np.float32)}
+    return {"motion": resize_flow(flow, size, enlarge=cv2.INTER_AREA).transpose(2, 0, 1).astype(np.float32)}
 
 
 def prepare(manifest: pd.DataFrame, cfg: SelfMEConfig, seed: int = 0, progress: bool = True,
@@ -77,8 +75,7 @@ def prepare(manifest: pd.DataFrame, cfg: SelfMEConfig, seed: int = 0, progress: 
     learners: dict[str, dict] = {}
     motion_keys = ("motion", "gamma_test", "bspline", "integrate_steps", "vit_image_size", "align")
     settings = {"selfme_motion": drop_defaults({k: v for k, v in dataclasses.asdict(cfg).items() if k in motion_keys},
-                                               ADDED_FIELDS),
-                "data": dataset_fingerprint(manifest), "dataset_root": str(manifest.attrs.get("root", ""))}
+                                               ADDED_FIELDS)}
     if cfg.motion == "learned":
         groups = learner_groups(manifest, cfg.motion_folds)
         everyone = splits.loso_subjects(manifest)
@@ -87,14 +84,12 @@ def prepare(manifest: pd.DataFrame, cfg: SelfMEConfig, seed: int = 0, progress: 
             model, info = train_motion_learner(manifest, seen, cfg, seed=seed, progress=progress)
             learners[str(g)] = {**info, "model": model, "subjects": held}
         settings["learners"] = [str(info["path"].name) for info in learners.values()]
-    cache = ClipCache("selfme", settings, root)
+    cache = preprocess.input_cache("selfme", settings, manifest, root)
     for g, info in (learners.items() if learners else [("flow", {"model": None, "subjects": None})]):
         rows = manifest if info["subjects"] is None else manifest[manifest["subject"].astype(str).isin(set(info["subjects"]))]
         compute = functools.partial(compute_motion, cfg=cfg, learner=info["model"])
-        report = cache.build(rows, compute, workers=1 if cfg.motion == "learned" else workers, progress=progress,
-                             strict=True)
-        if progress:
-            print(f"SelfME motion ({cfg.motion}) group {g}: {report}")
+        preprocess.build_inputs(cache, rows, compute, f"SelfME motion ({cfg.motion}) group {g}",
+                                workers=1 if cfg.motion == "learned" else workers, progress=progress, strict=True)
     return cache, {g: {k: v for k, v in info.items() if k != "model"} for g, info in learners.items()}
 
 
@@ -104,9 +99,7 @@ def true_motion(root: str | Path, row: Mapping[str, Any], size: int) -> np.ndarr
     from ...data.synthetic import load_groundtruth
 
     truth = load_groundtruth(root, row["subject"], row["clip"])["flow_onset_apex"].astype(np.float32)
-    h, w = truth.shape[:2]
-    truth = cv2.resize(truth, (size, size), interpolation=cv2.INTER_AREA) * np.array([size / w, size / h], np.float32)
-    return truth.transpose(2, 0, 1)
+    return resize_flow(truth, size, enlarge=cv2.INTER_AREA).transpose(2, 0, 1)
 
 
 def motion_against_truth(clips: pd.DataFrame, caches: Mapping[str, ClipCache], size: int) -> pd.DataFrame:

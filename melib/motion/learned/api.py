@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ... import loop
 from ...config import cache_root, config_hash
 from ...progress import print_once
 from .network import MagNet
@@ -62,7 +63,7 @@ def load_or_train(checkpoint: str | Path | None = None, profile: str | MagnifyCo
                   f"steps, trained in {state['elapsed_s']:.0f} s on a 2-core CPU); {NOT_OFFICIAL}")
     else:
         path = cached_weights_path(config)
-        state = load_checkpoint(path) if path.exists() else None
+        state = loop.resume_state(path, "cpu", "training the magnifier again")  # a damaged one: named, removed
         if state is not None and int(state["step"]) >= config.steps:
             model = config.build_model()
             model.load_state_dict(state["model"])

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from ...config import config_hash, resolve_profile
-from ...io import atomic_path
+from ... import loop
 from ...train import torch_threads
 from .network import MagNet
 from .synthetic import PairBatch, SyntheticConfig, make_batch
@@ -132,14 +132,16 @@ class SyntheticBatches(torch.utils.data.Dataset):
 def train(config: MagnifyConfig, steps: int | None = None, device: str | torch.device | None = None,
           progress: bool = True, checkpoint: str | Path | None = None, workers: int = 0,
           threads: int | None = None) -> tuple[MagNet, dict[str, list[float]]]:
-    """Train (or resume) a :class:`MagNet`; returns the model in eval mode and the loss history.
+    """Train (or resume) a :class:`MagNet` in the step mode of the one training loop
+    (:func:`melib.loop.train_steps`); returns the model in eval mode and the loss history.
 
     Parameters
     ----------
     steps : total number of steps to reach (default ``config.steps``); a resumed run continues from
         the checkpoint's step count.
     checkpoint : ``.pt`` file written atomically every ``config.checkpoint_every`` steps and at the end;
-        if it exists it must come from the same config, and training resumes from it.
+        if it exists it must come from the same config, and training resumes from it (a damaged one is
+        named in a warning, removed, and training starts over).
     workers : processes rendering synthetic batches ahead (0: in this process). Batches depend only
         on the step, so the result does not depend on it; use several on a GPU machine (a 384 px
         batch of 4 takes about 0.7 s to render on one CPU core).
@@ -151,52 +153,55 @@ def train(config: MagnifyConfig, steps: int | None = None, device: str | torch.d
     model = config.build_model().to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.999))
     start, elapsed, history = 0, 0.0, {"loss": [], "l1": [], "reg": []}
-    if checkpoint is not None and Path(checkpoint).exists():
-        state = load_checkpoint(checkpoint)
+    state = loop.resume_state(Path(checkpoint), "cpu") if checkpoint is not None else None
+    if state is not None:
         if state["config_hash"] != config_hash(config):
             raise ValueError(f"checkpoint {checkpoint} was written for config {state['config_hash']}, "
                              f"not {config_hash(config)}; delete it or pass another path")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start, elapsed, history = int(state["step"]), float(state["elapsed_s"]), state["history"]
-
-    from ...progress import tqdm
-
-    model.train()
+    earlier = [{"step": s + 1, **{k: v[s] for k, v in history.items()}} for s in range(start)]
     began = time.perf_counter()
     batches = torch.utils.data.DataLoader(SyntheticBatches(config, total), batch_size=None, num_workers=workers,
                                           sampler=range(start, total))
-    with torch_threads(threads):
-        bar = tqdm(zip(range(start, total), batches), initial=start, total=total, desc="learned magnifier",
-                   disable=not progress, mininterval=1.0)
-        for step, batch in bar:
-            batch = batch.to(device)
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(config, step)
-            loss, parts = magnification_loss(model, batch, config.reg_weight)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            for key, value in parts.items():
-                history[key].append(value)
-            bar.set_postfix(loss=f"{parts['loss']:.4f}")
-            done = step + 1
-            if checkpoint is not None and (done % config.checkpoint_every == 0 or done == total):
-                save_checkpoint(checkpoint, model, optimizer, config, done, history,
+
+    def losses_of(batch: PairBatch) -> dict[str, torch.Tensor]:
+        loss, parts = magnification_loss(model, batch.to(device), config.reg_weight)
+        return {"loss": loss, "l1": parts["l1"], "reg": parts["reg"]}
+
+    def state_at(done: int, steps_so_far: list[dict]) -> dict[str, Any]:
+        return checkpoint_state(model, optimizer, config, done, _as_lists(steps_so_far),
                                 elapsed + time.perf_counter() - began)
-        bar.close()
-    return model.eval(), history
+
+    with torch_threads(threads):
+        steps_done = loop.train_steps(model, optimizer, zip(range(start, total), batches), losses_of, total,
+                                      start=start, lr_at=lambda step: learning_rate(config, step),
+                                      checkpoint=None if checkpoint is None else Path(checkpoint),
+                                      checkpoint_every=config.checkpoint_every, state_at=state_at, history=earlier,
+                                      desc="learned magnifier", progress=progress)
+    return model.eval(), _as_lists(steps_done)
+
+
+def _as_lists(steps: list[dict]) -> dict[str, list[float]]:
+    """Per-step logs ``[{"step", "loss", "l1", "reg"}, ...]`` as the history the checkpoints keep: a list per loss."""
+    return {key: [float(s[key]) for s in steps] for key in ("loss", "l1", "reg")}
+
+
+def checkpoint_state(model: MagNet, optimizer: torch.optim.Optimizer | None, config: MagnifyConfig, step: int,
+                     history: dict[str, list[float]], elapsed_s: float) -> dict[str, Any]:
+    """What a magnifier checkpoint holds: weights, optimiser state, config and history (plain types,
+    ``weights_only``-safe)."""
+    return {"model": model.state_dict(), "optimizer": optimizer.state_dict() if optimizer else {},
+            "config": dataclasses.asdict(config), "config_hash": config_hash(config), "step": int(step),
+            "history": history, "elapsed_s": float(elapsed_s),
+            "note": "self-trained on melib synthetic data; not the official weights of Oh et al. (2018)"}
 
 
 def save_checkpoint(path: str | Path, model: MagNet, optimizer: torch.optim.Optimizer | None,
                     config: MagnifyConfig, step: int, history: dict[str, list[float]], elapsed_s: float) -> None:
-    """Atomically write weights, optimiser state, config and history (plain types, ``weights_only``-safe)."""
-    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict() if optimizer else {},
-             "config": dataclasses.asdict(config), "config_hash": config_hash(config), "step": int(step),
-             "history": history, "elapsed_s": float(elapsed_s),
-             "note": "self-trained on melib synthetic data; not the official weights of Oh et al. (2018)"}
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    """Atomically write :func:`checkpoint_state` to ``path`` (:func:`melib.loop.save_checkpoint`)."""
+    loop.save_checkpoint(path, checkpoint_state(model, optimizer, config, step, history, elapsed_s))
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
