@@ -24,7 +24,11 @@ from pathlib import Path
 from typing import Any
 
 PROFILES = ("fast", "full")
+#: Every dataset melib reads (the one list; :mod:`melib.data` and the command lines take theirs from here).
 DATASETS = ("synthetic", "casme2", "samm", "smic", "casme3a")
+#: The datasets whose clips carry AU labels and subject-independent AU protocols: what the AU methods
+#: (IICL, Micro-AU CLIP) train on. SMIC-HS has no AU labels; CAS(ME)^3 part A is read for its 3 classes.
+AU_DATASETS = ("synthetic", "casme2", "samm")
 
 
 def repo_root() -> Path:

@@ -7,8 +7,8 @@ regenerating the synthetic dataset) computes a fresh entry and never reuses a st
 
 Frame sets (``frames``):
 
-- ``"iicl"``: onset, then apex-``close`` .. apex+``close`` (IICL: the apex and the three frames before
-  and after it, "close-to-apex"). Frame numbers are clipped to the frames on disk inside
+- ``"apex_window"``: onset, then apex-``close`` .. apex+``close`` (the apex and the ``close`` frames before
+  and after it: IICL's "close-to-apex" frames with ``close=3``). Frame numbers are clipped to the frames on disk inside
   [onset, offset], so a short clip repeats its edge frames and every entry has the same length.
 - ``"pair"``: onset, apex (two-frame magnification: annotation mimic, Micro-AU CLIP).
 - ``"triplet"``: onset, apex, offset (annotation mimic's flow input).
@@ -48,7 +48,10 @@ from .cache import BuildReport, ClipCache, dataset_fingerprint
 from .config import display_path
 from .data import available_frames, load_frame
 
-FRAME_SETS = ("iicl", "pair", "triplet")
+FRAME_SETS = ("apex_window", "pair", "triplet")
+#: Values renamed after caches existed, hashed under their former names so stored caches (and the runs
+#: whose keys name them) keep their keys: the apex window was first called after the paper that uses it.
+HASHED_AS = {"frames": {"apex_window": "iicl"}}
 ALIGNERS = ("none", "dlib", "mediapipe", "auto")  # "auto": default_align of each row's own dataset
 MAGNIFIERS = ("none", "eulerian", "learned")
 #: EVM's spatial cut-off wavelength (px): the front end's default, and every method that magnifies by EVM.
@@ -111,7 +114,7 @@ def face_frames(row: Mapping[str, Any], numbers: Sequence[int], align: str = "no
 class FrontEnd:
     """What the front end computes per clip; every field is part of the cache key."""
 
-    frames: str = "iicl"
+    frames: str = "apex_window"
     close: int = 3
     align: str = "none"          # "none": the dataset's own cropped faces (CASME II Cropped, synthetic)
     size: int = 256
@@ -171,7 +174,10 @@ def build_inputs(cache: ClipCache, rows: pd.DataFrame, compute: Callable[[dict[s
 
 def cache_for(manifest: pd.DataFrame, front: FrontEnd, root: str | None = None) -> ClipCache:
     """The cache holding ``front``'s entries for ``manifest``'s dataset."""
-    return input_cache("frontend", {"front_end": dataclasses.asdict(front)}, manifest, root)
+    settings = dataclasses.asdict(front)
+    for name, former in HASHED_AS.items():
+        settings[name] = former.get(settings[name], settings[name])
+    return input_cache("frontend", {"front_end": settings}, manifest, root)
 
 
 def compute_clip(row: Mapping[str, Any], front: FrontEnd) -> dict[str, np.ndarray]:

@@ -56,8 +56,8 @@ def test_roots_as_mapping_or_string(roots):
         composite.parse_roots(f"samm={roots['samm']},samm={roots['samm']}")
     with pytest.raises(ValueError, match="casme2=PATH"):
         composite.parse_roots(str(roots["samm"]))
-    with pytest.raises(ValueError, match="clips='iicl'"):
-        data.load_manifest("megc", text, clips="iicl")
+    with pytest.raises(ValueError, match="clips='studied_aus'"):
+        data.load_manifest("megc", text, clips="studied_aus")
 
 
 def test_manifest_stacks_the_three_parts_under_three_classes(roots, megc_manifest, capsys):

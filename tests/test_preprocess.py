@@ -44,6 +44,20 @@ def test_cache_key_tracks_every_setting(manifest, tmp_path):
     assert preprocess.cache_for(manifest.iloc[:-1], preprocess.FrontEnd(), root=tmp_path).key != key
 
 
+def test_a_renamed_frame_set_keeps_its_stored_key(manifest, tmp_path):
+    """The apex window was called "iicl" when caches (and the IICL runs whose keys name them) were made."""
+    import dataclasses
+
+    from melib.cache import ClipCache, dataset_fingerprint
+
+    front = preprocess.FrontEnd(frames="apex_window")
+    former = {"front_end": {**dataclasses.asdict(front), "frames": "iicl"}, "data": dataset_fingerprint(manifest),
+              "dataset_root": str(manifest.attrs.get("root", ""))}
+    assert preprocess.cache_for(manifest, front, root=tmp_path).key == ClipCache("frontend", former, tmp_path).key
+    assert preprocess.cache_for(manifest, preprocess.FrontEnd(frames="pair"), root=tmp_path).key != \
+        ClipCache("frontend", former, tmp_path).key
+
+
 def test_interrupted_preprocessing_resumes_with_only_the_missing_clips(manifest, tmp_path, monkeypatch):
     front = preprocess.FrontEnd(size=64)
     real, calls = preprocess.compute_clip, []

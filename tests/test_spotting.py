@@ -8,7 +8,7 @@ from scipy import fft as sfft
 
 from fixtures.me_datasets import build_smic
 from melib.data import read_annotations
-from melib.data.subsets import iicl_subset
+from melib.data.subsets import with_studied_aus
 from melib.spotting import SpotSettings, cached_apex, energy_curve, frequency_apex, lbp_image, spot_apex
 
 
@@ -140,26 +140,26 @@ def test_casme2_apex_source(tmp_path):
 
 
 # ----------------------------------------------------------------------------- IICL subset
-def test_iicl_subset_rule():
+def test_studied_au_subset_keeps_iicls_rule():
     manifest = pd.DataFrame({
         "clip": ["a", "b", "c", "d", "e"],
         "emotion": ["disgust", "repression", "others", "happiness", "fear"],
         "AU4": [1, 0, 0, 0, 0], "AU10": [0, 1, 0, 0, 1], "AU12": [0, 0, 0, 1, 0], "AU17": [0, 1, 0, 0, 0],
     })
     manifest.attrs["dataset"] = "casme2"
-    assert iicl_subset(manifest)["clip"].tolist() == ["a", "b", "d"]      # AU10 alone is not studied
-    assert iicl_subset(manifest, emotions=["disgust", "happiness"])["clip"].tolist() == ["a", "d"]
-    assert iicl_subset(manifest, dataset="samm")["clip"].tolist() == ["a", "d"]  # AU2/4/7/12
-    assert iicl_subset(manifest, aus=[10])["clip"].tolist() == ["b", "e"]
-    assert iicl_subset(manifest).attrs["dataset"] == "casme2"
+    assert with_studied_aus(manifest)["clip"].tolist() == ["a", "b", "d"]      # AU10 alone is not studied
+    assert with_studied_aus(manifest, emotions=["disgust", "happiness"])["clip"].tolist() == ["a", "d"]
+    assert with_studied_aus(manifest, dataset="samm")["clip"].tolist() == ["a", "d"]  # AU2/4/7/12
+    assert with_studied_aus(manifest, aus=[10])["clip"].tolist() == ["b", "e"]
+    assert with_studied_aus(manifest).attrs["dataset"] == "casme2"
 
 
-def test_load_manifest_keeps_iicls_clips_on_request(tiny_synthetic):
+def test_load_manifest_keeps_the_clips_with_studied_aus_on_request(tiny_synthetic):
     from melib import data
     from melib.data.mappings import au_set
 
     every = data.load_manifest("synthetic", tiny_synthetic)
-    kept = data.load_manifest("synthetic", tiny_synthetic, clips="iicl")
+    kept = data.load_manifest("synthetic", tiny_synthetic, clips="studied_aus")
     studied = [f"AU{a}" for a in au_set("casme2") if f"AU{a}" in every]  # the tiny set lacks some AUs
     assert len(kept) == int((every[studied].sum(axis=1) > 0).sum()) and len(kept) <= len(every)
     with pytest.raises(ValueError, match="clips"):

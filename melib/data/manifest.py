@@ -36,26 +36,26 @@ def load_manifest(name: str, root: str | Path = "", subjects: int | None = None,
                   **kwargs) -> pd.DataFrame:
     """Read a dataset's manifest (see :func:`read_annotations`); ``subjects`` keeps the n subjects
     with the most clips (ties by name), the fast profiles' smaller stand-in for the whole dataset.
-    ``clips="iicl"`` keeps the clips IICL evaluates, as far as its text defines them
-    (:func:`melib.data.subsets.iicl_subset`: at least one of the studied AUs); ``"all"`` keeps every clip.
+    ``clips="studied_aus"`` keeps the clips carrying at least one of the dataset's studied AUs
+    (:func:`melib.data.subsets.with_studied_aus`; the rule IICL's text states); ``"all"`` keeps every clip.
 
     ``name="megc"`` is the MEGC 2019 composite (:func:`melib.data.composite.load_composite`): ``root`` is
     ``"casme2=PATH,samm=PATH,smic=PATH"`` (parts left out: their default location) and ``subjects``
     counts per part."""
-    if clips not in ("all", "iicl"):
-        raise ValueError(f"clips must be 'all' or 'iicl'; got {clips!r}")
+    if clips not in ("all", "studied_aus"):
+        raise ValueError(f"clips must be 'all' or 'studied_aus'; got {clips!r}")
     if name == "megc":
         from .composite import load_composite
 
         if clips != "all":
-            raise ValueError("the MEGC composite is a 3-class emotion protocol; clips='iicl' (AU detection) "
+            raise ValueError("the MEGC composite is a 3-class emotion protocol; clips='studied_aus' (AU detection) "
                              "does not apply to it")
         return load_composite(str(root) or None, subjects=subjects, **kwargs)
     manifest = read_annotations(name, dataset_root(name, root), **kwargs)
-    if clips == "iicl":
-        from .subsets import iicl_subset
+    if clips == "studied_aus":
+        from .subsets import with_studied_aus
 
-        manifest = iicl_subset(manifest, "casme2" if name == "synthetic" else name)
+        manifest = with_studied_aus(manifest, "casme2" if name == "synthetic" else name)
     return subset_subjects(manifest, subjects) if subjects else manifest
 
 

@@ -41,10 +41,10 @@ from typing import Any
 import openpyxl
 import pandas as pd
 
+from ..config import DATASETS
 from .aus import parse_aus
 from .frames import detect_frame_format, frame_numbers
 
-DATASETS = ("casme2", "samm", "smic", "casme3a", "synthetic")
 FRAME_TREES = ("cropped", "raw")
 COLUMNS = ["dataset", "subject", "clip", "onset", "apex", "offset", "aus", "emotion", "frames_dir",
            "frame_format", "apex_estimated", "apex_source", "source", "source_row"]

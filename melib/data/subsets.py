@@ -1,10 +1,7 @@
-"""Clip subsets that papers evaluate on, as far as their text defines them.
+"""Clip subsets defined by a rule on the labels: the clips carrying at least one of a dataset's studied AUs.
 
-IICL (Li & Zhao 2021, Sec. 3.1) evaluates "243 videos" of CASME II "with eight AUs: AU1, AU2, AU4, AU7,
-AU12, AU14, AU15, and AU17 occurred in disgust, happy, surprise, angry, and others emotions", and "the 101
-samples [of SAMM] including AU2, AU4, AU7, and AU12"; the AUs are "the common AUs with the number of
-samples no less than 15". It lists no clip names, so :func:`iicl_subset` implements the stated rule:
-a clip is kept when it carries at least one of the studied AUs.
+AU detection papers evaluate on the clips where their AUs occur; IICL states that rule in its text (its
+package, :mod:`melib.methods.iicl`, keeps the paper's words and clip counts), and lists no clip names.
 """
 from __future__ import annotations
 
@@ -14,16 +11,10 @@ import pandas as pd
 
 from .mappings import au_set
 
-#: The paper's emotion list, mapped onto CASME II's names: "happy" -> happiness; "angry" has no CASME II
-#: counterpart (CASME II has happiness, disgust, repression, surprise, others, fear, sadness).
-IICL_CASME2_EMOTIONS = ("disgust", "happiness", "surprise", "others")
-#: The clip counts IICL reports (Sec. 3.1), for checking a subset built from the real datasets.
-IICL_CLIPS = {"casme2": 243, "samm": 101}
 
-
-def iicl_subset(manifest: pd.DataFrame, dataset: str | None = None, aus: Iterable[int] | None = None,
+def with_studied_aus(manifest: pd.DataFrame, dataset: str | None = None, aus: Iterable[int] | None = None,
                 emotions: Iterable[str] | None = None) -> pd.DataFrame:
-    """The clips IICL evaluates (Sec. 3.1): those carrying at least one of ``aus``.
+    """The clips carrying at least one of ``aus`` (IICL's rule, Sec. 3.1: :data:`melib.methods.iicl.IICL_CLIPS`).
 
     Parameters
     ----------
@@ -35,14 +26,14 @@ def iicl_subset(manifest: pd.DataFrame, dataset: str | None = None, aus: Iterabl
     aus
         The studied AUs, instead of the dataset's set.
     emotions
-        Also keep only these emotions (e.g. :data:`IICL_CASME2_EMOTIONS`). Off by default: the paper's
+        Also keep only these emotions (e.g. :data:`melib.methods.iicl.IICL_CASME2_EMOTIONS`). Off by default: IICL's
         list reads as a description, and as a filter it cannot give 243 clips -- CASME II has about
         63-64 disgust + 32 happiness + 25 surprise + 99 others = 219-220 clips in those emotions.
 
     Returns
     -------
     The kept rows, index reset, ``attrs`` kept. Unknown: which clips the paper left out beyond this
-    rule (CASME II 243 of about 255, SAMM 101 of 159; :data:`IICL_CLIPS`), and how AU counts were
+    rule (CASME II 243 of about 255, SAMM 101 of 159), and how AU counts were
     taken for the ">= 15 samples" AU choice (left/right prefixes merged or not).
     """
     if dataset is None:

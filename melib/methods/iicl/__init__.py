@@ -27,10 +27,10 @@ from .analysis import (  # noqa: F401
            view_features,
            view_maps,
 )
-from .config import LABELS, LOSS_NAMES, MEAN, PAPER_NUMBERS, PRESETS, REFERENCE_CPU, STD, IICLConfig, paper_f1, preset  # noqa: F401
+from .config import IICL_CASME2_EMOTIONS, IICL_CLIPS, LABELS, LOSS_NAMES, MEAN, PAPER_NUMBERS, PRESETS, REFERENCE_CPU, STD, IICLConfig, paper_f1, preset  # noqa: F401
 from .method import IICLDataset, IICLMethod, _to_tensor, harness, run  # noqa: F401
 from .model import VARIANTS, build_model, get_variant, variant_loss  # noqa: F401
 
-__all__ = ["SPEC", "view_maps", "view_features", "IICLConfig", "IICLDataset", "IICLMethod", "LABELS", "LOSS_NAMES", "PAPER_NUMBERS", "paper_f1", "PRESETS", "VARIANTS",
+__all__ = ["SPEC", "IICL_CASME2_EMOTIONS", "IICL_CLIPS", "view_maps", "view_features", "IICLConfig", "IICLDataset", "IICLMethod", "LABELS", "LOSS_NAMES", "PAPER_NUMBERS", "paper_f1", "PRESETS", "VARIANTS",
            "diagnostics", "f1_by_amplitude", "f1_table", "harness", "REFERENCE_CPU", "format_seed_table", "preset", "run",
            "seed_table", "verdict"]

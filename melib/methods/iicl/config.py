@@ -16,6 +16,16 @@ from .model import get_variant
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
+#: The clips IICL evaluates (Sec. 3.1): "243 videos" of CASME II "with eight AUs: AU1, AU2, AU4, AU7, AU12, AU14,
+#: AU15, and AU17 occurred in disgust, happy, surprise, angry, and others emotions" and "the 101 samples [of SAMM]
+#: including AU2, AU4, AU7, and AU12", the AUs with at least 15 samples. No clip names are listed, so melib keeps
+#: the one stated rule, :func:`melib.data.subsets.with_studied_aus` (``load_manifest(..., clips="studied_aus")``);
+#: these counts check a subset built from the real datasets.
+IICL_CLIPS = {"casme2": 243, "samm": 101}
+#: The paper's emotion list, mapped onto CASME II's names: "happy" -> happiness; "angry" has no CASME II
+#: counterpart (CASME II has happiness, disgust, repression, surprise, others, fear, sadness).
+IICL_CASME2_EMOTIONS = ("disgust", "happiness", "surprise", "others")
+
 #: Row labels of the paper's tables, by variant.
 LABELS = {"senet": "Baseline", "seseq": "SEseq", "resnet": "RESnet", "resseq": "RESseq", "cl": "CL", "tl": "TL",
           "intracl": "IntraCL", "intercl": "InterCL", "iicl": "IICL",
@@ -102,7 +112,7 @@ class IICLConfig:
             raise ValueError(f"crop_size must be in (0, image_size]; got {self.crop_size} > {self.image_size}")
 
     def front_end(self) -> FrontEnd:
-        return FrontEnd(frames="iicl", close=self.close, align=self.align, size=self.image_size,
+        return FrontEnd(frames="apex_window", close=self.close, align=self.align, size=self.image_size,
                         magnify=self.magnify, alpha=self.alpha)
 
 
