@@ -20,10 +20,12 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without `pip install -e`
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # cli.py, also when imported by the tests
+import cli  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from melib import cli, config, train  # noqa: E402
+from melib import config, train  # noqa: E402
 from melib.experiments import runs  # noqa: E402
 from melib.io import save_json  # noqa: E402
 

@@ -26,10 +26,13 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without `pip install -e`
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # cli.py, also when imported by the tests
+import cli  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from melib import cli, config, data, io  # noqa: E402
+from melib import config, data, io  # noqa: E402
+from melib.experiments import runs  # noqa: E402
 from melib.methods import iicl  # noqa: E402
 from melib.viz.tables import markdown_table  # noqa: E402
 
@@ -49,12 +52,12 @@ def parse_cell(cell: str) -> tuple[float, str]:
     return float(lr), bce
 
 
-def train_cell(manifest: pd.DataFrame, lr: float, bce: str, seed: int, workers: int | None) -> dict:
-    """Train (or load) the SENet baseline at the reference setting with ``lr`` and ``bce``; its pooled scores."""
-    ref = iicl.REFERENCE_CPU
-    cfg, schedule, _ = iicl.preset("fast", variant="senet", seed=seed, epochs=ref["epochs"], lr=lr,
-                                   image_size=ref["image_size"], crop_size=ref["crop_size"], bce=bce)
-    run, _ = cli.timed_run(f"senet lr {lr:g} bce {bce}", seed, lambda: iicl.run(manifest, cfg, schedule, workers=workers))
+def train_cell(root: str, lr: float, bce: str, seed: int, workers: int | None) -> dict:
+    """Train (or load) the SENet baseline at the reference setting (every subject of the dataset at ``root``)
+    with ``lr`` and ``bce``; its pooled scores."""
+    exp = runs.experiment("iicl", "senet", seed, root=root, reference=True, lr=lr, bce=bce)
+    run, _ = cli.timed_run(f"senet lr {lr:g} bce {bce}", seed,
+                           lambda: runs.run(exp, progress=True, workers=workers))
     m = run.results()["metrics"]
     return {"lr": lr, "bce": bce, "seed": seed, "f1": m["f1_avg"], "auc": m["auc_avg"]}
 
@@ -84,10 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     ref = iicl.REFERENCE_CPU
     print(f"development set {args.root}: {len(manifest)} clips, {manifest['subject'].nunique()} subjects")
     cells = [parse_cell(c) for c in args.cells]
-    rows = [train_cell(manifest, lr, bce, args.seeds[0], args.workers) for lr, bce in cells]
+    rows = [train_cell(args.root, lr, bce, args.seeds[0], args.workers) for lr, bce in cells]
     best = max(r["f1"] for r in rows)
     kept = [(r["lr"], r["bce"]) for r in rows if r["f1"] >= best - args.keep_within]
-    rows += [train_cell(manifest, lr, bce, seed, args.workers) for lr, bce in kept for seed in args.seeds[1:]]
+    rows += [train_cell(args.root, lr, bce, seed, args.workers) for lr, bce in kept for seed in args.seeds[1:]]
     table = grid_table(pd.DataFrame(rows))
     chosen = table.iloc[0]
     same = bool(np.isclose(chosen["lr"], ref["lr"]) and chosen["bce"] == ref["bce"])

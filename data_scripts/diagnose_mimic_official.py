@@ -22,9 +22,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without `pip install -e`
-from melib import cli, config, data  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # cli.py, also when imported by the tests
+import cli  # noqa: E402
+
+from melib import config  # noqa: E402
+from melib.experiments import runs  # noqa: E402
 from melib.io import load_json  # noqa: E402
-from melib.methods import annotation_mimic as am  # noqa: E402
 
 PAPER_TRAINING = dict(label_smoothing=0.0, random_erasing="default", inference="softmax_sum", wscl_variant="paper")
 OFFICIAL_TRAINING = dict(label_smoothing=0.1, random_erasing="official", inference="logit_sum", wscl_variant="official")
@@ -53,15 +56,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="outputs/diagnose_mimic_official")
     args = parser.parse_args(argv)
     cli.require_development(args.root)
-    manifest = data.load_manifest("synthetic", args.root, subjects=10)
     print("| row | training CE by epoch, fold 0 | fold 1 | last epoch (mean of folds) |")
     print("|---|---|---|---:|")
     for row in args.rows:
-        cfg, schedule, _ = am.preset("fast", "synthetic", classes="3class", **ROWS[row])
+        exp = runs.experiment("annotation_mimic", seed=None, profile="fast", root=args.root, subjects=10,
+                              classes="3class", **ROWS[row])
         start, curves = time.perf_counter(), []
         with config.outputs_at(Path(args.out).resolve() / slug(row)):  # runs/<method>/<key> under it
             for fold in (0, 1):
-                run = am.run(manifest, cfg, schedule, fold=fold, progress=False)
+                run = runs.run(exp, fold=fold)
                 curves.append([h["cls"] for h in load_json(run.fold_dir(fold) / "result.json")["history"]])
         text = [" ".join(f"{v:.2f}" for v in c) for c in curves]
         print(f"| {row} | {text[0]} | {text[1]} | {(curves[0][-1] + curves[1][-1]) / 2:.2f} |", flush=True)

@@ -26,10 +26,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without `pip install -e`
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # cli.py, also when imported by the tests
+import cli  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from melib import cli, data, ladder, metrics  # noqa: E402
+from melib import ladder, metrics  # noqa: E402
+from melib.experiments import runs  # noqa: E402
 from melib.methods import selfme as sm  # noqa: E402
 from melib.viz.tables import markdown_table  # noqa: E402
 
@@ -65,20 +68,20 @@ def probe_uf1(x: np.ndarray, y: np.ndarray, clips: pd.DataFrame) -> float:
 
 def diagnose(root: str, sources: list[str], subjects: int, train: bool) -> pd.DataFrame:
     """One row per source (and the two yardsticks) on the dataset at ``root``."""
-    manifest = data.load_manifest("synthetic", root, subjects=subjects)
-    clips = sm.select_clips(manifest)
+    exps = {name: runs.experiment("selfme", seed=None, profile="fast", root=root, subjects=subjects, **SOURCES[name])
+            for name in sources}
+    clips = next(iter(exps.values())).clips  # the 3-class clips, the same for every source
     y = sm.class_index(clips)
     rows = []
-    for name in sources:
+    for name, exp in exps.items():
         began = time.perf_counter()
-        cfg, schedule, _ = sm.preset("fast", "synthetic", **SOURCES[name])
-        method, _ = sm.harness(manifest, cfg, progress=False)
-        epe = sm.motion_against_truth(clips, {"m": method.cache}, cfg.vit_image_size)
+        method, _ = runs.harness(exp)
+        epe = sm.motion_against_truth(clips, {"m": method.cache}, exp.config.vit_image_size)
         row = {"source": name, "EPE (px, moving)": epe["EPE m (moving)"].mean(),
                "true motion (px)": epe["true motion (px)"].mean(),
                "probe UF1": probe_uf1(motion_features(clips, method.cache), y, clips), "SCViT UF1": np.nan}
         if train:
-            run = sm.run(manifest, cfg, schedule, progress=False)
+            run = runs.run(exp)
             row["SCViT UF1"] = run.results()["metrics"]["uf1"]
         rows.append(row)
         print(f"  {name}: {time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)

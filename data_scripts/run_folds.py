@@ -23,9 +23,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without `pip install -e`
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # cli.py, also when imported by the tests
+import cli  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from melib import cli, config  # noqa: E402
+from melib import config  # noqa: E402
 from melib.experiments import runs  # noqa: E402
 
 

@@ -15,10 +15,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without `pip install -e`
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # cli.py, also when imported by the tests
+import cli  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from melib import cli, config, data, io  # noqa: E402
+from melib import config, io  # noqa: E402
 from melib.data import synthetic  # noqa: E402
+from melib.experiments import runs  # noqa: E402
 from melib.methods import iicl  # noqa: E402
 from melib.viz.tables import markdown_table  # noqa: E402
 
@@ -35,44 +38,42 @@ def main(argv: list[str] | None = None) -> int:
                         help="contrastive variants: onset/close/apex as one BatchNorm batch (joint) or one each")
     parser.add_argument("--workers", type=int, default=None, help="preprocessing processes")
     args = parser.parse_args(argv)
-    profile = cli.resolve_profile_args(args, iicl.REFERENCE_CPU)
-    overrides = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "image_size", "crop_size", "alpha",
-                                               "backbone_size", "weights", "batchnorm", "bce")}
-    _, _, subjects = iicl.preset(profile, args.dataset, **overrides)
-    subjects = subjects if args.subjects is None else (args.subjects or None)
-    manifest = data.load_manifest(args.dataset, args.root, subjects=subjects)
-    print(config.describe_run({"profile": profile, "profile_requested": args.profile}))
+    flags = ("epochs", "batch_size", "lr", "image_size", "crop_size", "alpha", "backbone_size", "weights", "batchnorm",
+             "bce")
+    exps = cli.experiments("iicl", args, **{k: getattr(args, k) for k in flags})
+    first = next(iter(exps.values()))
+    manifest, cfg = first.manifest, first.config
+    print(cli.describe(args))
     print(f"{args.dataset}: {len(manifest)} clips, {manifest['subject'].nunique()} subjects")
-    runs, by_seed = {}, {}
-    for variant in args.variants:
-        for seed in args.seeds:
-            cfg, schedule, _ = iicl.preset(profile, args.dataset, variant=variant, seed=seed, **overrides)
-            start = time.perf_counter()
-            run = iicl.run(manifest, cfg, schedule, fold=args.fold, workers=args.workers)
-            by_seed.setdefault(variant, []).append(run)
-            runs.setdefault(variant, run)  # the first seed's run: diagnostics and amplitude tables
-            folds = run.fold_results()
-            per_epoch = sum(f["seconds_per_epoch"] for f in folds) / max(len(folds), 1)
-            print(f"{variant} seed {seed}: {time.perf_counter() - start:.0f} s, {per_epoch:.1f} s/epoch, run {run.dir}")
+    first_seed, by_seed = {}, {}
+    for (variant, seed), exp in exps.items():
+        start = time.perf_counter()
+        run = runs.run(exp, fold=args.fold, progress=True, workers=args.workers)
+        by_seed.setdefault(variant, []).append(run)
+        first_seed.setdefault(variant, run)  # the first seed's run: diagnostics and amplitude tables
+        folds = run.fold_results()
+        per_epoch = sum(f["seconds_per_epoch"] for f in folds) / max(len(folds), 1)
+        print(f"{variant} seed {seed}: {time.perf_counter() - start:.0f} s, {per_epoch:.1f} s/epoch, run {run.dir}")
     paper_set = "samm" if args.dataset == "samm" else "casme2"
     if len(args.seeds) > 1:
         text = markdown_table(iicl.format_seed_table(iicl.seed_table(by_seed, paper_set)))
     else:
-        text = markdown_table(iicl.f1_table(runs, paper_set))
-    complete = [v for v, run in runs.items() if run.complete]
+        text = markdown_table(iicl.f1_table(first_seed, paper_set))
+    complete = [v for v, run in first_seed.items() if run.complete]
     if complete:
         aus = [f"AU{a}" for a in cfg.aus]
-        checks = pd.concat({iicl.LABELS[v]: iicl.diagnostics(runs[v], manifest, cfg.aus).iloc[0] for v in complete},
-                           axis=1).T
+        checks = pd.concat({iicl.LABELS[v]: iicl.diagnostics(first_seed[v], manifest, cfg.aus).iloc[0]
+                            for v in complete}, axis=1).T
         text += f"\n\nWhat the networks learned (seed {args.seeds[0]}; pooled over folds; the AU columns are ROC-AUC):\n\n" + markdown_table(checks)
         if args.dataset == "synthetic":
             clips = synthetic.clip_table(manifest.attrs["root"])
-            by_amp = pd.DataFrame({iicl.LABELS[v]: iicl.f1_by_amplitude(runs[v], clips, aus)["AVG"] for v in complete})
-            counts = iicl.f1_by_amplitude(runs[complete[0]], clips, aus)["clips"]
+            by_amp = pd.DataFrame({iicl.LABELS[v]: iicl.f1_by_amplitude(first_seed[v], clips, aus)["AVG"]
+                                   for v in complete})
+            counts = iicl.f1_by_amplitude(first_seed[complete[0]], clips, aus)["clips"]
             text += "\n\nAverage F1 by true motion amplitude:\n\n" + markdown_table(by_amp.assign(clips=counts))
     print(text)
-    name = "reference" if args.reference else profile
-    out = config.outputs_root() / "iicl" / f"f1_table_{args.dataset}_{name}{'_seeds' if len(args.seeds) > 1 else ''}.md"
+    seeds = "_seeds" if len(args.seeds) > 1 else ""
+    out = config.outputs_root() / "iicl" / f"f1_table_{args.dataset}_{first.profile}{seeds}.md"
     io.write_text(out, text + "\n")
     print(f"tables written to {out}")
     return 0

@@ -12,14 +12,18 @@ stopped, and a finished command re-prints its table in seconds.
 from __future__ import annotations
 
 import sys
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without `pip install -e`
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # cli.py, also when imported by the tests
+import cli  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from melib import cli, config, data, io, ladder  # noqa: E402
+from melib import config, data, io, ladder  # noqa: E402
 from melib.data.mappings import THREE_CLASSES  # noqa: E402
+from melib.experiments import runs  # noqa: E402
 from melib.methods import micro_au_clip as mac  # noqa: E402
 from melib.viz.tables import markdown_table  # noqa: E402
 from melib.yardsticks import majority_row  # noqa: E402
@@ -34,27 +38,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ce", choices=mac.CE_MODES, default=None, help="multitask CE: paper | balanced")
     parser.add_argument("--no-label-free", action="store_true", help="skip the label-free MER (Eq. 13)")
     args = parser.parse_args(argv)
-    profile = cli.resolve_profile_args(args, mac.REFERENCE_CPU)
-    overrides = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "image_size", "weights", "ce")}
-    _, _, subjects = mac.preset(profile, args.dataset, **overrides)
-    subjects = subjects if args.subjects is None else (args.subjects or None)
-    manifest = data.load_manifest(args.dataset, args.root, subjects=subjects)
-    print(config.describe_run({"profile": profile, "profile_requested": args.profile}))
+    exps = cli.experiments("micro_au_clip", args, **{k: getattr(args, k) for k in (
+        "epochs", "batch_size", "lr", "image_size", "weights", "ce")})
+    last = list(exps.values())[-1]  # its config and schedule close the table (the AUs are every variant's)
+    manifest, cfg, schedule = last.manifest, last.config, last.schedule
+    print(cli.describe(args))
     print(f"{args.dataset}: {len(manifest)} clips, {manifest['subject'].nunique()} subjects (LOSO)")
     rows, free_rows = [], []
-    for variant in args.variants:
-        for seed in args.seeds:
-            cfg, schedule, _ = mac.preset(profile, args.dataset, variant=variant, seed=seed, **overrides)
-            run, per_fold = cli.timed_run(variant, seed, lambda: mac.run(manifest, cfg, schedule, fold=args.fold, progress=True))
-            results = run.results()
-            if results is None:
-                continue
-            m = results["metrics"]
-            rows.append({"variant": variant, "seed": seed, **{k: m[k] for k in DETECTION}, "s per fold": per_fold,
-                         **{str(a): f for a, f in zip(m["aus"], m["f1"])}})
-            if not args.no_label_free:
-                free = mac.label_free_results(run, manifest)
-                free_rows.append({"variant": variant, "seed": seed, **{k: free[k] for k in LABEL_FREE}})
+    for (variant, seed), exp in exps.items():
+        run, per_fold = cli.timed_run(variant, seed, partial(runs.run, exp, fold=args.fold, progress=True))
+        results = run.results()
+        if results is None:
+            continue
+        m = results["metrics"]
+        rows.append({"variant": variant, "seed": seed, **{k: m[k] for k in DETECTION}, "s per fold": per_fold,
+                     **{str(a): f for a, f in zip(m["aus"], m["f1"])}})
+        if not args.no_label_free:
+            free = mac.label_free_results(run, manifest)
+            free_rows.append({"variant": variant, "seed": seed, **{k: free[k] for k in LABEL_FREE}})
     if not rows:
         return 0
     per_seed = pd.DataFrame(rows)
@@ -75,16 +76,15 @@ def main(argv: list[str] | None = None) -> int:
                  markdown_table(cli.mean_sd_table(pd.DataFrame(free_rows), "variant", LABEL_FREE, 2)), "",
                  "Supervised yardsticks for the same 3-class task (trained on the emotion labels):", "",
                  markdown_table(free_rungs[["uf1", "uar", "acc"]].round(2))]
-    text += ["", f"{len(manifest)} clips, {manifest['subject'].nunique()} subjects, profile {profile}"
+    text += ["", f"{len(manifest)} clips, {manifest['subject'].nunique()} subjects, "
+             f"profile {cli.resolve_profile(args)}"
              + (" (reference)" if args.reference else "") + f", model {cfg.model_name} at {cfg.image_size} px, "
              f"weights {cfg.weights}, flow {cfg.flow}, {schedule.epochs} epochs"]
     print("\n".join(text))
-    name = "reference" if args.reference else profile
-    out = config.outputs_root() / "micro_au_clip" / f"table_{args.dataset}_{name}.md"
+    out = config.outputs_root() / "micro_au_clip" / f"table_{args.dataset}_{last.profile}.md"
     io.write_text(out, "\n".join(text) + "\n")
     print(f"table written to {out}")
     return 0
-
 
 
 if __name__ == "__main__":

@@ -14,13 +14,17 @@ stopped, and a finished command re-prints its table in seconds.
 from __future__ import annotations
 
 import sys
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without `pip install -e`
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # cli.py, also when imported by the tests
+import cli  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from melib import cli, config, data, io, ladder  # noqa: E402
+from melib import config, data, io, ladder  # noqa: E402
+from melib.experiments import runs  # noqa: E402
 from melib.methods import annotation_mimic as am  # noqa: E402
 from melib.viz.tables import markdown_table  # noqa: E402
 from melib.yardsticks import majority_row  # noqa: E402
@@ -32,34 +36,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default="paper", choices=("paper", "official"))
     parser.add_argument("--classes", default="3class", choices=("3class", "5class"))
     args = parser.parse_args(argv)
-    profile = cli.resolve_profile_args(args, am.REFERENCE_CPU)
     overrides = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "image_size", "weights")}
     overrides.update(config=args.config, classes=args.classes)
-    base, _, subjects = am.preset(profile, args.dataset, **overrides)
-    subjects = subjects if args.subjects is None else (args.subjects or None)
-    manifest = data.load_manifest(args.dataset, args.root, subjects=subjects)
-    print(config.describe_run({"profile": profile, "profile_requested": args.profile}))
+    asked = cli.experiments("annotation_mimic", args, **overrides)
+    first = next(iter(asked.values()))
+    print(cli.describe(args))
     try:  # without AU labels (SMIC-HS): the variants without WSCL only
-        variants, skipped = am.trainable_variants(args.variants, am.select_clips(manifest, base, verbose=False))
+        variants, skipped = am.trainable_variants(args.variants, first.clips)
     except ValueError as err:
         raise SystemExit(str(err)) from None
     if skipped:
         print(skipped)
     rows = []
-    for variant in variants:
-        for seed in args.seeds:
-            cfg, schedule, _ = am.preset(profile, args.dataset, variant=variant, seed=seed, **overrides)
-            run, per_fold = cli.timed_run(variant, seed, lambda: am.run(manifest, cfg, schedule, fold=args.fold))
-            if run.results() is not None:
-                m = run.results()["metrics"]
-                rows.append({"variant": variant, "seed": seed, "acc": m["acc"], "uf1": m["uf1"], "uar": m["uar"],
-                             "s per fold": per_fold})
+    for (variant, seed), exp in asked.items():
+        if variant not in variants:
+            continue
+        run, per_fold = cli.timed_run(variant, seed, partial(runs.run, exp, fold=args.fold, progress=True))
+        if run.results() is not None:
+            m = run.results()["metrics"]
+            rows.append({"variant": variant, "seed": seed, "acc": m["acc"], "uf1": m["uf1"], "uar": m["uar"],
+                         "s per fold": per_fold})
     if not rows:
         return 0
     per_seed = pd.DataFrame(rows)
     shown = cli.mean_sd_table(per_seed, "variant", ("acc", "uf1", "uar"))
     shown["s per fold"] = [f"{v:.0f}" for v in per_seed.groupby("variant", sort=False)["s per fold"].mean()]
-    kept = am.select_clips(manifest, cfg, verbose=False)
+    kept = first.clips  # the clips of the class scheme, the same for every variant
     labels = {c: i for i, c in enumerate(data.emotion_classes(am.dataset_name(kept), args.classes))}
     y = np.array([labels[c] for c in am.class_labels(kept, args.classes)])
     rungs = ladder.emotion_rungs(kept, y, ("farneback", "onset"))
@@ -69,8 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             + f"\n\n{len(kept)} clips, {kept['subject'].nunique()} subjects, {args.classes}, config {args.config}"
             + (f"\n\n{skipped}" if skipped else ""))
     print(text)
-    name = "reference" if args.reference else profile
-    out = config.outputs_root() / "mimic" / f"table_{args.dataset}_{name}_{args.config}_{args.classes}.md"
+    out = config.outputs_root() / "mimic" / f"table_{args.dataset}_{first.profile}_{args.config}_{args.classes}.md"
     io.write_text(out, text + "\n")
     print(f"table written to {out}")
     return 0

@@ -12,12 +12,16 @@ Motion learners, motion caches and every LOSO fold are load-or-train and resumab
 from __future__ import annotations
 
 import sys
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without `pip install -e`
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # cli.py, also when imported by the tests
+import cli  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from melib import cli, config, data, io, ladder  # noqa: E402
+from melib import config, io, ladder  # noqa: E402
+from melib.experiments import runs  # noqa: E402
 from melib.methods import selfme as sm  # noqa: E402
 from melib.viz.tables import markdown_table  # noqa: E402
 from melib.yardsticks import majority_row  # noqa: E402
@@ -28,23 +32,18 @@ def main(argv: list[str] | None = None) -> int:
                                    "one LOSO subject index or -1 for all", datasets=cli.EMOTION_DATASETS)
     parser.add_argument("--checkpoint", default=None, help="motion learner start: '' (scratch) | shipped | file")
     args = parser.parse_args(argv)
-    profile = cli.resolve_profile_args(args, sm.REFERENCE_CPU)
     overrides = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "weights", "checkpoint")}
-    overrides["vit_image_size"] = args.image_size
-    _, _, subjects = sm.preset(profile, args.dataset, **overrides)
-    subjects = subjects if args.subjects is None else (args.subjects or None)
-    manifest = data.load_manifest(args.dataset, args.root, subjects=subjects)
-    clips = sm.select_clips(manifest)
-    print(config.describe_run({"profile": profile, "profile_requested": args.profile}))
+    exps = cli.experiments("selfme", args, vit_image_size=args.image_size, **overrides)
+    first = next(iter(exps.values()))
+    clips = first.clips  # the 3-class clips
+    print(cli.describe(args))
     rows = []
-    for variant in args.variants:
-        for seed in args.seeds:
-            cfg, schedule, _ = sm.preset(profile, args.dataset, variant=variant, seed=seed, **overrides)
-            run, per_fold = cli.timed_run(variant, seed, lambda: sm.run(manifest, cfg, schedule, fold=args.fold))
-            if run.results() is not None:
-                m = run.results()["metrics"]
-                rows.append({"variant": variant, "seed": seed, "acc": m["acc"], "uf1": m["uf1"], "uar": m["uar"],
-                             "s per fold": per_fold})
+    for (variant, seed), exp in exps.items():
+        run, per_fold = cli.timed_run(variant, seed, partial(runs.run, exp, fold=args.fold, progress=True))
+        if run.results() is not None:
+            m = run.results()["metrics"]
+            rows.append({"variant": variant, "seed": seed, "acc": m["acc"], "uf1": m["uf1"], "uar": m["uar"],
+                         "s per fold": per_fold})
     if not rows:
         return 0
     per_seed = pd.DataFrame(rows)
@@ -55,10 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     rungs.loc["majority class"] = majority_row(y, 3)
     text = (markdown_table(shown) + "\n\nYardsticks on the same clips and LOSO folds (linear probes of the learnability "
             "ladder, predicting the emotion):\n\n" + markdown_table(rungs.round(2))
-            + f"\n\n{len(clips)} clips, {clips['subject'].nunique()} subjects, 3 classes, profile {profile}"
+            + f"\n\n{len(clips)} clips, {clips['subject'].nunique()} subjects, 3 classes, "
+            f"profile {cli.resolve_profile(args)}"
             + (" (reference)" if args.reference else ""))
     print(text)
-    out = config.outputs_root() / "selfme" / f"table_{args.dataset}_{'reference' if args.reference else profile}.md"
+    out = config.outputs_root() / "selfme" / f"table_{args.dataset}_{first.profile}.md"
     io.write_text(out, text + "\n")
     print(f"table written to {out}")
     return 0

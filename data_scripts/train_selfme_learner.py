@@ -15,9 +15,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without `pip install -e`
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # cli.py, also when imported by the tests
+import cli  # noqa: E402
 import torch  # noqa: E402
 
-from melib import cli, data, io, splits  # noqa: E402
+from melib import data, io, splits  # noqa: E402
 from melib.methods import selfme as sm  # noqa: E402
 
 

@@ -10,16 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fixtures.toy_cache import manifest, square
 from melib.cache import ClipCache, dataset_fingerprint
-
-
-def manifest(n=6, source=None):
-    return pd.DataFrame([{"dataset": "toy", "subject": f"sub{i % 2 + 1:02d}", "clip": f"c{i}", "onset": 1,
-                          "apex": 3, "offset": 5, "source": source} for i in range(n)])
-
-
-def square(row):
-    return {"value": np.full((4, 4), int(row["clip"][1:]) ** 2)}
 
 
 def test_key_changes_with_every_setting_and_with_the_data(tmp_path):

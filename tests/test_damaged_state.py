@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from fixtures.me_datasets import build_casme2
+from fixtures.toy_cache import manifest, square
+from fixtures.toy_method import SCHEDULE, ToyMethod, toy_manifest
 from melib import train
 from melib.cache import ClipCache
 from melib.data import AnnotationError, parse_aus, read_annotations
 from melib.io import DamagedFileWarning
-from test_cache import manifest, square
-from test_train import SCHEDULE, ToyMethod, toy_manifest
 
 
 def truncate(path: Path, keep: float = 0.5) -> None:

@@ -46,7 +46,7 @@ def test_more_seeds_only_near_the_best_and_the_choice_is_written(script, tmp_pat
     first_seed_f1 = {(0.05, "balanced"): 0.40, (0.2, "balanced"): 0.55, (0.1, "paper"): 0.20}
     trained = []
 
-    def fake_train(manifest, lr, bce, seed, workers):
+    def fake_train(root, lr, bce, seed, workers):
         trained.append((lr, bce, seed))
         return {"lr": lr, "bce": bce, "seed": seed, "f1": first_seed_f1[lr, bce] + 0.01 * seed, "auc": 0.8}
 

@@ -7,63 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from melib import metrics, report, train
-
-
-class ToyDataset(torch.utils.data.Dataset):
-    def __init__(self, rows: pd.DataFrame):
-        self.rows = rows
-
-    def __len__(self):
-        return len(self.rows)
-
-    def __getitem__(self, i):
-        row = self.rows.iloc[i]
-        x = torch.tensor(row[["x0", "x1", "x2"]].to_numpy(dtype=np.float32))
-        x = x + 0.05 * torch.randn(3)  # augmentation draws from the seeded global RNG
-        return {"index": int(self.rows.index[i]), "x": x, "y": torch.tensor([row["AU1"], row["AU2"]], dtype=torch.float32)}
-
-
-class ToyMethod:
-    name = "toy"
-
-    def __init__(self):
-        self.steps = 0
-
-    def config(self):
-        return {"hidden": 8}
-
-    def build_model(self):
-        torch.manual_seed(0)
-        return nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2))
-
-    def datasets(self, train_rows, test_rows):
-        return ToyDataset(train_rows), ToyDataset(test_rows)
-
-    def training_step(self, model, batch):
-        self.steps += 1
-        loss = nn.functional.binary_cross_entropy_with_logits(model(batch["x"]), batch["y"])
-        return {"loss": loss, "bce": loss}
-
-    def predict_step(self, model, batch):
-        return torch.sigmoid(model(batch["x"])), batch["y"]
-
-    def evaluate(self, predictions):
-        return {"f1": metrics.au_f1(predictions["targets"].astype(int), (predictions["scores"] > 0.5).astype(int)).tolist()}
-
-
-def toy_manifest(n_subjects=6, per_subject=8, seed=0):
-    rng = np.random.default_rng(seed)
-    rows = []
-    for s in range(n_subjects):
-        for c in range(per_subject):
-            x = rng.normal(size=3)
-            rows.append({"dataset": "toy", "subject": f"sub{s:02d}", "clip": f"c{c}", "onset": 0, "apex": 1,
-                         "offset": 2, "x0": x[0], "x1": x[1], "x2": x[2], "AU1": int(x[0] > 0), "AU2": int(x[1] > 0.5)})
-    return pd.DataFrame(rows)
-
-
-SCHEDULE = train.Schedule(epochs=4, batch_size=8, lr=0.1, lr_step=2)
+from fixtures.toy_method import SCHEDULE, ToyDataset, ToyMethod, toy_manifest
+from melib import report, train
 
 
 def test_two_fold_end_to_end_writes_predictions_and_results(tmp_path):

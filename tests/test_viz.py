@@ -133,14 +133,3 @@ def test_token_figures_mark_the_picked_patches_and_their_weights():
                                     {12: np.array([42, 48]), 4: np.array([10, 10])}, (7, 7))
     texts = [sorted(t.get_text() for t in ax.texts) for ax in fig.axes[:2]]
     assert texts == [["0.25", "0.75"], ["1.00"]]  # two landmarks in one patch add up
-
-
-def test_mean_sd_table_over_seeds():
-    import pandas as pd
-
-    from melib.cli import mean_sd_table
-
-    per_seed = pd.DataFrame({"variant": ["a", "a", "b"], "f1": [0.5, 0.7, 0.3]})
-    shown = mean_sd_table(per_seed, "variant", ["f1"], 2)
-    assert shown.loc["a", "f1"] == "0.60 ± 0.14" and shown.loc["b", "f1"] == "0.30"
-    assert shown["seeds"].tolist() == [2, 1]

@@ -1,28 +1,35 @@
-"""What the ``data_scripts/run_<method>.py`` command lines share: their common flags, the
-``--reference`` setting, and the mean ± sd table over seeds.
+"""What the ``data_scripts/run_<method>.py`` command lines share: their common flags, the experiments a
+command names (``--reference`` included), and the mean ± sd table over seeds.
 
-A method's script adds its own flags to :func:`experiment_parser`'s parser, calls
-:func:`resolve_profile_args` once, then trains each (variant, seed) with load-or-train runs. Scripts that
-must never see the evaluation identities (diagnoses, pretraining) call :func:`require_development`.
+A method's script adds its own flags to :func:`experiment_parser`'s parser, builds one
+:func:`melib.experiments.runs.experiment` per (variant, seed) with :func:`experiments`, then load-or-trains
+each with :func:`melib.experiments.runs.run`. Scripts that must never see the evaluation identities
+(diagnoses, pretraining) call :func:`require_development`. Not part of melib: only the scripts (and their
+tests, through ``tests/conftest.py``'s ``data_script``) import it, with ``data_scripts/`` on ``sys.path``.
 """
 from __future__ import annotations
 
 import argparse
 import ast
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without `pip install -e`
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
-from . import config
-from .viz.tables import mean_sd
+from melib import config  # noqa: E402
+from melib.experiments import runs  # noqa: E402
+from melib.viz.tables import mean_sd  # noqa: E402
 
-DATASETS = ("synthetic", "casme2", "samm")
-#: The datasets of the emotion methods (annotation mimic, SelfME): :data:`DATASETS` plus SMIC-HS, which has no
-#: AU labels (annotation mimic trains its variants without WSCL there), and CAS(ME)^3 part A (3 classes).
-EMOTION_DATASETS = (*DATASETS, "smic", "casme3a")
+#: The datasets of the AU methods' scripts (:data:`melib.config.AU_DATASETS`).
+DATASETS = config.AU_DATASETS
+#: The datasets of the emotion methods (annotation mimic, SelfME): every dataset (:data:`melib.config.DATASETS`),
+#: SMIC-HS without AU labels (annotation mimic trains its variants without WSCL there) and CAS(ME)^3 part A included.
+EMOTION_DATASETS = config.DATASETS
 
 
 def experiment_parser(description: str, variants: Sequence[str], default_variants: Sequence[str],
@@ -32,7 +39,7 @@ def experiment_parser(description: str, variants: Sequence[str], default_variant
                       datasets: Sequence[str] = DATASETS) -> argparse.ArgumentParser:
     """A parser with ``--dataset`` (one of ``datasets``) ``--root --profile --variants --fold --subjects``, one
     ``--<name>`` per schedule/config override (default ``None``: the profile's value), ``--weights``, ``--seeds``
-    and ``--reference`` (the documented CPU reference ``reference``, applied by :func:`resolve_profile_args`)."""
+    and ``--reference`` (the documented CPU reference ``reference``, applied by :func:`experiments`)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--dataset", default="synthetic", choices=list(datasets))
     parser.add_argument("--root", default="", help="dataset root (default: the synthetic dataset / MELIB_DATA)")
@@ -50,15 +57,32 @@ def experiment_parser(description: str, variants: Sequence[str], default_variant
     return parser
 
 
-def resolve_profile_args(args: argparse.Namespace, reference: Mapping[str, Any]) -> str:
-    """Apply ``--reference`` (profile ``fast`` plus ``reference``'s values where a flag was not given)
-    and return the resolved profile name (``auto`` -> ``fast`` or ``full``)."""
-    if args.reference:
-        args.profile = "fast"
-        for key, value in reference.items():
-            if getattr(args, key, None) is None:
-                setattr(args, key, value)
-    return config.resolve_profile(args.profile)
+def _requested_profile(args: argparse.Namespace) -> str:
+    """The profile the command asks for: ``fast`` under ``--reference`` (as
+    :func:`melib.experiments.runs.experiment` makes it), else ``--profile`` (maybe ``auto``)."""
+    return "fast" if args.reference else args.profile
+
+
+def resolve_profile(args: argparse.Namespace) -> str:
+    """The profile the command runs (``auto`` -> ``fast`` or ``full``; ``fast`` under ``--reference``)."""
+    return config.resolve_profile(_requested_profile(args))
+
+
+def describe(args: argparse.Namespace) -> str:
+    """:func:`melib.config.describe_run`'s line for the command's profile, device and roots."""
+    return config.describe_run({"profile": resolve_profile(args), "profile_requested": _requested_profile(args)})
+
+
+def experiments(method: str, args: argparse.Namespace, variants: Sequence[str] | None = None,
+                **overrides: Any) -> dict[tuple[str, int], runs.Experiment]:
+    """The experiment of each (variant, seed) the command names (``variants``: default ``--variants``; every
+    ``--seeds``) on its ``--dataset --root --profile --subjects``, with ``--reference`` applied by
+    :func:`melib.experiments.runs.experiment`. ``overrides`` are the method's flags (config or schedule fields);
+    those not given (``None``) are dropped, so the profile's value, or the reference setting's, stays."""
+    given = {k: v for k, v in {**overrides, "subjects": args.subjects}.items() if v is not None}
+    return {(variant, seed): runs.experiment(method, variant, seed, args.profile, dataset=args.dataset, root=args.root,
+                                             reference=args.reference, **given)
+            for variant in (args.variants if variants is None else variants) for seed in args.seeds}
 
 
 def parse_sets(items: list[str]) -> dict[str, object]:
@@ -78,7 +102,7 @@ def parse_sets(items: list[str]) -> dict[str, object]:
 def require_development(root: str) -> None:
     """Exit with the reason when ``--root`` is not a synthetic development dataset (see
     :func:`melib.data.synthetic.check_development`: the evaluation identities, or no ``synthetic.json``)."""
-    from .data import synthetic
+    from melib.data import synthetic
 
     try:
         synthetic.check_development(root)
@@ -108,4 +132,5 @@ def mean_sd_table(per_seed: pd.DataFrame, by: str, columns: Sequence[str], digit
     return shown
 
 
-__all__ = ["DATASETS", "EMOTION_DATASETS", "experiment_parser", "mean_sd_table", "resolve_profile_args", "timed_run"]
+__all__ = ["DATASETS", "EMOTION_DATASETS", "describe", "experiment_parser", "experiments", "mean_sd_table",
+           "parse_sets", "require_development", "resolve_profile", "timed_run"]
