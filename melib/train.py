@@ -49,9 +49,9 @@ from . import __version__, splits
 from .cache import dataset_fingerprint
 from .config import config_hash, display_path, outputs_root
 from .fold_store import ANALYSIS_DIR, Run, is_zip, loso_fold_of, trained_subjects  # noqa: F401
-from .io import atomic_path, save_json, save_npz
+from .io import save_json, save_npz
 from .loop import (CHECKPOINT_EVERY_S, autocast, fit_step, make_optimizer, read_checkpoint,  # noqa: F401
-                   seed_everything, to_device, train_epochs)
+                   save_checkpoint, seed_everything, to_device, train_epochs)
 from .schedule import SCHEDULERS, Schedule, resolve_preset, schedule_key  # noqa: F401
 
 #: How a finished fold's ``model.pt`` stores floating-point weights: float16 halves a fold (ResNet-18:
@@ -199,8 +199,7 @@ def _run_fold(method: Method, manifest: pd.DataFrame, split: splits.Split, sched
         _save_predictions(fold_dir / "predictions.npz", method, model, test_set, schedule, device, manifest, split.fold)
     if state is None:
         if keep_weights:
-            with atomic_path(final) as tmp:
-                torch.save({"model": compact_state(model.state_dict()), "run_key": key, "fold": split.fold}, tmp)
+            save_checkpoint(final, {"model": compact_state(model.state_dict()), "run_key": key, "fold": split.fold})
         (fold_dir / "last.pt").unlink(missing_ok=True)
 
 

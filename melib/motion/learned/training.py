@@ -205,9 +205,9 @@ def save_checkpoint(path: str | Path, model: MagNet, optimizer: torch.optim.Opti
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint with ``torch.load(weights_only=True)`` on the CPU; clear error if unreadable."""
-    try:
-        return torch.load(Path(path), map_location="cpu", weights_only=True)
-    except Exception as err:  # unpickling errors come in many types
-        raise ValueError(f"cannot read {path} as a PyTorch weights file (torch.load(weights_only=True)): "
-                         f"{type(err).__name__}: {err}") from err
+    """Read a checkpoint (:func:`melib.loop.read_checkpoint`: ``weights_only=True``, on the CPU); ``ValueError``
+    naming the file and the reason when it cannot be read."""
+    state = loop.read_checkpoint(path)
+    if isinstance(state, str):
+        raise ValueError(f"cannot read {path} as a PyTorch weights file (torch.load(weights_only=True)): {state}")
+    return state
