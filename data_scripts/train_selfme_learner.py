@@ -17,9 +17,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without `pip install -e`
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # cli.py, also when imported by the tests
 import cli  # noqa: E402
-import torch  # noqa: E402
 
-from melib import data, io, splits  # noqa: E402
+from melib import data, loop, splits  # noqa: E402
 from melib.methods import selfme as sm  # noqa: E402
 
 
@@ -40,8 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"trained {args.steps} steps on {len(manifest)} clips of {manifest['subject'].nunique()} subjects in "
           f"{time.perf_counter() - start:.0f} s; last 50 steps: reconstruction {history[-50:, 1].mean():.3f}, "
           f"equivariance {history[-50:, 2].mean():.3f}")
-    with io.atomic_path(Path(args.out)) as tmp:
-        torch.save(model.state_dict(), tmp)
+    loop.save_checkpoint(Path(args.out), model.state_dict())
     print(f"wrote {args.out}")
     return 0
 

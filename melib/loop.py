@@ -10,8 +10,9 @@
   Oh et al. Sec. 3.1). The caller hands it a batch per step and the loss of a batch; checkpoints every
   ``checkpoint_every`` steps and at the end.
 - :func:`save_checkpoint` writes any checkpoint atomically (a run killed mid-write leaves the old one);
-  :func:`read_checkpoint` reads one with ``weights_only=True`` and says why when it cannot (damaged files are
-  named and removed by the callers, never used).
+  :func:`read_checkpoint` reads one with ``weights_only=True`` and says why when it cannot. A damaged file is
+  never used: :func:`set_aside` names it in a warning and moves it beside itself (``<name>.damaged``) before
+  the work is done again (the fold harness moves a damaged fold to ``<run>/damaged/``, :mod:`melib.fold_store`).
 """
 from __future__ import annotations
 
@@ -54,18 +55,31 @@ def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dic
         return f"{type(error).__name__}: not a readable torch checkpoint"
     except READ_ERRORS as error:
         return describe(error)
+    except Exception as error:  # noqa: BLE001  a garbled pickle also raises struct.error, IndexError, ...
+        return describe(error)
+
+
+def set_aside(path: Path, reason: str, action: str) -> None:
+    """Warn that ``path`` cannot be read (``reason``) and move it to ``<name>.damaged`` (replacing an earlier
+    copy), so it is never used and can still be looked at; ``action`` says what follows."""
+    aside = path.with_name(path.name + ".damaged")
+    try:
+        path.replace(aside)
+        where = f"moved to {aside.name}"
+    except OSError as error:  # cannot move it (permissions): leave it, it is replaced when the work is redone
+        where = f"left in place ({describe(error)})"
+    damaged(path, reason, f"{where}; {action}")
 
 
 def resume_state(path: Path, device: str | torch.device = "cpu", start_over: str = "training starts over"
                  ) -> dict[str, Any] | None:
-    """The resume checkpoint at ``path``, or None when there is none; a damaged one is named in a warning,
-    removed and None returned (``start_over`` says what follows)."""
+    """The resume checkpoint at ``path``, or None when there is none; a damaged one is named in a warning and
+    set aside (:func:`set_aside`), and None returned (``start_over`` says what follows)."""
     if not path.is_file():
         return None
     state = read_checkpoint(path, device)
     if isinstance(state, str):
-        damaged(path, state, f"removed; {start_over}")
-        path.unlink(missing_ok=True)
+        set_aside(path, state, start_over)
         return None
     return state
 
@@ -218,11 +232,12 @@ def train_steps(model: nn.Module, optimizer: torch.optim.Optimizer, batches: Ite
         history.append({"step": step + 1, **{k: float(v.detach() if torch.is_tensor(v) else v) for k, v in losses.items()}})
         bar.set_postfix({k: f"{v:.4f}" for k, v in history[-1].items() if k != "step"})
         done = step + 1
-        if checkpoint is not None and state_at is not None and (done % checkpoint_every == 0 or done == total):
+        due = done == total or (checkpoint_every > 0 and done % checkpoint_every == 0)  # 0: at the end only
+        if checkpoint is not None and state_at is not None and due:
             save_checkpoint(checkpoint, state_at(done, history))
     bar.close()
     return history
 
 
 __all__ = ["CHECKPOINT_EVERY_S", "autocast", "fit_step", "make_optimizer", "optimise", "read_checkpoint", "resume_state",
-           "save_checkpoint", "seed_everything", "to_device", "train_epochs", "train_steps"]
+           "save_checkpoint", "seed_everything", "set_aside", "to_device", "train_epochs", "train_steps"]

@@ -20,7 +20,7 @@ a training step that returns its losses, and a prediction step. The harness owns
 - damaged state is never used: a fold whose ``predictions.npz``, ``result.json`` or ``model.pt`` cannot
   be read (or whose predictions lack their ``result.json``) is named in a warning, moved to
   ``<run>/damaged/fold<k>/`` (replacing an earlier copy) and trained again; an unreadable ``last.pt``
-  is removed (the fold starts over) and an unreadable ``results.json`` is rebuilt from the folds;
+  is set aside as ``last.pt.damaged`` (the fold starts over) and an unreadable ``results.json`` is rebuilt from the folds;
 - ``run.json`` (config, and the machine of the last call that had a fold to run; a look or a load of
   done folds leaves it as it is), ``fold<k>/result.json`` (timings, losses, the machine that trained that fold) and, once
   every fold is done, ``results.json`` (the method's metrics on the accumulated predictions).

@@ -110,7 +110,7 @@ def test_a_truncated_model_or_checkpoint_is_retrained(tmp_path, reference):
     with pytest.warns(DamagedFileWarning), pytest.raises(FileNotFoundError, match=re.escape(str(model)) + ".*retrain"):
         run.fold_state(1)
     assert not run.fold_dir(1).exists()
-    # an unreadable resume checkpoint: removed, the fold starts from its first epoch
+    # an unreadable resume checkpoint: set aside, the fold starts from its first epoch
     run.fold_dir(1).mkdir()
     (run.fold_dir(1) / "last.pt").write_bytes(b"garbage")
     with pytest.warns(DamagedFileWarning, match=re.escape(str(run.fold_dir(1) / "last.pt")) + ".*first epoch"):

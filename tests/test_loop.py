@@ -1,5 +1,5 @@
 """The one training loop (melib.loop): step mode checkpoints and resumes to the same weights, and damaged
-checkpoints are named, removed and never used (also through the SelfME motion learner and the learned magnifier)."""
+checkpoints are named, set aside and never used (also through the SelfME motion learner and the learned magnifier)."""
 from __future__ import annotations
 
 import pytest
@@ -50,13 +50,17 @@ def test_step_mode_learns_checkpoints_and_a_resumed_run_ends_where_an_uninterrup
     assert torch.equal(resumed.weight, whole.weight) and torch.equal(resumed.bias, whole.bias)
 
 
-def test_a_damaged_checkpoint_is_named_removed_and_not_used(tmp_path):
+def test_a_damaged_checkpoint_is_named_set_aside_and_not_used(tmp_path):
     bad = tmp_path / "last.pt"
+    for garbled in (b"\x80\x02J\x01", b"\x80\x02a", b"not a torch file"):       # struct.error, IndexError, ...
+        bad.write_bytes(garbled)
+        assert isinstance(loop.read_checkpoint(bad), str)                       # the reason, not an exception
     bad.write_bytes(b"PK\x03\x04 half a zip")
-    assert isinstance(loop.read_checkpoint(bad), str)                           # the reason, not an exception
-    with pytest.warns(DamagedFileWarning, match=r"last\.pt.*removed; it starts over"):
+    assert isinstance(loop.read_checkpoint(bad), str)
+    with pytest.warns(DamagedFileWarning, match=r"last\.pt.*moved to last\.pt\.damaged; it starts over"):
         assert loop.resume_state(bad, start_over="it starts over") is None
-    assert not bad.exists() and loop.resume_state(bad) is None
+    assert not bad.exists() and (tmp_path / "last.pt.damaged").read_bytes().startswith(b"PK")  # kept to look at
+    assert loop.resume_state(bad) is None
 
 
 def test_the_learned_magnifier_starts_over_from_a_damaged_checkpoint(tmp_path):

@@ -14,7 +14,6 @@ import torch
 from ... import loop, splits, train
 from ...cache import dataset_fingerprint
 from ...config import config_hash, outputs_root
-from ...io import damaged
 from ...preprocess import face_frames
 from ...progress import tqdm
 from .config import SelfMEConfig
@@ -103,7 +102,7 @@ def train_motion_learner(manifest: pd.DataFrame, seen: Sequence[str], cfg: SelfM
 
     Resumable: ``<path>.last`` is written atomically every 50 steps with the optimiser state and the
     step (a resumed run reseeds its pair sampling from the step, so it is not bit-identical to an
-    uninterrupted one; a damaged one is named, removed and training starts over); the finished model goes to
+    uninterrupted one; a damaged one is named, set aside and training starts over); the finished model goes to
     :func:`learner_path` with its loss history. Returns the model (eval mode, CPU) and
     ``{"path", "history", "steps", "seen"}``.
     """
@@ -112,15 +111,17 @@ def train_motion_learner(manifest: pd.DataFrame, seen: Sequence[str], cfg: SelfM
     if path.is_file():
         state = loop.read_checkpoint(path)
         if isinstance(state, str):
-            damaged(path, state, "removed; training the motion learner again")
-            path.unlink(missing_ok=True)
+            loop.set_aside(path, state, "training the motion learner again")
         else:
             model.load_state_dict(state["model"])
             return model.eval(), {"path": path, "history": state["history"], "steps": cfg.learner_steps,
                                   "seen": list(seen)}
     start_weights = cfg.checkpoint_path()
     if start_weights is not None:
-        model.load_state_dict(torch.load(start_weights, map_location="cpu", weights_only=True))
+        start_state = loop.read_checkpoint(start_weights)
+        if isinstance(start_state, str):
+            raise ValueError(f"cannot read the motion learner's starting weights {start_weights}: {start_state}")
+        model.load_state_dict(start_state)
     device = torch.device(device) if device is not None else train.device_default()
     model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.learner_lr, betas=(0.5, 0.999))

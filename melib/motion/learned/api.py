@@ -63,7 +63,7 @@ def load_or_train(checkpoint: str | Path | None = None, profile: str | MagnifyCo
                   f"steps, trained in {state['elapsed_s']:.0f} s on a 2-core CPU); {NOT_OFFICIAL}")
     else:
         path = cached_weights_path(config)
-        state = loop.resume_state(path, "cpu", "training the magnifier again")  # a damaged one: named, removed
+        state = loop.resume_state(path, "cpu", "training the magnifier again")  # a damaged one: named, set aside
         if state is not None and int(state["step"]) >= config.steps:
             model = config.build_model()
             model.load_state_dict(state["model"])

@@ -141,7 +141,7 @@ def train(config: MagnifyConfig, steps: int | None = None, device: str | torch.d
         the checkpoint's step count.
     checkpoint : ``.pt`` file written atomically every ``config.checkpoint_every`` steps and at the end;
         if it exists it must come from the same config, and training resumes from it (a damaged one is
-        named in a warning, removed, and training starts over).
+        named in a warning, set aside as ``<name>.damaged``, and training starts over).
     workers : processes rendering synthetic batches ahead (0: in this process). Batches depend only
         on the step, so the result does not depend on it; use several on a GPU machine (a 384 px
         batch of 4 takes about 0.7 s to render on one CPU core).
@@ -196,12 +196,6 @@ def checkpoint_state(model: MagNet, optimizer: torch.optim.Optimizer | None, con
             "config": dataclasses.asdict(config), "config_hash": config_hash(config), "step": int(step),
             "history": history, "elapsed_s": float(elapsed_s),
             "note": "self-trained on melib synthetic data; not the official weights of Oh et al. (2018)"}
-
-
-def save_checkpoint(path: str | Path, model: MagNet, optimizer: torch.optim.Optimizer | None,
-                    config: MagnifyConfig, step: int, history: dict[str, list[float]], elapsed_s: float) -> None:
-    """Atomically write :func:`checkpoint_state` to ``path`` (:func:`melib.loop.save_checkpoint`)."""
-    loop.save_checkpoint(path, checkpoint_state(model, optimizer, config, step, history, elapsed_s))
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
