@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from .io import READ_ERRORS, atomic_path, damaged, describe
+from .io import atomic_path, damaged, describe
 from .progress import tqdm
 from .schedule import Schedule
 
@@ -53,9 +53,7 @@ def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dic
         return torch.load(Path(path), map_location=device, weights_only=True)
     except pickle.UnpicklingError as error:  # torch's text suggests weights_only=False: wrong for a damaged file
         return f"{type(error).__name__}: not a readable torch checkpoint"
-    except READ_ERRORS as error:
-        return describe(error)
-    except Exception as error:  # noqa: BLE001  a garbled pickle also raises struct.error, IndexError, ...
+    except Exception as error:  # noqa: BLE001  io.READ_ERRORS, and a garbled pickle's struct.error, IndexError, ...
         return describe(error)
 
 
@@ -215,7 +213,8 @@ def train_steps(model: nn.Module, optimizer: torch.optim.Optimizer, batches: Ite
     (one ``{"step": step + 1, <loss>: float, ...}`` per step, after ``history``'s earlier steps).
 
     Each step: the learning rate ``lr_at(step)`` when given, ``losses_of(batch)`` (a dict with ``"loss"``, the
-    term minimised; other entries, tensors or floats, are logged), :func:`optimise`, then ``scheduler.step()`` when given. With ``checkpoint``, the state
+    term minimised; other entries, tensors or floats, are logged), :func:`optimise`, then ``scheduler.step()``
+    when given. With ``checkpoint``, the state
     ``state_at(steps done, history)`` is written there atomically every ``checkpoint_every`` steps and after
     the last one; the caller reads it back (:func:`resume_state`) and passes ``start`` and ``history``.
     """
